@@ -1,0 +1,33 @@
+# TechConf: `make run` starts everything on the embedded default; `make test` runs every test.
+CARGO ?= cargo
+TECHCONF := ./target/debug/techconf
+
+.PHONY: run test lint unit web schema bench-fanout clean
+
+## Start the API, GraphiQL, the web client and the in-process worker on SQLite.
+run: web
+	$(CARGO) build --bin techconf
+	$(TECHCONF) migrate
+	$(TECHCONF) seed
+	$(TECHCONF) serve --with-worker
+
+## Every check and test: formatting, lints, unit and integration tests on SQLite and PostgreSQL.
+test: lint web
+	$(CARGO) test --workspace
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+## Build the web client into web-client/dist (served at /).
+web:
+	mkdir -p web-client/dist
+	cp -R web-client/public/. web-client/dist/
+
+## Regenerate schema.graphql from the code.
+schema:
+	$(CARGO) run --quiet --bin techconf -- schema --output schema.graphql
+
+clean:
+	$(CARGO) clean
+	rm -rf web-client/dist var

@@ -1,0 +1,15 @@
+//! TechConf schema migrations: versioned, append-only, identical on PostgreSQL and SQLite.
+//!
+//! A migration that has shipped is never edited; change the schema with a new one.
+pub use sea_orm_migration::prelude::*;
+
+mod m20261121_000001_initial;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261121_000001_initial::Migration)]
+    }
+}

@@ -1,0 +1,271 @@
+//! The HTTP application: routes, middleware, and `Application`, which binds a port and runs
+//! until told to stop. `main`, the CLI and the tests all build it the same way.
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::Context as _;
+use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
+use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use axum::extract::{MatchedPath, State, WebSocketUpgrade};
+use axum::http::{HeaderMap, Request, StatusCode, header::AUTHORIZATION};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use sea_orm::DatabaseConnection;
+use tokio::net::TcpListener;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::services::{ServeDir, ServeFile};
+use tower_http::trace::TraceLayer;
+
+use crate::auth::{Authentication, Authenticator, bearer_token};
+use crate::config::Settings;
+use crate::graphql::{TechConfSchema, build_schema};
+
+/// What every request handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub schema: TechConfSchema,
+    pub authenticator: Authenticator,
+}
+
+/// The routes: GraphQL over HTTP and WebSocket, health checks, and the web client at `/`.
+pub fn router(state: AppState, web_dir: &Path, max_body_bytes: usize) -> Router {
+    let web = ServeDir::new(web_dir).fallback(ServeFile::new(web_dir.join("index.html")));
+    Router::new()
+        .route("/graphql", get(graphiql).post(graphql))
+        .route("/graphql/ws", get(graphql_ws))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback_service(web)
+        .layer(RequestBodyLimitLayer::new(max_body_bytes))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                let path = request
+                    .extensions()
+                    .get::<MatchedPath>()
+                    .map(MatchedPath::as_str)
+                    .unwrap_or("static");
+                tracing::info_span!("http", method = %request.method(), path)
+            }),
+        )
+        .with_state(state)
+}
+
+async fn graphql(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    request: GraphQLRequest,
+) -> Response {
+    let token = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| bearer_token(v).unwrap_or(""));
+    let auth = match state
+        .authenticator
+        .authenticate(&state.db, token.filter(|t| !t.is_empty()))
+        .await
+    {
+        Ok(auth) => auth,
+        Err(err) => {
+            tracing::error!(error = ?err, "could not check an API token");
+            return internal_error_response();
+        }
+    };
+    // A malformed Authorization header is as wrong as an unknown token.
+    let auth = if token == Some("") {
+        Authentication::Invalid
+    } else {
+        auth
+    };
+    let mut response = state.schema.execute(request.into_inner().data(auth)).await;
+    label_request_errors(&mut response.errors);
+    GraphQLResponse::from(response).into_response()
+}
+
+/// Errors raised by the GraphQL engine itself (parse errors, unknown fields, bad argument
+/// types, depth and complexity limits) are the client's: they get `VALIDATION`, so every
+/// error a client sees carries a code.
+fn label_request_errors(errors: &mut [async_graphql::ServerError]) {
+    for error in errors {
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        if extensions.get("code").is_none() {
+            extensions.set("code", "VALIDATION");
+        }
+    }
+}
+
+fn internal_error_response() -> Response {
+    let body = serde_json::json!({
+        "data": null,
+        "errors": [{"message": "internal error", "extensions": {"code": "INTERNAL"}}]
+    });
+    (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
+}
+
+async fn graphiql() -> Html<String> {
+    Html(
+        GraphiQLSource::build()
+            .endpoint("/graphql")
+            .subscription_endpoint("/graphql/ws")
+            .title("TechConf GraphiQL")
+            .finish(),
+    )
+}
+
+/// Subscriptions, in both the `graphql-transport-ws` and the legacy `graphql-ws` protocol.
+/// The token comes in the `connection_init` payload, as `authorization: "Bearer …"` or
+/// `token: "…"`; without a valid one the connection is refused with the reason.
+async fn graphql_ws(
+    State(state): State<AppState>,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |stream| {
+            let schema = state.schema.clone();
+            GraphQLWebSocket::new(stream, schema, protocol)
+                .on_connection_init(move |payload| async move {
+                    let auth = authenticate_ws(&state, &payload).await?;
+                    let mut data = async_graphql::Data::default();
+                    data.insert(auth);
+                    Ok(data)
+                })
+                .serve()
+        })
+}
+
+async fn authenticate_ws(
+    state: &AppState,
+    payload: &serde_json::Value,
+) -> async_graphql::Result<Authentication> {
+    let field = |name: &str| payload.get(name).and_then(|v| v.as_str());
+    let token = field("authorization")
+        .or_else(|| field("Authorization"))
+        .map(|h| bearer_token(h).unwrap_or(""))
+        .or_else(|| field("token"));
+    let auth = match token {
+        None => Authentication::Anonymous,
+        Some("") => Authentication::Invalid,
+        Some(token) => state
+            .authenticator
+            .authenticate(&state.db, Some(token))
+            .await
+            .map_err(|err| {
+                tracing::error!(error = ?err, "could not check an API token");
+                async_graphql::Error::new("internal error")
+            })?,
+    };
+    auth.require(crate::graphql::READERS)
+        .map_err(|e| async_graphql::Error::new(e.to_string()))?;
+    Ok(auth)
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Ready when the database answers.
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.db.ping().await {
+        Ok(()) => (StatusCode::OK, Json(serde_json::json!({"database": "ok"}))).into_response(),
+        Err(err) => {
+            tracing::warn!(error = %err, "readiness check: database unreachable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({"database": "unreachable"})),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// How `serve` starts.
+#[derive(Clone, Copy, Debug)]
+pub struct ServeOptions {
+    /// Apply pending migrations instead of refusing to start.
+    pub migrate: bool,
+    /// Run the fan-out worker inside this process.
+    pub with_worker: bool,
+}
+
+/// A built server: connected, migrated, bound to its port, not yet serving.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+    options: ServeOptions,
+    settings: Settings,
+}
+
+impl Application {
+    pub async fn build(settings: Settings, options: ServeOptions) -> anyhow::Result<Self> {
+        let db = crate::db::connect(&settings.database_url).await?;
+        crate::db::ensure_migrated(&db, options.migrate).await?;
+        let state = AppState {
+            schema: build_schema(db.clone(), settings.limits),
+            authenticator: Authenticator::new(settings.admin_token.as_ref()),
+            db,
+        };
+        let router = router(
+            state.clone(),
+            &settings.web_dir,
+            settings.limits.max_body_bytes,
+        );
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("TECHCONF_LISTEN: cannot listen on {}", settings.listen))?;
+        Ok(Self {
+            listener,
+            router,
+            state,
+            options,
+            settings,
+        })
+    }
+
+    pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.state.db
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let _ = (&self.options, &self.settings);
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("serving HTTP")
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,209 @@
+//! The `techconf` command line: serve, migrate, seed, token, schema.
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::app::{Application, ServeOptions, shutdown_signal};
+use crate::config::Settings;
+use crate::domain::Role;
+
+#[derive(Parser)]
+#[command(
+    name = "techconf",
+    version,
+    about = "Conference registration and attendee notifications"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the GraphQL API, GraphiQL and the web client.
+    Serve {
+        /// Run the fan-out worker inside the server process.
+        #[arg(long)]
+        with_worker: bool,
+        /// Apply pending migrations at start (the default on SQLite).
+        #[arg(long, overrides_with = "no_migrate")]
+        migrate: bool,
+        /// Refuse to start on a database with pending migrations (the default on PostgreSQL).
+        #[arg(long)]
+        no_migrate: bool,
+    },
+    /// Apply pending database migrations.
+    Migrate {
+        /// Only list pending migrations.
+        #[arg(long)]
+        status: bool,
+    },
+    /// Load the demo conference and attendees (idempotent).
+    Seed {
+        #[arg(long, default_value = "data/demo.json")]
+        file: PathBuf,
+    },
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Print the GraphQL schema (SDL).
+    Schema {
+        /// Write it to a file instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token and print it once.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RoleArg {
+    Admin,
+    Integrator,
+}
+
+impl From<RoleArg> for Role {
+    fn from(r: RoleArg) -> Self {
+        match r {
+            RoleArg::Admin => Role::Admin,
+            RoleArg::Integrator => Role::Integrator,
+        }
+    }
+}
+
+/// Parses the command line, runs the command, and turns errors into a message and exit code 1.
+pub fn main() -> ExitCode {
+    let _ = dotenvy::dotenv();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("error: starting the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    if let Command::Schema { output } = &command {
+        let sdl = crate::graphql::sdl();
+        return match output {
+            Some(path) => {
+                std::fs::write(path, sdl).with_context(|| format!("writing {}", path.display()))
+            }
+            None => {
+                print!("{sdl}");
+                Ok(())
+            }
+        };
+    }
+    let settings = Settings::from_env()?;
+    crate::telemetry::init(settings.log_format);
+    match command {
+        Command::Serve {
+            with_worker,
+            migrate,
+            no_migrate,
+        } => serve(settings, with_worker, migrate, no_migrate).await,
+        Command::Migrate { status } => {
+            let db = crate::db::connect(&settings.database_url).await?;
+            if status {
+                let pending = crate::db::pending_migrations(&db).await?;
+                println!("{} pending migration(s)", pending.len());
+                for name in pending {
+                    println!("  {name}");
+                }
+            } else {
+                let applied = crate::db::migrate(&db).await?;
+                println!("applied {applied} migration(s)");
+            }
+            Ok(())
+        }
+        Command::Seed { file } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let seed = crate::service::seed::parse(&text)
+                .with_context(|| format!("in {}", file.display()))?;
+            let db = crate::db::connect(&settings.database_url).await?;
+            crate::db::ensure_migrated(&db, settings.database_url.is_sqlite()).await?;
+            let report = crate::service::seed::load(&db, &seed).await?;
+            println!(
+                "seeded {}: {} conference(s) and {} attendee(s) added, {} attendee(s) already present",
+                seed.conference.name,
+                report.conferences_added,
+                report.attendees_added,
+                report.attendees_present
+            );
+            Ok(())
+        }
+        Command::Token {
+            command: TokenCommand::Create { name, role },
+        } => {
+            let db = crate::db::connect(&settings.database_url).await?;
+            crate::db::ensure_migrated(&db, settings.database_url.is_sqlite()).await?;
+            let (row, token) = crate::auth::create_token(&db, &name, role.into())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            eprintln!(
+                "created {} token `{}` ({}); it is shown only once:",
+                row.role, row.name, row.id
+            );
+            println!("{token}");
+            Ok(())
+        }
+        Command::Schema { .. } => unreachable_schema(),
+    }
+}
+
+fn unreachable_schema() -> anyhow::Result<()> {
+    anyhow::bail!("the schema command is handled before settings are read")
+}
+
+async fn serve(
+    settings: Settings,
+    with_worker: bool,
+    migrate: bool,
+    no_migrate: bool,
+) -> anyhow::Result<()> {
+    let embedded = settings.database_url.is_sqlite();
+    let options = ServeOptions {
+        migrate: migrate || (embedded && !no_migrate),
+        with_worker,
+    };
+    let app = Application::build(settings.clone(), options).await?;
+    if embedded
+        && settings.admin_token.is_none()
+        && !crate::auth::admin_token_exists(app.db()).await?
+    {
+        let (_, token) = crate::auth::create_token(app.db(), "embedded-admin", Role::Admin)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        println!("Created an admin token (shown only this once): {token}");
+    }
+    let addr = app.local_addr()?;
+    println!("TechConf is listening on http://{addr}/");
+    println!("  GraphiQL:   http://{addr}/graphql");
+    println!("  Web client: http://{addr}/");
+    tracing::info!(%addr, database = %settings.database_url.redacted(), with_worker, "serving");
+    app.run_until(shutdown_signal()).await
+}

@@ -1,0 +1,405 @@
+//! Typed settings, read once at start-up from the environment (and an optional `.env` file).
+//!
+//! Every variable is documented in `.env.sample`. A bad value fails start-up with an error
+//! that names the variable; secrets are wrapped so they never reach logs.
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+
+/// Why the configuration could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {variable}: {reason}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub reason: String,
+}
+
+impl ConfigError {
+    fn new(variable: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            variable,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// All of TechConf's settings.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub database_url: DatabaseUrl,
+    pub listen: SocketAddr,
+    pub mail: MailSettings,
+    pub admin_token: Option<SecretString>,
+    pub log_format: LogFormat,
+    pub web_dir: PathBuf,
+    pub public_url: Option<String>,
+    pub limits: ApiLimits,
+    pub worker: WorkerSettings,
+}
+
+/// Where the database is. It may carry a password, so its `Debug` hides it.
+#[derive(Clone)]
+pub struct DatabaseUrl(SecretString);
+
+impl DatabaseUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(SecretString::from(url.into()))
+    }
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+    pub fn is_sqlite(&self) -> bool {
+        self.expose().starts_with("sqlite:")
+    }
+    /// The URL with any password replaced, for logs.
+    pub fn redacted(&self) -> String {
+        match url::Url::parse(self.expose()) {
+            Ok(mut url) if url.password().is_some() => {
+                let _ = url.set_password(Some("***"));
+                url.to_string()
+            }
+            _ => self.expose().to_owned(),
+        }
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+/// How email leaves the process: `MAIL_URL`.
+#[derive(Clone, Debug)]
+pub enum MailSettings {
+    /// `smtp://[user:pass@]host[:port][?tls=starttls|required]`
+    Smtp {
+        host: String,
+        port: u16,
+        credentials: Option<(String, SecretString)>,
+        tls: SmtpTls,
+    },
+    /// `file://DIR`: one `.eml` file per message.
+    File { dir: PathBuf },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// Plain SMTP, no TLS (a local relay or test sink).
+    None,
+    /// Upgrade with STARTTLS; refuse to send if the server does not offer it.
+    StartTls,
+    /// Implicit TLS from the first byte (port 465).
+    Required,
+}
+
+impl FromStr for MailSettings {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        if let Some(dir) = value.strip_prefix("file://") {
+            if dir.is_empty() {
+                return Err("file:// needs a directory, e.g. file://./var/outbox".into());
+            }
+            return Ok(MailSettings::File { dir: dir.into() });
+        }
+        let url = url::Url::parse(value).map_err(|e| format!("not a URL ({e})"))?;
+        if url.scheme() != "smtp" {
+            return Err(format!(
+                "unsupported scheme `{}`: use smtp:// or file://",
+                url.scheme()
+            ));
+        }
+        let host = url
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .ok_or("smtp:// needs a host")?
+            .to_owned();
+        let tls = match url.query_pairs().find(|(k, _)| k == "tls") {
+            None => SmtpTls::None,
+            Some((_, v)) if v == "none" => SmtpTls::None,
+            Some((_, v)) if v == "starttls" => SmtpTls::StartTls,
+            Some((_, v)) if v == "required" => SmtpTls::Required,
+            Some((_, v)) => {
+                return Err(format!("tls must be none, starttls or required, not `{v}`"));
+            }
+        };
+        let port = url.port().unwrap_or(match tls {
+            SmtpTls::Required => 465,
+            SmtpTls::StartTls => 587,
+            SmtpTls::None => 25,
+        });
+        let credentials = if url.username().is_empty() {
+            None
+        } else {
+            let decode = |s: &str| {
+                percent_decode(s).ok_or_else(|| "credentials are not valid UTF-8".to_owned())
+            };
+            Some((
+                decode(url.username())?,
+                SecretString::from(decode(url.password().unwrap_or(""))?),
+            ))
+        };
+        Ok(MailSettings::Smtp {
+            host,
+            port,
+            credentials,
+            tls,
+        })
+    }
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "text" | "pretty" => Ok(Self::Text),
+            "json" => Ok(Self::Json),
+            other => Err(format!("expected text or json, not `{other}`")),
+        }
+    }
+}
+
+/// Protection against expensive or oversized GraphQL requests.
+#[derive(Clone, Copy, Debug)]
+pub struct ApiLimits {
+    pub max_depth: usize,
+    pub max_complexity: usize,
+    pub max_body_bytes: usize,
+}
+
+/// How the fan-out worker behaves.
+#[derive(Clone, Debug)]
+pub struct WorkerSettings {
+    /// Emails in flight at once per worker process.
+    pub concurrency: usize,
+    /// Deliveries covered by one send job.
+    pub slice_size: usize,
+    /// Outcomes recorded per database transaction.
+    pub batch_size: usize,
+    /// Global cap on messages per second for one notification, shared by all workers.
+    pub rate_limit: Option<u32>,
+    pub retry_base: Duration,
+    pub retry_cap: Duration,
+    pub max_attempts: u32,
+    pub poll_interval: Duration,
+    pub lease: Duration,
+    pub shutdown_grace: Duration,
+    pub sender: String,
+}
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup`, so tests can supply their own variables.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &'static str| lookup(name).filter(|v| !v.trim().is_empty());
+        let parse = |name: &'static str, default: &str| -> Result<String, ConfigError> {
+            Ok(get(name).unwrap_or_else(|| default.to_owned()))
+        };
+
+        let database_url = DatabaseUrl::new(parse("DATABASE_URL", DEFAULT_DATABASE_URL)?);
+        if !["sqlite:", "postgres:", "postgresql:"]
+            .iter()
+            .any(|p| database_url.expose().starts_with(p))
+        {
+            return Err(ConfigError::new(
+                "DATABASE_URL",
+                "must start with sqlite:, postgres: or postgresql:",
+            ));
+        }
+        let listen = typed(&get, "TECHCONF_LISTEN", "127.0.0.1:8080")?;
+        let mail = typed(&get, "MAIL_URL", "file://./var/outbox")?;
+        let admin_token = match get("TECHCONF_ADMIN_TOKEN") {
+            Some(token) if token.len() < 16 => {
+                return Err(ConfigError::new(
+                    "TECHCONF_ADMIN_TOKEN",
+                    "must be at least 16 characters long",
+                ));
+            }
+            other => other.map(SecretString::from),
+        };
+        let rate_limit: u32 = typed(&get, "WORKER_RATE_LIMIT", "0")?;
+        let settings = Settings {
+            database_url,
+            listen,
+            mail,
+            admin_token,
+            log_format: typed(&get, "LOG_FORMAT", "text")?,
+            web_dir: parse("TECHCONF_WEB_DIR", "web-client/dist")?.into(),
+            public_url: get("TECHCONF_PUBLIC_URL"),
+            limits: ApiLimits {
+                max_depth: positive(&get, "GRAPHQL_MAX_DEPTH", "12")?,
+                max_complexity: positive(&get, "GRAPHQL_MAX_COMPLEXITY", "5000")?,
+                max_body_bytes: positive(&get, "GRAPHQL_MAX_BODY_BYTES", "262144")?,
+            },
+            worker: WorkerSettings {
+                concurrency: positive(&get, "WORKER_CONCURRENCY", "32")?,
+                slice_size: positive(&get, "WORKER_SLICE_SIZE", "500")?,
+                batch_size: positive(&get, "WORKER_BATCH_SIZE", "100")?,
+                rate_limit: (rate_limit > 0).then_some(rate_limit),
+                retry_base: millis(&get, "WORKER_RETRY_BASE_MS", "1000")?,
+                retry_cap: millis(&get, "WORKER_RETRY_CAP_MS", "300000")?,
+                max_attempts: positive(&get, "WORKER_MAX_ATTEMPTS", "8")?,
+                poll_interval: millis(&get, "WORKER_POLL_MS", "1000")?,
+                lease: millis(&get, "WORKER_LEASE_MS", "60000")?,
+                shutdown_grace: millis(&get, "WORKER_SHUTDOWN_GRACE_MS", "30000")?,
+                sender: parse("MAIL_FROM", "TechConf <no-reply@techconf.local>")?,
+            },
+        };
+        if settings
+            .worker
+            .sender
+            .parse::<lettre::message::Mailbox>()
+            .is_err()
+        {
+            return Err(ConfigError::new(
+                "MAIL_FROM",
+                "not a valid mailbox, e.g. `TechConf <no-reply@example.org>`",
+            ));
+        }
+        Ok(settings)
+    }
+}
+
+/// The embedded default: a SQLite file under `./var/`.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://./var/techconf.db?mode=rwc";
+
+fn typed<T>(
+    get: &impl Fn(&'static str) -> Option<String>,
+    name: &'static str,
+    default: &str,
+) -> Result<T, ConfigError>
+where
+    T: FromStr,
+    T::Err: std::fmt::Display,
+{
+    let raw = get(name).unwrap_or_else(|| default.to_owned());
+    raw.trim()
+        .parse()
+        .map_err(|e| ConfigError::new(name, format!("`{raw}`: {e}")))
+}
+
+fn positive<T>(
+    get: &impl Fn(&'static str) -> Option<String>,
+    name: &'static str,
+    default: &str,
+) -> Result<T, ConfigError>
+where
+    T: FromStr + Default + PartialEq,
+    T::Err: std::fmt::Display,
+{
+    let value: T = typed(get, name, default)?;
+    if value == T::default() {
+        return Err(ConfigError::new(name, "must be greater than zero"));
+    }
+    Ok(value)
+}
+
+fn millis(
+    get: &impl Fn(&'static str) -> Option<String>,
+    name: &'static str,
+    default: &str,
+) -> Result<Duration, ConfigError> {
+    positive::<u64>(get, name, default).map(Duration::from_millis)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_setup() {
+        let s = settings(&[]).unwrap();
+        assert!(s.database_url.is_sqlite());
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert!(matches!(s.mail, MailSettings::File { .. }));
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable() {
+        let err = settings(&[("TECHCONF_LISTEN", "nowhere")]).unwrap_err();
+        assert_eq!(err.variable, "TECHCONF_LISTEN");
+        let err = settings(&[("DATABASE_URL", "mysql://x")]).unwrap_err();
+        assert_eq!(err.variable, "DATABASE_URL");
+        let err = settings(&[("MAIL_URL", "http://x")]).unwrap_err();
+        assert_eq!(err.variable, "MAIL_URL");
+        let err = settings(&[("WORKER_CONCURRENCY", "0")]).unwrap_err();
+        assert_eq!(err.variable, "WORKER_CONCURRENCY");
+    }
+
+    #[test]
+    fn smtp_urls_carry_credentials_and_tls() {
+        let mail: MailSettings = "smtp://me:p%40ss@mail.example.org?tls=starttls"
+            .parse()
+            .unwrap();
+        let MailSettings::Smtp {
+            host,
+            port,
+            credentials,
+            tls,
+        } = mail
+        else {
+            panic!("expected smtp");
+        };
+        assert_eq!(host, "mail.example.org");
+        assert_eq!(port, 587);
+        assert_eq!(tls, SmtpTls::StartTls);
+        let (user, pass) = credentials.unwrap();
+        assert_eq!(user, "me");
+        assert_eq!(pass.expose_secret(), "p@ss");
+        assert!("smtp://h?tls=maybe".parse::<MailSettings>().is_err());
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug_output() {
+        let s = settings(&[
+            ("DATABASE_URL", "postgres://app:hunter2@db/techconf"),
+            ("MAIL_URL", "smtp://u:smtp-secret@h:25"),
+            ("TECHCONF_ADMIN_TOKEN", "admin-secret-token-123"),
+        ])
+        .unwrap();
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(!shown.contains("smtp-secret"), "{shown}");
+        assert!(!shown.contains("admin-secret-token-123"), "{shown}");
+    }
+}

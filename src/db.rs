@@ -1,0 +1,98 @@
+//! Connecting to the database (PostgreSQL or SQLite, chosen by `DATABASE_URL`) and migrating it.
+use std::time::Duration;
+
+use anyhow::Context;
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
+
+use crate::config::DatabaseUrl;
+
+/// Opens a connection pool. For SQLite, creates the file's folder and turns on WAL so the
+/// API and the in-process worker can read while one of them writes.
+pub async fn connect(url: &DatabaseUrl) -> anyhow::Result<DatabaseConnection> {
+    let sqlite_dir = sqlite_path(url.expose())
+        .and_then(|p| std::path::Path::new(p).parent())
+        .filter(|dir| !dir.as_os_str().is_empty());
+    if let Some(dir) = sqlite_dir {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating the database folder {}", dir.display()))?;
+    }
+    let mut options = ConnectOptions::new(url.expose().to_owned());
+    options
+        .max_connections(if url.is_sqlite() { 8 } else { 20 })
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(30))
+        .sqlx_logging(false);
+    let db = Database::connect(options)
+        .await
+        .with_context(|| format!("connecting to {}", url.redacted()))?;
+    if db.get_database_backend() == DbBackend::Sqlite {
+        db.execute_unprepared("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;")
+            .await
+            .context("configuring SQLite")?;
+    }
+    Ok(db)
+}
+
+fn sqlite_path(url: &str) -> Option<&str> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next()?;
+    (path != ":memory:" && !path.is_empty()).then_some(path)
+}
+
+/// Names of migrations not yet applied.
+pub async fn pending_migrations(db: &DatabaseConnection) -> anyhow::Result<Vec<String>> {
+    Ok(Migrator::get_pending_migrations(db)
+        .await
+        .context("reading the migration status")?
+        .iter()
+        .map(|m| m.name().to_owned())
+        .collect())
+}
+
+/// Applies every pending migration; returns how many were applied.
+pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<usize> {
+    let pending = pending_migrations(db).await?.len();
+    Migrator::up(db, None)
+        .await
+        .context("applying migrations")?;
+    Ok(pending)
+}
+
+/// Refuses to go on when migrations are pending (unless `--migrate` applies them).
+pub async fn ensure_migrated(db: &DatabaseConnection, migrate_now: bool) -> anyhow::Result<()> {
+    if migrate_now {
+        let applied = migrate(db).await?;
+        if applied > 0 {
+            tracing::info!(applied, "applied database migrations");
+        }
+        return Ok(());
+    }
+    let pending = pending_migrations(db).await?;
+    anyhow::ensure!(
+        pending.is_empty(),
+        "the database has {} pending migration(s) ({}); run `techconf migrate` or start with `--migrate`",
+        pending.len(),
+        pending.join(", ")
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sqlite_path;
+
+    #[test]
+    fn sqlite_paths_are_read_from_urls() {
+        assert_eq!(
+            sqlite_path("sqlite://./var/t.db?mode=rwc"),
+            Some("./var/t.db")
+        );
+        assert_eq!(sqlite_path("sqlite:/tmp/x.db"), Some("/tmp/x.db"));
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+        assert_eq!(sqlite_path("postgres://x"), None);
+    }
+}

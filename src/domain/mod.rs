@@ -1,0 +1,31 @@
+//! Domain types: input is parsed into these at the edge, so the rest of the code can trust it.
+mod email;
+mod registration;
+mod status;
+mod template;
+mod text;
+
+pub use email::EmailAddress;
+pub use registration::{NewAttendee, NewConference, RegistrationFields};
+pub use status::{DeliveryStatus, NotificationStatus, Role};
+pub use template::{
+    ConferenceFields, NotificationTemplate, RecipientFields, RenderedEmail, TemplateVariables,
+};
+pub use text::{optional_text, required_text};
+
+/// A field whose value was refused, with a reason a person can act on.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct ValidationError {
+    pub field: String,
+    pub message: String,
+}
+
+impl ValidationError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! sea-orm entities: one module per table. These are database rows, never GraphQL types.
+pub mod api_token;
+pub mod attendee;
+pub mod conference;
+pub mod delivery;
+pub mod job;
+pub mod notification;

@@ -1,0 +1,30 @@
+//! A notification: templated subject and message sent to every attendee of a conference.
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "notification")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub conference_id: Option<Uuid>,
+    pub subject: String,
+    pub message: String,
+    pub status: String,
+    pub total: i32,
+    pub sent: i32,
+    pub failed: i32,
+    pub cancelled: i32,
+    pub submitted_at: DateTimeUtc,
+    pub started_at: Option<DateTimeUtc>,
+    pub completed_at: Option<DateTimeUtc>,
+    pub updated_at: DateTimeUtc,
+    pub created_by: String,
+    pub idempotency_key: Option<String>,
+    pub legacy_id: Option<i32>,
+    pub legacy_status: Option<String>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

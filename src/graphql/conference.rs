@@ -1,0 +1,65 @@
+//! Conferences: public reads, admin creation.
+use async_graphql::{Context, ID, Object, Result};
+
+use super::connection::{ListConnection, connection, decode_cursor};
+use super::types::{Conference, CreateConferenceInput};
+use super::{ADMINS, db, parse_id, require};
+use crate::domain::NewConference;
+use crate::error::IntoGraphql;
+use crate::service::{self, page::PageRequest};
+
+#[derive(Default)]
+pub struct ConferenceQuery;
+
+#[Object]
+impl ConferenceQuery {
+    /// All conferences, oldest first. Public.
+    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity")]
+    async fn conferences(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<ListConnection<Conference>> {
+        let request = PageRequest::new(first, decode_cursor(after.as_deref()).gql()?).gql()?;
+        let page = service::conference::list(db(ctx), request).await.gql()?;
+        Ok(connection(page, after.is_some(), |m| m.id))
+    }
+
+    /// One conference. Public.
+    async fn conference(&self, ctx: &Context<'_>, id: ID) -> Result<Conference> {
+        let id = parse_id("id", &id).gql()?;
+        service::conference::get(db(ctx), id)
+            .await
+            .map(Conference::from)
+            .gql()
+    }
+}
+
+#[derive(Default)]
+pub struct ConferenceMutation;
+
+#[Object]
+impl ConferenceMutation {
+    /// Creates a conference. Admin only.
+    async fn create_conference(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateConferenceInput,
+    ) -> Result<Conference> {
+        require(ctx, ADMINS).gql()?;
+        let new = NewConference::parse(
+            &input.name,
+            input.starts_on.0,
+            input.price,
+            &input.address,
+            input.active,
+        )
+        .map_err(Into::into)
+        .gql()?;
+        service::conference::create(db(ctx), new)
+            .await
+            .map(Conference::from)
+            .gql()
+    }
+}

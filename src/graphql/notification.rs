@@ -1,0 +1,163 @@
+//! Notifications: creation and reads, with their deliveries.
+use async_graphql::{Context, ID, Object, Result};
+use chrono::{DateTime, Utc};
+
+use super::connection::{ListConnection, connection, decode_cursor};
+use super::types::{
+    Conference, CreateNotificationInput, Delivery, DeliveryStatus, NotificationStatus,
+};
+use super::{ADMINS, READERS, db, parse_id, require};
+use crate::domain;
+use crate::entity::notification;
+use crate::error::IntoGraphql;
+use crate::service::{self, notification::CreateNotification, page::PageRequest};
+
+/// A notification and its progress.
+pub struct Notification(notification::Model);
+
+#[Object]
+impl Notification {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// The subject template.
+    async fn subject(&self) -> &str {
+        &self.0.subject
+    }
+    /// The message template.
+    async fn message(&self) -> &str {
+        &self.0.message
+    }
+    async fn status(&self) -> NotificationStatus {
+        self.0
+            .status
+            .parse::<domain::NotificationStatus>()
+            .unwrap_or(domain::NotificationStatus::Queued)
+            .into()
+    }
+    /// Recipients, known once the notification is planned.
+    async fn total(&self) -> i32 {
+        self.0.total
+    }
+    async fn sent(&self) -> i32 {
+        self.0.sent
+    }
+    async fn failed(&self) -> i32 {
+        self.0.failed
+    }
+    async fn cancelled(&self) -> i32 {
+        self.0.cancelled
+    }
+    /// Recipients neither sent, failed nor cancelled yet.
+    async fn pending(&self) -> i32 {
+        (self.0.total - self.0.sent - self.0.failed - self.0.cancelled).max(0)
+    }
+    async fn submitted_at(&self) -> DateTime<Utc> {
+        self.0.submitted_at
+    }
+    async fn started_at(&self) -> Option<DateTime<Utc>> {
+        self.0.started_at
+    }
+    async fn completed_at(&self) -> Option<DateTime<Utc>> {
+        self.0.completed_at
+    }
+    /// The conference whose attendees receive it (none for some imported notifications).
+    async fn conference(&self, ctx: &Context<'_>) -> Result<Option<Conference>> {
+        let Some(id) = self.0.conference_id else {
+            return Ok(None);
+        };
+        service::conference::get(db(ctx), id)
+            .await
+            .map(|c| Some(c.into()))
+            .gql()
+    }
+    /// The recipients, optionally only those in one status.
+    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity")]
+    async fn deliveries(
+        &self,
+        ctx: &Context<'_>,
+        status: Option<DeliveryStatus>,
+        #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<ListConnection<Delivery>> {
+        require(ctx, READERS).gql()?;
+        let request = PageRequest::new(first, decode_cursor(after.as_deref()).gql()?).gql()?;
+        let page =
+            service::notification::deliveries(db(ctx), self.0.id, status.map(Into::into), request)
+                .await
+                .gql()?;
+        Ok(connection(page, after.is_some(), |m| m.id))
+    }
+}
+
+impl From<notification::Model> for Notification {
+    fn from(m: notification::Model) -> Self {
+        Self(m)
+    }
+}
+
+#[derive(Default)]
+pub struct NotificationQuery;
+
+#[Object]
+impl NotificationQuery {
+    /// Notifications, oldest first; of one conference if `conferenceId` is given.
+    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity")]
+    async fn notifications(
+        &self,
+        ctx: &Context<'_>,
+        conference_id: Option<ID>,
+        #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<ListConnection<Notification>> {
+        require(ctx, READERS).gql()?;
+        let conference_id = conference_id
+            .map(|id| parse_id("conferenceId", &id))
+            .transpose()
+            .gql()?;
+        let request = PageRequest::new(first, decode_cursor(after.as_deref()).gql()?).gql()?;
+        let page = service::notification::list(db(ctx), conference_id, request)
+            .await
+            .gql()?;
+        Ok(connection(page, after.is_some(), |m| m.id))
+    }
+
+    async fn notification(&self, ctx: &Context<'_>, id: ID) -> Result<Notification> {
+        require(ctx, READERS).gql()?;
+        let id = parse_id("id", &id).gql()?;
+        service::notification::get(db(ctx), id)
+            .await
+            .map(Notification)
+            .gql()
+    }
+}
+
+#[derive(Default)]
+pub struct NotificationMutation;
+
+#[Object]
+impl NotificationMutation {
+    /// Queues a notification to every attendee of a conference. Admin only. The templates
+    /// are checked first: nothing is saved when they do not compile.
+    async fn create_notification(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateNotificationInput,
+    ) -> Result<Notification> {
+        let principal = require(ctx, ADMINS).gql()?;
+        let conference_id = parse_id("conferenceId", &input.conference_id).gql()?;
+        service::notification::create(
+            db(ctx),
+            principal,
+            CreateNotification {
+                conference_id,
+                subject: input.subject,
+                message: input.message,
+                idempotency_key: input.idempotency_key,
+            },
+        )
+        .await
+        .map(Notification)
+        .gql()
+    }
+}

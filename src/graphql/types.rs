@@ -1,0 +1,269 @@
+//! GraphQL output and input types. They are built from rows but are not rows, so the
+//! database can change without breaking clients.
+use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, SimpleObject};
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::domain;
+use crate::entity;
+use crate::error::IntoGraphql;
+
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum NotificationStatus {
+    Queued,
+    Sending,
+    Paused,
+    Completed,
+    CompletedWithErrors,
+    Cancelled,
+}
+
+impl From<domain::NotificationStatus> for NotificationStatus {
+    fn from(s: domain::NotificationStatus) -> Self {
+        use domain::NotificationStatus as D;
+        match s {
+            D::Queued => Self::Queued,
+            D::Sending => Self::Sending,
+            D::Paused => Self::Paused,
+            D::Completed => Self::Completed,
+            D::CompletedWithErrors => Self::CompletedWithErrors,
+            D::Cancelled => Self::Cancelled,
+        }
+    }
+}
+
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    Pending,
+    Sending,
+    Sent,
+    Failed,
+    Cancelled,
+}
+
+impl From<domain::DeliveryStatus> for DeliveryStatus {
+    fn from(s: domain::DeliveryStatus) -> Self {
+        use domain::DeliveryStatus as D;
+        match s {
+            D::Pending => Self::Pending,
+            D::Sending => Self::Sending,
+            D::Sent => Self::Sent,
+            D::Failed => Self::Failed,
+            D::Cancelled => Self::Cancelled,
+        }
+    }
+}
+
+impl From<DeliveryStatus> for domain::DeliveryStatus {
+    fn from(s: DeliveryStatus) -> Self {
+        match s {
+            DeliveryStatus::Pending => Self::Pending,
+            DeliveryStatus::Sending => Self::Sending,
+            DeliveryStatus::Sent => Self::Sent,
+            DeliveryStatus::Failed => Self::Failed,
+            DeliveryStatus::Cancelled => Self::Cancelled,
+        }
+    }
+}
+
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Role {
+    Admin,
+    Integrator,
+}
+
+impl From<domain::Role> for Role {
+    fn from(r: domain::Role) -> Self {
+        match r {
+            domain::Role::Admin => Role::Admin,
+            domain::Role::Integrator => Role::Integrator,
+        }
+    }
+}
+
+/// The API token a request was made with.
+#[derive(SimpleObject)]
+pub struct Viewer {
+    pub name: String,
+    pub role: Role,
+}
+
+/// A conference. Public: it carries no attendee data.
+#[derive(SimpleObject, Clone)]
+pub struct Conference {
+    pub id: ID,
+    pub name: String,
+    pub starts_on: Date,
+    /// The ticket price in the conference's currency.
+    pub price: f64,
+    pub address: String,
+    /// Whether registration is open.
+    pub active: bool,
+}
+
+impl From<entity::conference::Model> for Conference {
+    fn from(m: entity::conference::Model) -> Self {
+        Self {
+            id: ID(m.id.to_string()),
+            name: m.name,
+            starts_on: Date(m.starts_on),
+            price: m.price_cents as f64 / 100.0,
+            address: m.address,
+            active: m.active,
+        }
+    }
+}
+
+/// A registered attendee. Its email is visible only with an API token.
+#[derive(SimpleObject, Clone)]
+#[graphql(complex)]
+pub struct Attendee {
+    pub id: ID,
+    pub conference_id: ID,
+    pub first_name: String,
+    pub last_name: String,
+    #[graphql(skip)]
+    pub email: String,
+    pub job_position: String,
+    pub company: String,
+    pub city: String,
+    pub state: String,
+    pub interests: Option<String>,
+    pub comments: Option<String>,
+    pub submitted_at: DateTime<Utc>,
+}
+
+#[ComplexObject]
+impl Attendee {
+    /// Needs an API token.
+    async fn email(&self, ctx: &Context<'_>) -> async_graphql::Result<&str> {
+        super::require(ctx, super::READERS).gql()?;
+        Ok(&self.email)
+    }
+}
+
+impl From<entity::attendee::Model> for Attendee {
+    fn from(m: entity::attendee::Model) -> Self {
+        Self {
+            id: ID(m.id.to_string()),
+            conference_id: ID(m.conference_id.to_string()),
+            first_name: m.first_name,
+            last_name: m.last_name,
+            email: m.email,
+            job_position: m.job_position,
+            company: m.company,
+            city: m.city,
+            state: m.state,
+            interests: m.interests,
+            comments: m.comments,
+            submitted_at: m.submitted_at,
+        }
+    }
+}
+
+/// One recipient of one notification.
+#[derive(SimpleObject, Clone)]
+#[graphql(complex)]
+pub struct Delivery {
+    pub id: ID,
+    pub attendee_id: ID,
+    /// The address the email went (or goes) to.
+    pub email: String,
+    pub status: DeliveryStatus,
+    pub attempts: i32,
+    /// The last error, e.g. the SMTP server's reply.
+    pub last_error: Option<String>,
+    /// The Message-ID of the email, the same on every attempt.
+    pub message_id: Option<String>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+}
+
+#[ComplexObject]
+impl Delivery {
+    async fn attendee(&self, ctx: &Context<'_>) -> async_graphql::Result<Attendee> {
+        let id = super::parse_id("attendeeId", &self.attendee_id).gql()?;
+        crate::service::attendee::get(super::db(ctx), id)
+            .await
+            .map(Attendee::from)
+            .gql()
+    }
+}
+
+impl From<entity::delivery::Model> for Delivery {
+    fn from(m: entity::delivery::Model) -> Self {
+        let status = m
+            .status
+            .parse::<domain::DeliveryStatus>()
+            .unwrap_or(domain::DeliveryStatus::Pending);
+        Self {
+            id: ID(m.id.to_string()),
+            attendee_id: ID(m.attendee_id.to_string()),
+            email: m.email,
+            status: status.into(),
+            attempts: m.attempts,
+            last_error: m.last_error,
+            message_id: m.message_id,
+            sent_at: m.sent_at,
+            next_attempt_at: m.next_attempt_at,
+        }
+    }
+}
+
+#[derive(InputObject)]
+pub struct RegisterAttendeeInput {
+    pub conference_id: ID,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    pub job_position: String,
+    pub company: String,
+    pub city: String,
+    pub state: String,
+    pub interests: Option<String>,
+    pub comments: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct CreateConferenceInput {
+    pub name: String,
+    pub starts_on: Date,
+    pub price: f64,
+    pub address: String,
+    #[graphql(default = true)]
+    pub active: bool,
+}
+
+#[derive(InputObject)]
+pub struct CreateNotificationInput {
+    pub conference_id: ID,
+    /// A template over the attendee and conference fields, e.g. `Hello {{ first_name }}`.
+    pub subject: String,
+    /// A template over the same fields as the subject.
+    pub message: String,
+    /// Retrying with the same key (from the same token) returns the first notification.
+    pub idempotency_key: Option<String>,
+}
+
+/// A calendar date, `YYYY-MM-DD`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Date(pub NaiveDate);
+
+#[async_graphql::Scalar(name = "Date")]
+impl async_graphql::ScalarType for Date {
+    fn parse(value: async_graphql::Value) -> async_graphql::InputValueResult<Self> {
+        match &value {
+            async_graphql::Value::String(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .map(Date)
+                .map_err(|_| {
+                    async_graphql::InputValueError::custom(format!(
+                        "`{s}` is not a date in the form YYYY-MM-DD"
+                    ))
+                }),
+            _ => Err(async_graphql::InputValueError::expected_type(value)),
+        }
+    }
+
+    fn to_value(&self) -> async_graphql::Value {
+        async_graphql::Value::String(self.0.format("%Y-%m-%d").to_string())
+    }
+}

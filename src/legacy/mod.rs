@@ -1,0 +1,2 @@
+//! Migrating from the original TechConf application.
+pub mod dump;

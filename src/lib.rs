@@ -1,0 +1,16 @@
+//! TechConf: conference registration and attendee email notifications.
+//!
+//! The library holds everything; the `techconf` and `techconf-worker` binaries are thin.
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod entity;
+pub mod error;
+pub mod graphql;
+pub mod legacy;
+pub mod queue;
+pub mod service;
+pub mod telemetry;

@@ -1,0 +1,87 @@
+//! The `techconf` binary, run as a user would.
+use std::process::Command;
+
+use crate::helpers::{Backend, new_database};
+
+fn techconf(database_url: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_techconf"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", database_url)
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    command
+}
+
+#[tokio::test]
+async fn token_create_prints_a_working_token_once() {
+    let database = new_database(Backend::Sqlite).await;
+    let out = techconf(database.url())
+        .args(["token", "create", "--name", "ci", "--role", "integrator"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(token.starts_with("tc_"), "{token}");
+
+    let db = techconf::db::connect(&techconf::config::DatabaseUrl::new(database.url()))
+        .await
+        .unwrap();
+    let auth = techconf::auth::Authenticator::new(None)
+        .authenticate(&db, Some(&token))
+        .await
+        .unwrap();
+    assert!(matches!(auth, techconf::auth::Authentication::Authenticated(p) if p.name == "ci"));
+}
+
+#[tokio::test]
+async fn bad_configuration_is_refused_naming_the_variable() {
+    let database = new_database(Backend::Sqlite).await;
+    let out = techconf(database.url())
+        .env("TECHCONF_LISTEN", "not-an-address")
+        .args(["migrate"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("TECHCONF_LISTEN"), "{stderr}");
+
+    let out = techconf(database.url())
+        .args(["token", "create", "--name", "x", "--role", "root"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("root"));
+}
+
+#[tokio::test]
+async fn serve_refuses_a_postgres_database_with_pending_migrations() {
+    let database = new_database(Backend::Postgres).await;
+    let out = techconf(database.url())
+        .env("TECHCONF_LISTEN", "127.0.0.1:0")
+        .args(["serve"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("pending migration"), "{stderr}");
+}
+
+#[test]
+fn schema_command_prints_the_committed_schema() {
+    let out = Command::new(env!("CARGO_BIN_EXE_techconf"))
+        .arg("schema")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql")).unwrap();
+    assert!(
+        String::from_utf8(out.stdout).unwrap() == committed,
+        "`techconf schema` prints schema.graphql"
+    );
+}

@@ -1,0 +1,191 @@
+//! Test support: the real application on port 0 against a fresh database per test.
+use std::collections::HashMap;
+
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use serde_json::{Value, json};
+use techconf::app::{Application, ServeOptions};
+use techconf::config::Settings;
+use techconf::domain::Role;
+use testkit::db::TestDatabase;
+use tokio::sync::oneshot;
+
+#[derive(Clone, Copy, Debug)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub db: DatabaseConnection,
+    pub admin_token: String,
+    pub _database: TestDatabase,
+    _stop: oneshot::Sender<()>,
+}
+
+pub const BOOTSTRAP_TOKEN: &str = "test-bootstrap-admin-token";
+
+pub async fn new_database(backend: Backend) -> TestDatabase {
+    match backend {
+        Backend::Sqlite => TestDatabase::sqlite(),
+        Backend::Postgres => TestDatabase::postgres().await,
+    }
+}
+
+pub fn settings_for(database: &TestDatabase, extra: &[(&str, &str)]) -> Settings {
+    let mut vars: HashMap<String, String> = HashMap::from([
+        ("DATABASE_URL".into(), database.url().to_owned()),
+        ("TECHCONF_LISTEN".into(), "127.0.0.1:0".into()),
+        ("TECHCONF_ADMIN_TOKEN".into(), BOOTSTRAP_TOKEN.into()),
+        ("MAIL_URL".into(), "file://./var/test-outbox".into()),
+    ]);
+    for (k, v) in extra {
+        vars.insert((*k).into(), (*v).into());
+    }
+    Settings::from_lookup(|name| vars.get(name).cloned()).expect("test settings are valid")
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, &[]).await
+}
+
+pub async fn spawn_app_with(backend: Backend, extra: &[(&str, &str)]) -> TestApp {
+    let database = new_database(backend).await;
+    let settings = settings_for(&database, extra);
+    let app = Application::build(
+        settings,
+        ServeOptions {
+            migrate: true,
+            with_worker: false,
+        },
+    )
+    .await
+    .expect("the application builds");
+    let address = format!("http://{}", app.local_addr().unwrap());
+    let db = app.db().clone();
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        db,
+        admin_token: BOOTSTRAP_TOKEN.to_owned(),
+        _database: database,
+        _stop: stop,
+    }
+}
+
+impl TestApp {
+    /// Posts a GraphQL request and returns the JSON answer.
+    pub async fn graphql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut request = self
+            .client
+            .post(format!("{}/graphql", self.address))
+            .json(&json!({"query": query, "variables": variables}));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("request sent");
+        response.json().await.expect("a JSON answer")
+    }
+
+    pub async fn as_admin(&self, query: &str, variables: Value) -> Value {
+        self.graphql(Some(&self.admin_token), query, variables)
+            .await
+    }
+
+    /// A new stored token with `role`.
+    pub async fn token(&self, role: Role) -> String {
+        techconf::auth::create_token(&self.db, &format!("test {role}"), role)
+            .await
+            .unwrap()
+            .1
+    }
+
+    pub async fn create_conference(&self, name: &str) -> String {
+        let answer = self
+            .as_admin(
+                "mutation($input: CreateConferenceInput!) { createConference(input: $input) { id } }",
+                json!({"input": {"name": name, "startsOn": "2027-05-12", "price": 199.5,
+                                 "address": "1 Harbour Street, Lisbon"}}),
+            )
+            .await;
+        assert_no_errors(&answer);
+        answer["data"]["createConference"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    pub async fn register(&self, conference_id: &str, email: &str) -> Value {
+        self.graphql(
+            None,
+            "mutation($input: RegisterAttendeeInput!) { registerAttendee(input: $input) { id firstName conferenceId } }",
+            json!({"input": registration(conference_id, email)}),
+        )
+        .await
+    }
+
+    pub async fn count(&self, table: &str) -> i64 {
+        let backend = self.db.get_database_backend();
+        let row = self
+            .db
+            .query_one_raw(Statement::from_string(
+                backend,
+                format!("SELECT COUNT(*) AS n FROM {table}"),
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get::<i64>("", "n").unwrap()
+    }
+}
+
+pub fn registration(conference_id: &str, email: &str) -> Value {
+    json!({
+        "conferenceId": conference_id,
+        "firstName": "Ada",
+        "lastName": "Lovelace",
+        "email": email,
+        "jobPosition": "Engineer",
+        "company": "Analytical Engines",
+        "city": "London",
+        "state": "LDN",
+        "interests": "Compilers",
+    })
+}
+
+/// The `extensions.code` of the first error, if any.
+pub fn error_code(answer: &Value) -> Option<&str> {
+    answer["errors"][0]["extensions"]["code"].as_str()
+}
+
+#[track_caller]
+pub fn assert_no_errors(answer: &Value) {
+    assert!(
+        answer.get("errors").is_none(),
+        "unexpected errors: {answer}"
+    );
+}
+
+/// Runs a scenario `async fn NAME(app: TestApp)` on SQLite and on PostgreSQL.
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test]
+                async fn sqlite() {
+                    super::$name(crate::helpers::spawn_app(crate::helpers::Backend::Sqlite).await).await;
+                }
+                #[tokio::test]
+                async fn postgres() {
+                    super::$name(crate::helpers::spawn_app(crate::helpers::Backend::Postgres).await).await;
+                }
+            }
+        )+
+    };
+}
+pub(crate) use on_both_backends;

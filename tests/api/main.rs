@@ -1,0 +1,14 @@
+//! API integration tests: the real application on port 0, a fresh database per test, on
+//! SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod auth;
+mod cli;
+mod helpers;
+mod limits;
+mod migrations;
+mod notification;
+mod pagination;
+mod registration;
+mod schema;
+mod seed;
