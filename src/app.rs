@@ -205,7 +205,7 @@ impl Application {
         let db = crate::db::connect(&settings.database_url).await?;
         crate::db::ensure_migrated(&db, options.migrate).await?;
         let state = AppState {
-            schema: build_schema(db.clone(), settings.limits),
+            schema: build_schema(db.clone(), settings.limits, settings.worker.clone()),
             authenticator: Authenticator::new(settings.admin_token.as_ref()),
             db,
         };
@@ -235,15 +235,31 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, then finishes in-flight requests.
+    /// With `--with-worker`, the worker runs alongside and stops with the server, after
+    /// finishing its in-flight batches.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let _ = (&self.options, &self.settings);
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let worker = if self.options.with_worker {
+            let worker =
+                crate::worker::Worker::new(self.state.db.clone(), &self.settings, stopped)?;
+            Some(tokio::spawn(worker.run()))
+        } else {
+            None
+        };
+        let served = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                let _ = stop.send(true);
+            })
             .await
-            .context("serving HTTP")
+            .context("serving HTTP");
+        if let Some(worker) = worker {
+            worker.await.context("the worker task failed")??;
+        }
+        served
     }
 }
 

@@ -34,6 +34,8 @@ enum Command {
         #[arg(long)]
         no_migrate: bool,
     },
+    /// Run the fan-out worker (the same as the `techconf-worker` binary).
+    Worker,
     /// Apply pending database migrations.
     Migrate {
         /// Only list pending migrations.
@@ -86,7 +88,7 @@ impl From<RoleArg> for Role {
 
 /// Parses the command line, runs the command, and turns errors into a message and exit code 1.
 pub fn main() -> ExitCode {
-    let _ = dotenvy::dotenv();
+    crate::config::load_env_file();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -125,6 +127,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             migrate,
             no_migrate,
         } => serve(settings, with_worker, migrate, no_migrate).await,
+        Command::Worker => run_worker(settings).await,
         Command::Migrate { status } => {
             let db = crate::db::connect(&settings.database_url).await?;
             if status {
@@ -177,6 +180,20 @@ async fn run(command: Command) -> anyhow::Result<()> {
 
 fn unreachable_schema() -> anyhow::Result<()> {
     anyhow::bail!("the schema command is handled before settings are read")
+}
+
+/// Runs a worker until SIGINT or SIGTERM; refuses a database with pending migrations.
+pub async fn run_worker(settings: Settings) -> anyhow::Result<()> {
+    let db = crate::db::connect(&settings.database_url).await?;
+    crate::db::ensure_migrated(&db, false)
+        .await
+        .context("the worker never migrates; run `techconf migrate` first")?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = crate::worker::Worker::new(db, &settings, stopped)?;
+    let running = tokio::spawn(worker.run());
+    shutdown_signal().await;
+    let _ = stop.send(true);
+    running.await.context("the worker task failed")?
 }
 
 async fn serve(

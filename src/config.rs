@@ -291,6 +291,11 @@ impl Settings {
     }
 }
 
+/// Reads `.env` from the working directory, if there is one; real environment variables win.
+pub fn load_env_file() {
+    let _ = dotenvy::dotenv();
+}
+
 /// The embedded default: a SQLite file under `./var/`.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./var/techconf.db?mode=rwc";
 

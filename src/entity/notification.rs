@@ -22,6 +22,8 @@ pub struct Model {
     pub idempotency_key: Option<String>,
     pub legacy_id: Option<i32>,
     pub legacy_status: Option<String>,
+    /// The shared rate limiter's state (microseconds since the epoch).
+    pub rate_tat: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -38,13 +38,18 @@ pub struct MutationRoot(
 pub type TechConfSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
 /// Builds the schema with its shared data and request limits.
-pub fn build_schema(db: DatabaseConnection, limits: ApiLimits) -> TechConfSchema {
+pub fn build_schema(
+    db: DatabaseConnection,
+    limits: ApiLimits,
+    worker: crate::config::WorkerSettings,
+) -> TechConfSchema {
     Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
         EmptySubscription,
     )
     .data(db)
+    .data(worker)
     .limit_depth(limits.max_depth)
     .limit_complexity(limits.max_complexity)
     .finish()

@@ -12,6 +12,13 @@ use crate::entity::notification;
 use crate::error::IntoGraphql;
 use crate::service::{self, notification::CreateNotification, page::PageRequest};
 
+/// A notification rendered for one recipient.
+#[derive(async_graphql::SimpleObject)]
+pub struct NotificationPreview {
+    pub subject: String,
+    pub body: String,
+}
+
 /// A notification and its progress.
 pub struct Notification(notification::Model);
 
@@ -122,6 +129,32 @@ impl NotificationQuery {
         Ok(connection(page, after.is_some(), |m| m.id))
     }
 
+    /// Renders a subject and message for one attendee (or sample values), as the worker
+    /// would; template errors are `VALIDATION` errors naming the field.
+    async fn preview_notification(
+        &self,
+        ctx: &Context<'_>,
+        conference_id: ID,
+        attendee_id: Option<ID>,
+        subject: String,
+        message: String,
+    ) -> Result<NotificationPreview> {
+        require(ctx, READERS).gql()?;
+        let conference_id = parse_id("conferenceId", &conference_id).gql()?;
+        let attendee_id = attendee_id
+            .map(|id| parse_id("attendeeId", &id))
+            .transpose()
+            .gql()?;
+        let rendered =
+            service::notification::preview(db(ctx), conference_id, attendee_id, &subject, &message)
+                .await
+                .gql()?;
+        Ok(NotificationPreview {
+            subject: rendered.subject,
+            body: rendered.body,
+        })
+    }
+
     async fn notification(&self, ctx: &Context<'_>, id: ID) -> Result<Notification> {
         require(ctx, READERS).gql()?;
         let id = parse_id("id", &id).gql()?;
@@ -134,6 +167,11 @@ impl NotificationQuery {
 
 #[derive(Default)]
 pub struct NotificationMutation;
+
+fn slice_size(ctx: &Context<'_>) -> usize {
+    ctx.data_opt::<crate::config::WorkerSettings>()
+        .map_or(500, |w| w.slice_size)
+}
 
 #[Object]
 impl NotificationMutation {
@@ -159,5 +197,45 @@ impl NotificationMutation {
         .await
         .map(Notification)
         .gql()
+    }
+
+    /// Stops sending after the batch in flight. Admin only.
+    async fn pause_notification(&self, ctx: &Context<'_>, id: ID) -> Result<Notification> {
+        require(ctx, ADMINS).gql()?;
+        let id = parse_id("id", &id).gql()?;
+        service::controls::pause(db(ctx), id)
+            .await
+            .map(Notification)
+            .gql()
+    }
+
+    /// Continues a paused notification with the recipients still pending. Admin only.
+    async fn resume_notification(&self, ctx: &Context<'_>, id: ID) -> Result<Notification> {
+        require(ctx, ADMINS).gql()?;
+        let id = parse_id("id", &id).gql()?;
+        service::controls::resume(db(ctx), id, slice_size(ctx))
+            .await
+            .map(Notification)
+            .gql()
+    }
+
+    /// Stops for good: pending recipients become cancelled. Admin only.
+    async fn cancel_notification(&self, ctx: &Context<'_>, id: ID) -> Result<Notification> {
+        require(ctx, ADMINS).gql()?;
+        let id = parse_id("id", &id).gql()?;
+        service::controls::cancel(db(ctx), id)
+            .await
+            .map(Notification)
+            .gql()
+    }
+
+    /// Sends again to the recipients whose delivery failed. Admin only.
+    async fn retry_failed_deliveries(&self, ctx: &Context<'_>, id: ID) -> Result<Notification> {
+        require(ctx, ADMINS).gql()?;
+        let id = parse_id("id", &id).gql()?;
+        service::controls::retry_failed(db(ctx), id, slice_size(ctx))
+            .await
+            .map(Notification)
+            .gql()
     }
 }

@@ -2,6 +2,7 @@
 //! GraphQL resolvers, the CLI and tests all call the same code.
 pub mod attendee;
 pub mod conference;
+pub mod controls;
 pub mod notification;
 pub mod page;
 pub mod seed;

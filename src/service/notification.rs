@@ -63,6 +63,7 @@ pub async fn create(
         idempotency_key: key.clone(),
         legacy_id: None,
         legacy_status: None,
+        rate_tat: None,
     };
     let txn = db.begin().await?;
     let inserted = notification::Entity::insert(active(&row))
@@ -140,7 +141,47 @@ fn active(row: &notification::Model) -> notification::ActiveModel {
         idempotency_key: Set(row.idempotency_key.clone()),
         legacy_id: Set(row.legacy_id),
         legacy_status: Set(row.legacy_status.clone()),
+        rate_tat: Set(row.rate_tat),
     }
+}
+
+/// Renders the templates for one attendee of the conference, or for sample values.
+pub async fn preview(
+    db: &impl ConnectionTrait,
+    conference_id: Uuid,
+    attendee_id: Option<Uuid>,
+    subject: &str,
+    message: &str,
+) -> ApiResult<crate::domain::RenderedEmail> {
+    use crate::domain::{ConferenceFields, RecipientFields};
+    let template = NotificationTemplate::compile(subject, message)?;
+    let conference = super::conference::get(db, conference_id).await?;
+    let mut fields = RecipientFields::sample();
+    if let Some(attendee_id) = attendee_id {
+        let a = super::attendee::get(db, attendee_id).await?;
+        if a.conference_id != conference_id {
+            return Err(ApiError::validation(
+                "attendeeId",
+                "the attendee is registered for another conference",
+            ));
+        }
+        fields = RecipientFields {
+            first_name: a.first_name,
+            last_name: a.last_name,
+            email: a.email,
+            company: a.company,
+            job_position: a.job_position,
+            city: a.city,
+            state: a.state,
+            conference: fields.conference,
+        };
+    }
+    fields.conference = ConferenceFields {
+        name: conference.name,
+        starts_on: conference.starts_on.to_string(),
+        address: conference.address,
+    };
+    Ok(template.render(&fields)?)
 }
 
 pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<notification::Model> {

@@ -51,13 +51,31 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 }
 
 pub async fn spawn_app_with(backend: Backend, extra: &[(&str, &str)]) -> TestApp {
-    let database = new_database(backend).await;
-    let settings = settings_for(&database, extra);
+    spawn_app_on(new_database(backend).await, extra, false).await
+}
+
+/// Settings that make a worker quick to retry and to notice new jobs, for tests.
+pub const FAST_WORKER: &[(&str, &str)] = &[
+    ("WORKER_RETRY_BASE_MS", "50"),
+    ("WORKER_RETRY_CAP_MS", "200"),
+    ("WORKER_POLL_MS", "50"),
+    ("WORKER_BATCH_SIZE", "20"),
+    ("WORKER_SLICE_SIZE", "50"),
+];
+
+pub async fn spawn_app_on(
+    database: TestDatabase,
+    extra: &[(&str, &str)],
+    with_worker: bool,
+) -> TestApp {
+    let mut vars: Vec<(&str, &str)> = FAST_WORKER.to_vec();
+    vars.extend_from_slice(extra);
+    let settings = settings_for(&database, &vars);
     let app = Application::build(
         settings,
         ServeOptions {
             migrate: true,
-            with_worker: false,
+            with_worker,
         },
     )
     .await
@@ -129,6 +147,23 @@ impl TestApp {
         .await
     }
 
+    /// Waits until the notification reaches a terminal status (polling its row; bounded).
+    pub async fn wait_until_finished(&self, id: &str) -> Value {
+        let query = "query($id: ID!) { notification(id: $id) { status total sent failed cancelled pending } }";
+        for _ in 0..1200 {
+            let answer = self.as_admin(query, json!({"id": id})).await;
+            let n = answer["data"]["notification"].clone();
+            if matches!(
+                n["status"].as_str(),
+                Some("COMPLETED" | "COMPLETED_WITH_ERRORS" | "CANCELLED")
+            ) {
+                return n;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("notification {id} did not finish within 60 s");
+    }
+
     pub async fn count(&self, table: &str) -> i64 {
         let backend = self.db.get_database_backend();
         let row = self
@@ -189,3 +224,78 @@ macro_rules! on_both_backends {
     };
 }
 pub(crate) use on_both_backends;
+
+/// Inserts attendees directly (no confirmation jobs), one per address; returns their ids.
+pub async fn insert_attendees(
+    db: &DatabaseConnection,
+    conference: &str,
+    emails: &[String],
+) -> Vec<uuid::Uuid> {
+    use sea_orm::EntityTrait;
+    use techconf::entity::attendee;
+    let conference_id: uuid::Uuid = conference.parse().unwrap();
+    let rows: Vec<attendee::Model> = emails
+        .iter()
+        .enumerate()
+        .map(|(i, email)| attendee::Model {
+            id: uuid::Uuid::now_v7(),
+            conference_id,
+            first_name: format!("First{i}"),
+            last_name: if i % 10 == 0 {
+                "Hopper".into()
+            } else {
+                format!("Last{i}")
+            },
+            email: email.clone(),
+            job_position: "Engineer".into(),
+            company: if i == 7 {
+                "100%_Pure Ltd".into()
+            } else {
+                "Acme".into()
+            },
+            city: "Porto".into(),
+            state: "PT".into(),
+            interests: None,
+            comments: None,
+            submitted_at: chrono::Utc::now(),
+            legacy_id: None,
+        })
+        .collect();
+    for chunk in rows.chunks(200) {
+        attendee::Entity::insert_many(
+            chunk
+                .iter()
+                .map(techconf::service::attendee::active)
+                .collect::<Vec<_>>(),
+        )
+        .exec_without_returning(db)
+        .await
+        .unwrap();
+    }
+    rows.iter().map(|r| r.id).collect()
+}
+
+pub fn emails(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("person{i}@example.org")).collect()
+}
+
+pub const CREATE_NOTIFICATION: &str = "mutation($input: CreateNotificationInput!) {
+    createNotification(input: $input) { id status }
+}";
+
+impl TestApp {
+    /// Creates a notification and returns its id.
+    pub async fn notify(&self, conference: &str, subject: &str, message: &str) -> String {
+        let answer = self
+            .as_admin(
+                CREATE_NOTIFICATION,
+                json!({"input": {"conferenceId": conference, "subject": subject, "message": message}}),
+            )
+            .await;
+        assert_no_errors(&answer);
+        answer["data"]["createNotification"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+}

@@ -12,3 +12,4 @@ mod pagination;
 mod registration;
 mod schema;
 mod seed;
+mod worker;

@@ -1,11 +1,10 @@
 use std::collections::HashSet;
 
-use chrono::Utc;
-use sea_orm::EntityTrait;
 use serde_json::json;
-use techconf::entity::attendee;
 
-use crate::helpers::{TestApp, assert_no_errors, error_code, on_both_backends};
+use crate::helpers::{
+    TestApp, assert_no_errors, emails, error_code, insert_attendees, on_both_backends,
+};
 
 on_both_backends!(
     walking_250_attendees_visits_each_exactly_once,
@@ -14,45 +13,11 @@ on_both_backends!(
 );
 
 async fn add_attendees(app: &TestApp, conference: &str, n: usize) -> HashSet<String> {
-    let conference_id = conference.parse().unwrap();
-    let rows: Vec<_> = (0..n)
-        .map(|i| {
-            techconf::service::attendee::active(&attendee::Model {
-                id: uuid::Uuid::now_v7(),
-                conference_id,
-                first_name: format!("First{i}"),
-                last_name: if i % 10 == 0 {
-                    "Hopper".into()
-                } else {
-                    format!("Last{i}")
-                },
-                email: format!("person{i}@example.org"),
-                job_position: "Engineer".into(),
-                company: if i == 7 {
-                    "100%_Pure Ltd".into()
-                } else {
-                    "Acme".into()
-                },
-                city: "Porto".into(),
-                state: "PT".into(),
-                interests: None,
-                comments: None,
-                submitted_at: Utc::now(),
-                legacy_id: None,
-            })
-        })
-        .collect();
-    let ids = rows
-        .iter()
-        .map(|r| r.id.clone().unwrap().to_string())
-        .collect();
-    for chunk in rows.chunks(100) {
-        attendee::Entity::insert_many(chunk.to_vec())
-            .exec_without_returning(&app.db)
-            .await
-            .unwrap();
-    }
-    ids
+    insert_attendees(&app.db, conference, &emails(n))
+        .await
+        .into_iter()
+        .map(|id| id.to_string())
+        .collect()
 }
 
 const PAGE: &str = "query($c: ID!, $after: String, $first: Int, $search: String) {

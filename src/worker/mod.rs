@@ -1,0 +1,295 @@
+//! The fan-out worker: takes jobs off the queue and runs them.
+//!
+//! Any number of workers (processes, or tasks inside `techconf serve --with-worker`) share
+//! one database. Each claims jobs with a lease, extends it while working, deletes the job
+//! when done, and reschedules it with backoff when it fails; a job that keeps failing is
+//! kept as `failed` with its last error. On shutdown a worker stops claiming, lets each
+//! running job finish the batch it is sending, records it, and hands the job back.
+mod backoff;
+mod confirmation;
+mod plan;
+pub mod rate;
+mod send;
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::FutureExt;
+use sea_orm::{DatabaseConnection, DbBackend, DbErr};
+use tokio::sync::{Notify, watch};
+use tracing::Instrument;
+
+use crate::config::{Settings, WorkerSettings};
+use crate::mail::{Mailer, Sender};
+use crate::queue::database::{ClaimedJob, DatabaseQueue};
+use crate::queue::{JobPayload, WAKE_CHANNEL};
+
+pub use send::{send_slices, try_finish};
+
+/// What a job handler reports when it returns normally.
+#[derive(Debug, PartialEq, Eq)]
+pub enum JobOutcome {
+    /// Nothing left to do: the job row is deleted.
+    Done,
+    /// Nothing to do until `at` (deliveries waiting for their retry): run again then.
+    WaitUntil(DateTime<Utc>),
+    /// Stopped for shutdown after recording its last batch: hand the job back.
+    Interrupted,
+}
+
+/// Why a job failed.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// Worth another try (database or network trouble).
+    #[error("{0}")]
+    Transient(String),
+    /// Retrying cannot help (a malformed payload, a message that cannot be built).
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl From<DbErr> for JobError {
+    fn from(err: DbErr) -> Self {
+        JobError::Transient(format!("database: {err}"))
+    }
+}
+
+/// Everything a job handler needs.
+pub struct JobContext {
+    pub db: DatabaseConnection,
+    pub mailer: Mailer,
+    pub sender: Sender,
+    pub settings: WorkerSettings,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl JobContext {
+    fn stopping(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+}
+
+/// A worker process (or the worker inside the server).
+pub struct Worker {
+    context: Arc<JobContext>,
+    queue: DatabaseQueue,
+    wake: Arc<Notify>,
+}
+
+/// Jobs one worker runs at the same time; their emails share the mailer's concurrency bound.
+const JOB_SLOTS: usize = 4;
+
+impl Worker {
+    pub fn new(
+        db: DatabaseConnection,
+        settings: &Settings,
+        shutdown: watch::Receiver<bool>,
+    ) -> anyhow::Result<Self> {
+        let worker_id = format!(
+            "{}-{}",
+            std::process::id(),
+            &uuid::Uuid::now_v7().simple().to_string()[20..]
+        );
+        Ok(Self {
+            context: Arc::new(JobContext {
+                db,
+                mailer: Mailer::from_settings(settings)?,
+                sender: Sender::parse(&settings.worker.sender)?,
+                settings: settings.worker.clone(),
+                shutdown,
+            }),
+            queue: DatabaseQueue::new(worker_id, settings.worker.lease),
+            wake: Arc::new(Notify::new()),
+        })
+    }
+
+    /// Runs until shutdown is signalled, then waits for running jobs (bounded by the grace
+    /// period) and returns.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let worker = Arc::new(self);
+        tracing::info!(worker = worker.queue.worker_id(), "worker started");
+        let listener = tokio::spawn(listen_for_wakeups(
+            worker.context.db.clone(),
+            worker.wake.clone(),
+            worker.context.shutdown.clone(),
+        ));
+        let mut slots = tokio::task::JoinSet::new();
+        for _ in 0..JOB_SLOTS {
+            let worker = worker.clone();
+            slots.spawn(async move { worker.slot_loop().await });
+        }
+        let mut shutdown = worker.context.shutdown.clone();
+        let _ = shutdown.wait_for(|stop| *stop).await;
+        tracing::info!("worker stopping: finishing in-flight batches");
+        let grace = worker.context.settings.shutdown_grace;
+        if tokio::time::timeout(grace, async { while slots.join_next().await.is_some() {} })
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                ?grace,
+                "grace period over: abandoning running jobs to their leases"
+            );
+            slots.abort_all();
+        }
+        listener.abort();
+        tracing::info!("worker stopped");
+        Ok(())
+    }
+
+    async fn slot_loop(&self) {
+        let mut shutdown = self.context.shutdown.clone();
+        while !*shutdown.borrow() {
+            match self.run_next().await {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(err) => tracing::error!(error = %err, "could not claim a job"),
+            }
+            tokio::select! {
+                () = self.wake.notified() => {},
+                () = tokio::time::sleep(self.context.settings.poll_interval) => {},
+                _ = shutdown.changed() => {},
+            }
+        }
+    }
+
+    /// Claims and runs one job; false when there was none.
+    pub async fn run_next(&self) -> Result<bool, DbErr> {
+        let Some(job) = self.queue.claim(&self.context.db).await? else {
+            return Ok(false);
+        };
+        let span =
+            tracing::info_span!("job", job_id = %job.id, kind = %job.kind, attempt = job.attempts);
+        self.run_claimed(job).instrument(span).await?;
+        Ok(true)
+    }
+
+    async fn run_claimed(&self, job: ClaimedJob) -> Result<(), DbErr> {
+        let db = &self.context.db;
+        let payload = match &job.payload {
+            Ok(payload) => payload.clone(),
+            Err(reason) => {
+                tracing::error!(%reason, "malformed job payload: kept as failed");
+                return self
+                    .queue
+                    .fail(db, job.id, &format!("malformed payload: {reason}"), None)
+                    .await;
+            }
+        };
+        if job.attempts > job.max_attempts {
+            tracing::error!(
+                "job exceeded its attempts (its worker died each time): kept as failed"
+            );
+            return self
+                .queue
+                .fail(
+                    db,
+                    job.id,
+                    "gave up: the lease expired on every attempt",
+                    None,
+                )
+                .await;
+        }
+        let heartbeat = self.spawn_heartbeat(job.id);
+        let result = AssertUnwindSafe(run_job(&self.context, &payload))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|panic| {
+                let reason = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".into());
+                Err(JobError::Transient(format!("job panicked: {reason}")))
+            });
+        heartbeat.abort();
+        match result {
+            Ok(JobOutcome::Done) => self.queue.complete(db, job.id).await,
+            Ok(JobOutcome::WaitUntil(at)) => self.queue.release(db, job.id, at).await,
+            Ok(JobOutcome::Interrupted) => self.queue.release(db, job.id, Utc::now()).await,
+            Err(JobError::Permanent(reason)) => {
+                tracing::error!(%reason, "job failed permanently: kept as failed");
+                self.queue.fail(db, job.id, &reason, None).await
+            }
+            Err(JobError::Transient(reason)) if job.attempts < job.max_attempts => {
+                let settings = &self.context.settings;
+                let wait =
+                    backoff::delay(settings.retry_base, settings.retry_cap, job.attempts as u32);
+                tracing::warn!(%reason, ?wait, "job failed: will retry");
+                let at = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
+                self.queue.fail(db, job.id, &reason, Some(at)).await
+            }
+            Err(JobError::Transient(reason)) => {
+                tracing::error!(%reason, "job failed on its last attempt: kept as failed");
+                self.queue.fail(db, job.id, &reason, None).await
+            }
+        }
+    }
+
+    fn spawn_heartbeat(&self, job: uuid::Uuid) -> tokio::task::JoinHandle<()> {
+        let db = self.context.db.clone();
+        let queue = self.queue.clone();
+        let every = self.context.settings.lease / 3;
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                match queue.extend(&db, job).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!(%job, "lost the job's lease");
+                        return;
+                    }
+                    Err(err) => tracing::warn!(%job, error = %err, "could not extend the lease"),
+                }
+            }
+        })
+    }
+}
+
+async fn run_job(context: &JobContext, payload: &JobPayload) -> Result<JobOutcome, JobError> {
+    match payload {
+        JobPayload::Plan { notification_id } => plan::run(context, *notification_id).await,
+        JobPayload::Send {
+            notification_id,
+            first_delivery,
+            last_delivery,
+        } => send::run(context, *notification_id, *first_delivery, *last_delivery).await,
+        JobPayload::Confirmation { attendee_id } => confirmation::run(context, *attendee_id).await,
+    }
+}
+
+/// On PostgreSQL, wakes idle slots when a job is enqueued (LISTEN/NOTIFY); polling remains
+/// the fallback, and the only mechanism on SQLite.
+async fn listen_for_wakeups(
+    db: DatabaseConnection,
+    wake: Arc<Notify>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return;
+    }
+    let pool = db.get_postgres_connection_pool().clone();
+    loop {
+        let listener = async {
+            let mut listener = sea_orm::sqlx::postgres::PgListener::connect_with(&pool).await?;
+            listener.listen(WAKE_CHANNEL).await?;
+            loop {
+                listener.recv().await?;
+                wake.notify_waiters();
+            }
+            #[allow(unreachable_code)]
+            Ok::<(), sea_orm::sqlx::Error>(())
+        };
+        tokio::select! {
+            result = listener => {
+                if let Err(err) = result {
+                    tracing::warn!(error = %err, "job listener lost its connection; reconnecting");
+                }
+            }
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}

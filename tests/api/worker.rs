@@ -1,0 +1,370 @@
+//! The worker end to end: the real app with its in-process worker, a real SMTP server
+//! (Postfix's smtp-sink, or a fault-injecting one), on SQLite and PostgreSQL.
+use std::collections::HashSet;
+use std::time::Duration;
+
+use serde_json::json;
+use testkit::smtp::{FakeSmtp, SmtpSink};
+
+use crate::helpers::{
+    Backend, TestApp, assert_no_errors, emails, error_code, insert_attendees, new_database,
+    spawn_app_on,
+};
+
+async fn app_with_smtp(backend: Backend, smtp_url: &str, extra: &[(&str, &str)]) -> TestApp {
+    let mut vars = vec![("MAIL_URL", smtp_url)];
+    vars.extend_from_slice(extra);
+    spawn_app_on(new_database(backend).await, &vars, true).await
+}
+
+macro_rules! on_both {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() { super::$name(crate::helpers::Backend::Sqlite).await; }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() { super::$name(crate::helpers::Backend::Postgres).await; }
+        }
+    )+};
+}
+
+on_both!(
+    every_attendee_gets_one_personalised_email,
+    a_rejected_address_fails_alone_with_the_servers_reply,
+    temporary_failures_are_retried_until_sent,
+    an_smtp_server_that_is_down_at_first_loses_nothing,
+    a_conference_without_attendees_completes_at_once,
+    a_redelivered_send_job_does_not_email_anyone_twice,
+    registration_sends_a_confirmation_with_a_calendar_event,
+    pause_resume_cancel_and_retry_act_on_exactly_the_right_recipients,
+);
+
+async fn every_attendee_gets_one_personalised_email(backend: Backend) {
+    let sink = SmtpSink::start();
+    let app = app_with_smtp(backend, &sink.url(), &[]).await;
+    let conference = app.create_conference("RustConf").await;
+    let addresses = emails(230);
+    insert_attendees(&app.db, &conference, &addresses).await;
+    let id = app
+        .notify(
+            &conference,
+            "Hello {{ first_name }}",
+            "See you at {{ conference.name }}, {{ first_name }}.",
+        )
+        .await;
+    let done = app.wait_until_finished(&id).await;
+    assert_eq!(done["status"], "COMPLETED", "{done}");
+    assert_eq!(done["total"], 230);
+    assert_eq!(done["sent"], 230);
+    assert_eq!(done["pending"], 0);
+
+    let received = sink
+        .wait_for_count(230, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(received.len(), 230, "exactly one email each");
+    let ids: HashSet<_> = received
+        .iter()
+        .map(|m| m.message_id.clone().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 230, "no duplicate Message-IDs");
+    let recipients: HashSet<_> = received.iter().flat_map(|m| m.recipients.clone()).collect();
+    assert_eq!(
+        recipients,
+        addresses.iter().cloned().collect::<HashSet<_>>()
+    );
+    for message in &received {
+        // person17@example.org was inserted as First17.
+        let n: usize = message.recipients[0]
+            .trim_start_matches("person")
+            .split('@')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(
+            message.subject.as_deref(),
+            Some(format!("Hello First{n}").as_str())
+        );
+        assert!(
+            message
+                .body_text()
+                .contains(&format!("See you at RustConf, First{n}."))
+        );
+    }
+    assert_eq!(
+        app.count("delivery WHERE status = 'sent' AND message_id IS NOT NULL")
+            .await,
+        230
+    );
+    assert_eq!(app.count("job").await, 0, "no jobs are left behind");
+}
+
+async fn a_rejected_address_fails_alone_with_the_servers_reply(backend: Backend) {
+    let smtp = FakeSmtp::builder()
+        .reject_recipients_containing("person3@")
+        .start()
+        .await;
+    let app = app_with_smtp(backend, &smtp.url(), &[]).await;
+    let conference = app.create_conference("RustConf").await;
+    insert_attendees(&app.db, &conference, &emails(40)).await;
+    let id = app.notify(&conference, "Hi", "Hello").await;
+    let done = app.wait_until_finished(&id).await;
+    assert_eq!(done["status"], "COMPLETED_WITH_ERRORS", "{done}");
+    assert_eq!(done["sent"], 39);
+    assert_eq!(done["failed"], 1);
+    assert_eq!(smtp.message_count(), 39);
+
+    let failed = app
+        .as_admin(
+            "query($id: ID!) { notification(id: $id) { deliveries(status: FAILED) { nodes { email attempts lastError } } } }",
+            json!({"id": id}),
+        )
+        .await;
+    let node = &failed["data"]["notification"]["deliveries"]["nodes"][0];
+    assert_eq!(node["email"], "person3@example.org");
+    assert_eq!(node["attempts"], 1, "a permanent failure is not retried");
+    assert!(
+        node["lastError"].as_str().unwrap().contains("550"),
+        "{node}"
+    );
+}
+
+async fn temporary_failures_are_retried_until_sent(backend: Backend) {
+    let smtp = FakeSmtp::builder().tempfail_first(15).start().await;
+    let app = app_with_smtp(backend, &smtp.url(), &[]).await;
+    let conference = app.create_conference("RustConf").await;
+    insert_attendees(&app.db, &conference, &emails(30)).await;
+    let id = app.notify(&conference, "Hi", "Hello").await;
+    let done = app.wait_until_finished(&id).await;
+    assert_eq!(done["status"], "COMPLETED", "{done}");
+    assert_eq!(done["sent"], 30);
+    assert_eq!(smtp.message_count(), 30);
+    assert_eq!(smtp.stats().tempfailed, 15);
+    assert!(
+        app.count("delivery WHERE attempts > 1").await >= 1,
+        "some deliveries needed a second attempt"
+    );
+}
+
+async fn an_smtp_server_that_is_down_at_first_loses_nothing(backend: Backend) {
+    let smtp = FakeSmtp::start().await;
+    smtp.down().await;
+    let app = app_with_smtp(backend, &smtp.url(), &[]).await;
+    let conference = app.create_conference("RustConf").await;
+    insert_attendees(&app.db, &conference, &emails(25)).await;
+    let id = app.notify(&conference, "Hi", "Hello").await;
+    // Wait until every delivery has failed at least once against the dead server.
+    for _ in 0..600 {
+        if app
+            .count("delivery WHERE attempts >= 1 AND status = 'pending'")
+            .await
+            == 25
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        app.count("delivery WHERE attempts >= 1 AND status = 'pending'")
+            .await,
+        25
+    );
+    smtp.up().await.unwrap();
+    let done = app.wait_until_finished(&id).await;
+    assert_eq!(done["status"], "COMPLETED", "{done}");
+    assert_eq!(smtp.message_count(), 25);
+}
+
+async fn a_conference_without_attendees_completes_at_once(backend: Backend) {
+    let sink = SmtpSink::start();
+    let app = app_with_smtp(backend, &sink.url(), &[]).await;
+    let conference = app.create_conference("Empty").await;
+    let id = app.notify(&conference, "Hi", "Hello").await;
+    let done = app.wait_until_finished(&id).await;
+    assert_eq!(done["status"], "COMPLETED");
+    assert_eq!(done["total"], 0);
+    assert_eq!(app.count("job").await, 0);
+}
+
+async fn a_redelivered_send_job_does_not_email_anyone_twice(backend: Backend) {
+    let smtp = FakeSmtp::start().await;
+    let app = app_with_smtp(backend, &smtp.url(), &[]).await;
+    let conference = app.create_conference("RustConf").await;
+    insert_attendees(&app.db, &conference, &emails(60)).await;
+    let id = app.notify(&conference, "Hi", "Hello").await;
+    app.wait_until_finished(&id).await;
+    assert_eq!(smtp.message_count(), 60);
+
+    // The same send and plan jobs again, as a redelivering queue would hand them out.
+    let notification_id = id.parse().unwrap();
+    let mut jobs = techconf::worker::send_slices(notification_id, 0, i64::MAX / 2, usize::MAX / 4);
+    jobs.push(techconf::queue::JobPayload::Plan { notification_id });
+    techconf::queue::enqueue_many(&app.db, &jobs, None)
+        .await
+        .unwrap();
+    for _ in 0..600 {
+        if app.count("job").await == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(app.count("job").await, 0);
+    assert_eq!(smtp.message_count(), 60, "nobody was emailed twice");
+    let n = app.wait_until_finished(&id).await;
+    assert_eq!(n["sent"], 60);
+}
+
+async fn registration_sends_a_confirmation_with_a_calendar_event(backend: Backend) {
+    let sink = SmtpSink::start();
+    let app = app_with_smtp(backend, &sink.url(), &[]).await;
+    let conference = app.create_conference("RustConf").await;
+    assert_no_errors(&app.register(&conference, "ada@example.org").await);
+    let received = sink
+        .wait_for_count(1, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let message = &received[0];
+    assert_eq!(message.recipients, vec!["ada@example.org".to_owned()]);
+    assert_eq!(
+        message.subject.as_deref(),
+        Some("You are registered for RustConf")
+    );
+    let text = message.data_text();
+    assert!(text.contains("text/calendar"), "{text}");
+    assert!(
+        text.contains("BEGIN:VEVENT") && text.contains("SUMMARY:RustConf"),
+        "{text}"
+    );
+    assert!(text.contains("DTSTART;VALUE=DATE:20270512"), "{text}");
+    for _ in 0..100 {
+        if app.count("job").await == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(app.count("job").await, 0);
+}
+
+async fn pause_resume_cancel_and_retry_act_on_exactly_the_right_recipients(backend: Backend) {
+    // A rate limit keeps the send slow enough to pause in the middle.
+    let smtp = FakeSmtp::builder()
+        .reject_recipients_containing("person1@")
+        .start()
+        .await;
+    let app = app_with_smtp(backend, &smtp.url(), &[("WORKER_RATE_LIMIT", "200")]).await;
+    let conference = app.create_conference("RustConf").await;
+    insert_attendees(&app.db, &conference, &emails(300)).await;
+    let id = app.notify(&conference, "Hi", "Hello").await;
+    let control = |name: &'static str| {
+        let app = &app;
+        let id = id.clone();
+        async move {
+            app.as_admin(
+                &format!("mutation($id: ID!) {{ {name}(id: $id) {{ status sent failed cancelled pending }} }}"),
+                json!({"id": id}),
+            )
+            .await
+        }
+    };
+    smtp.wait_for_count(20, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let paused = control("pauseNotification").await;
+    assert_eq!(
+        paused["data"]["pauseNotification"]["status"], "PAUSED",
+        "{paused}"
+    );
+    // Once the batches in flight are recorded, nothing more is sent while paused.
+    let mut settled = 0;
+    for _ in 0..200 {
+        let sending = app.count("delivery WHERE status = 'sending'").await;
+        if sending == 0 && app.count("job WHERE status = 'running'").await == 0 {
+            settled = smtp.message_count();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        settled > 0 && settled < 299,
+        "paused mid-send after {settled} emails"
+    );
+    assert_eq!(smtp.message_count(), settled);
+    let again = control("pauseNotification").await;
+    assert_eq!(error_code(&again), Some("CONFLICT"), "{again}");
+
+    let resumed = control("resumeNotification").await;
+    assert_eq!(
+        resumed["data"]["resumeNotification"]["status"], "SENDING",
+        "{resumed}"
+    );
+    let done = app.wait_until_finished(&id).await;
+    assert_eq!(done["status"], "COMPLETED_WITH_ERRORS", "{done}");
+    assert_eq!(done["sent"], 299);
+    assert_eq!(done["failed"], 1);
+    assert_eq!(smtp.message_count(), 299, "nobody skipped, nobody repeated");
+    let recipients: HashSet<_> = smtp
+        .messages()
+        .iter()
+        .flat_map(|m| m.recipients.clone())
+        .collect();
+    assert_eq!(recipients.len(), 299);
+
+    // The failed address is accepted now; retrying sends to it and to nobody else.
+    smtp.clear_recipient_rejections();
+    let retried = control("retryFailedDeliveries").await;
+    assert_no_errors(&retried);
+    let done = app.wait_until_finished(&id).await;
+    assert_eq!(done["status"], "COMPLETED", "{done}");
+    assert_eq!(done["sent"], 300);
+    assert_eq!(smtp.message_count(), 300);
+    let cancel_finished = control("cancelNotification").await;
+    assert_eq!(
+        error_code(&cancel_finished),
+        Some("CONFLICT"),
+        "{cancel_finished}"
+    );
+
+    // Cancelling a second notification mid-send cancels exactly the pending recipients.
+    let second = app.notify(&conference, "Again", "Hello").await;
+    smtp.wait_for_count(320, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let cancelled = app
+        .as_admin(
+            "mutation($id: ID!) { cancelNotification(id: $id) { status } }",
+            json!({"id": second}),
+        )
+        .await;
+    assert_eq!(
+        cancelled["data"]["cancelNotification"]["status"], "CANCELLED",
+        "{cancelled}"
+    );
+    let done = app.wait_until_finished(&second).await;
+    for _ in 0..200 {
+        if app.count("delivery WHERE status = 'sending'").await == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let n = app
+        .as_admin(
+            "query($id: ID!) { notification(id: $id) { total sent failed cancelled pending } }",
+            json!({"id": second}),
+        )
+        .await;
+    let n = &n["data"]["notification"];
+    assert_eq!(done["status"], "CANCELLED");
+    assert!(n["cancelled"].as_i64().unwrap() > 0, "{n}");
+    assert_eq!(
+        n["sent"].as_i64().unwrap()
+            + n["failed"].as_i64().unwrap()
+            + n["cancelled"].as_i64().unwrap(),
+        300,
+        "every recipient is sent, failed or cancelled: {n}"
+    );
+    assert_eq!(
+        smtp.message_count() as i64,
+        300 + n["sent"].as_i64().unwrap()
+    );
+}
