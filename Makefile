@@ -2,7 +2,7 @@
 CARGO ?= cargo
 TECHCONF := ./target/debug/techconf
 
-.PHONY: run test lint unit web schema bench-fanout clean
+.PHONY: run test lint web schema bench-fanout clean
 
 ## Start the API, GraphiQL, the web client and the in-process worker on SQLite.
 run: web
@@ -27,6 +27,13 @@ web:
 ## Regenerate schema.graphql from the code.
 schema:
 	$(CARGO) run --quiet --bin techconf -- schema --output schema.graphql
+
+## Fan-out benchmark against smtp-sink on PostgreSQL (see docs/BENCHMARKS.md).
+bench-fanout:
+	$(CARGO) build --release --bin techconf
+	scripts/bench-fanout.sh 10000 1
+	scripts/bench-fanout.sh 100000 1
+	scripts/bench-fanout.sh 100000 2
 
 clean:
 	$(CARGO) clean

@@ -368,3 +368,36 @@ async fn pause_resume_cancel_and_retry_act_on_exactly_the_right_recipients(backe
         300 + n["sent"].as_i64().unwrap()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_file_transport_writes_one_eml_per_recipient_named_by_message_id() {
+    let outbox = testkit::TempDir::new("outbox").unwrap();
+    let url = format!("file://{}", outbox.path().display());
+    let app = app_with_smtp(Backend::Sqlite, &url, &[]).await;
+    let conference = app.create_conference("RustConf").await;
+    insert_attendees(&app.db, &conference, &emails(5)).await;
+    let id = app
+        .notify(&conference, "Hello {{ first_name }}", "Hi")
+        .await;
+    assert_eq!(app.wait_until_finished(&id).await["sent"], 5);
+    let mut files: Vec<_> = std::fs::read_dir(outbox.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 5, "{files:?}");
+    let simple = id.replace('-', "");
+    for file in files {
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            name.starts_with(&simple) && name.ends_with(".eml"),
+            "{name}"
+        );
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(text.contains("Subject: Hello First"), "{text}");
+        assert!(
+            text.contains(&format!("Message-ID: <{}", name.trim_end_matches(".eml"))),
+            "{text}"
+        );
+    }
+}
