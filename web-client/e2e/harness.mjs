@@ -1,0 +1,177 @@
+// Starts a real `techconf serve` on a throwaway SQLite database and a headless Chromium
+// (Debian's, via playwright-core: no browser download) for the end-to-end tests.
+import { spawn, execFile } from 'node:child_process';
+import { copyFileSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { randomBytes } from 'node:crypto';
+import { chromium } from 'playwright-core';
+
+export const webClientDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const repoRoot = resolve(webClientDir, '..');
+export const screenshotDir = join(webClientDir, 'e2e', 'screenshots');
+
+const binary = process.env.TECHCONF_BIN ?? join(repoRoot, 'target', 'debug', 'techconf');
+const distDir = join(webClientDir, 'dist');
+const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+const HEALTH_TRIES = 150;
+const HEALTH_INTERVAL_MS = 200;
+
+function freePort() {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A server of our own: temp directory, free port, fresh admin token, demo data seeded.
+ * `stop()` ends it and removes everything it made.
+ */
+export async function startServer() {
+  for (const [path, hint] of [
+    [binary, 'build it with `cargo build --bin techconf` in the repository root'],
+    [join(distDir, 'index.html'), 'build the web client with `npm run build`'],
+    [chromiumPath, 'install it with `apt-get install -y chromium`'],
+  ]) {
+    if (!existsSync(path)) throw new Error(`${path} is missing: ${hint}`);
+  }
+  const tmp = mkdtempSync(join(tmpdir(), 'techconf-e2e-'));
+  const port = await freePort();
+  const token = `e2e-admin-${randomBytes(16).toString('hex')}`;
+  const env = {
+    ...process.env,
+    DATABASE_URL: `sqlite://${join(tmp, 'e2e.db')}?mode=rwc`,
+    TECHCONF_ADMIN_TOKEN: token,
+    TECHCONF_WEB_DIR: distDir,
+    TECHCONF_LISTEN: `127.0.0.1:${port}`,
+    MAIL_URL: `file://${join(tmp, 'outbox')}`,
+    RUST_LOG: process.env.RUST_LOG ?? 'info',
+  };
+  const logPath = join(tmp, 'server.log');
+  const log = createWriteStream(logPath);
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const serverLog = () => (existsSync(logPath) ? readFileSync(logPath, 'utf8').slice(-4000) : '');
+
+  let child = null;
+  let exited = null;
+  const launch = async () => {
+    exited = null;
+    // cwd is the temp directory so that no .env of the checkout is picked up.
+    child = spawn(binary, ['serve'], { cwd: tmp, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.pipe(log, { end: false });
+    child.stderr.pipe(log, { end: false });
+    child.on('exit', (code, signal) => (exited = { code, signal }));
+    for (let i = 0; i < HEALTH_TRIES && !exited; i++) {
+      try {
+        const response = await fetch(`${baseUrl}/healthz`);
+        if (response.ok) return;
+      } catch {
+        // Not listening yet.
+      }
+      await sleep(HEALTH_INTERVAL_MS);
+    }
+    throw new Error(`the server did not answer /healthz${exited ? ` (it exited: ${JSON.stringify(exited)})` : ''}\n${serverLog()}`);
+  };
+  const halt = async () => {
+    if (child && !exited) {
+      child.kill('SIGTERM');
+      for (let i = 0; i < 50 && !exited; i++) await sleep(100);
+      if (!exited) child.kill('SIGKILL');
+      for (let i = 0; i < 20 && !exited; i++) await sleep(100);
+    }
+  };
+  const stop = async () => {
+    await halt();
+    log.end();
+    rmSync(tmp, { recursive: true, force: true });
+  };
+
+  try {
+    await launch();
+    const { stdout } = await promisify(execFile)(binary, ['seed', '--file', join(repoRoot, 'data', 'demo.json')], {
+      cwd: tmp,
+      env,
+    });
+    return {
+      baseUrl,
+      token,
+      stop,
+      serverLog,
+      seedOutput: stdout.trim(),
+      /** Stops the process (dropping every connection); `start` brings it back on the same port and data. */
+      halt,
+      start: launch,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/** Headless Debian Chromium with a fresh profile. */
+export async function launchBrowser() {
+  const userDataDir = mkdtempSync(join(tmpdir(), 'techconf-e2e-chromium-'));
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: chromiumPath,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      '--disable-quic',
+    ],
+    viewport: { width: 1200, height: 900 },
+    locale: 'en-GB',
+    timezoneId: 'UTC',
+    colorScheme: 'light',
+  });
+  context.setDefaultTimeout(15_000);
+  const close = async () => {
+    await context.close();
+    rmSync(userDataDir, { recursive: true, force: true });
+  };
+  return { context, close };
+}
+
+/** A GraphQL request straight to the server, to check what the UI shows. */
+export async function graphql(baseUrl, token, query, variables = {}) {
+  const response = await fetch(`${baseUrl}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = await response.json();
+  if (body.errors) throw new Error(JSON.stringify(body.errors));
+  return body.data;
+}
+
+export async function screenshot(page, name, options = {}) {
+  mkdirSync(screenshotDir, { recursive: true });
+  const path = join(screenshotDir, `${name}.png`);
+  await page.screenshot({ path, fullPage: true, animations: 'disabled', ...options });
+  return path;
+}
+
+/** The committed copy under docs/ is refreshed only on request (or when missing), so test runs leave the tree clean. */
+export function publishScreenshot(path, docsName) {
+  const target = join(repoRoot, 'docs', 'screenshots', docsName);
+  if (process.env.UPDATE_SCREENSHOTS === '1' || !existsSync(target)) {
+    mkdirSync(dirname(target), { recursive: true });
+    copyFileSync(path, target);
+  }
+}

@@ -1,0 +1,152 @@
+// The admin session: the token, the viewer it belongs to, and the urql client and
+// graphql-ws connection built from it. Public pages use the same client.
+import {
+  createContext,
+  useCallback,
+  useContext,
+  useEffect,
+  useMemo,
+  useState,
+  useSyncExternalStore,
+  type ReactNode,
+} from 'react';
+import { Provider as UrqlProvider } from 'urql';
+import type { Client as WsClient } from 'graphql-ws';
+import { createApiClient } from '../api/client';
+import { apiErrors } from '../api/errors';
+import { ViewerQuery } from '../api/operations';
+import { createConnectionMonitor, createWsClient, type ConnectionMonitor, type ConnectionSnapshot } from '../api/ws';
+import type { Role } from '../gql/graphql';
+import { clearToken, loadToken, saveToken } from './token';
+
+export interface Viewer {
+  name: string;
+  role: Role;
+}
+
+export type SessionState =
+  | { status: 'signedOut'; notice?: string }
+  | { status: 'checking'; token: string }
+  | { status: 'signedIn'; token: string; viewer: Viewer }
+  | { status: 'unreachable'; token: string; message: string };
+
+interface SessionContextValue {
+  session: SessionState;
+  /** Checks the token with the `viewer` query; resolves to an error message, or null when signed in. */
+  signIn(token: string): Promise<string | null>;
+  signOut(notice?: string): void;
+  retry(): void;
+  connection: ConnectionMonitor;
+}
+
+const SessionContext = createContext<SessionContextValue | null>(null);
+
+const OFF_MONITOR = createConnectionMonitor();
+
+/** Asks the server who a token belongs to. */
+export async function checkToken(token: string): Promise<{ viewer: Viewer } | { error: string; refused: boolean }> {
+  const client = createApiClient({ token });
+  const result = await client.query(ViewerQuery, {}, { requestPolicy: 'network-only' }).toPromise();
+  if (result.data?.viewer) return { viewer: result.data.viewer };
+  const errors = apiErrors(result.error);
+  if (errors.some((e) => e.code === 'UNAUTHENTICATED')) {
+    return { error: 'That token was not accepted. Check it and try again.', refused: true };
+  }
+  return { error: errors[0]?.message ?? 'Could not check the token.', refused: false };
+}
+
+export function SessionProvider({ children }: { children: ReactNode }) {
+  const [session, setSession] = useState<SessionState>(() => {
+    const token = loadToken();
+    return token ? { status: 'checking', token } : { status: 'signedOut' };
+  });
+
+  const signOut = useCallback((notice?: string) => {
+    clearToken();
+    setSession(notice ? { status: 'signedOut', notice } : { status: 'signedOut' });
+  }, []);
+
+  const verify = useCallback(
+    async (token: string) => {
+      const outcome = await checkToken(token);
+      if ('viewer' in outcome) {
+        saveToken(token);
+        setSession({ status: 'signedIn', token, viewer: outcome.viewer });
+        return null;
+      }
+      if (outcome.refused) {
+        clearToken();
+        setSession({ status: 'signedOut' });
+      } else {
+        setSession({ status: 'unreachable', token, message: outcome.error });
+      }
+      return outcome.error;
+    },
+    [],
+  );
+
+  // A token restored from sessionStorage is checked again before it is used.
+  const checkingToken = session.status === 'checking' ? session.token : null;
+  useEffect(() => {
+    if (checkingToken) void verify(checkingToken);
+  }, [checkingToken, verify]);
+
+  const token = session.status === 'signedIn' ? session.token : null;
+
+  // The WebSocket exists only while signed in: the server refuses anonymous connections.
+  // It is made in an effect (not during render) so that it is disposed exactly once.
+  const [live, setLive] = useState<{ token: string; ws: WsClient; monitor: ConnectionMonitor } | null>(null);
+  useEffect(() => {
+    if (!token) return;
+    const monitor = createConnectionMonitor({ state: 'connecting', retries: 0 });
+    const ws = createWsClient(token, monitor);
+    setLive({ token, ws, monitor });
+    return () => {
+      void ws.dispose();
+      monitor.set({ state: 'off', retries: 0 });
+      setLive(null);
+    };
+  }, [token]);
+  const ws = live && live.token === token ? live.ws : null;
+  const monitor = live && live.token === token ? live.monitor : OFF_MONITOR;
+
+  const client = useMemo(
+    () =>
+      createApiClient({
+        token,
+        ws,
+        onUnauthenticated: () => signOut('The server no longer accepts your token. Sign in again.'),
+      }),
+    [token, ws, signOut],
+  );
+
+  const value = useMemo<SessionContextValue>(
+    () => ({
+      session,
+      signIn: verify,
+      signOut,
+      retry: () => {
+        if (session.status === 'unreachable') setSession({ status: 'checking', token: session.token });
+      },
+      connection: monitor,
+    }),
+    [session, verify, signOut, monitor],
+  );
+
+  return (
+    <SessionContext.Provider value={value}>
+      <UrqlProvider value={client}>{children}</UrqlProvider>
+    </SessionContext.Provider>
+  );
+}
+
+export function useSession(): SessionContextValue {
+  const value = useContext(SessionContext);
+  if (!value) throw new Error('useSession outside SessionProvider');
+  return value;
+}
+
+export function useConnectionState(): ConnectionSnapshot {
+  const { connection } = useSession();
+  return useSyncExternalStore(connection.subscribe, connection.get, connection.get);
+}

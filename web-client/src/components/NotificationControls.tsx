@@ -1,0 +1,95 @@
+// Pause, resume, cancel and retry-failed. Each is enabled only in the states where it
+// applies (lib/progress.ts availableControls); all stay disabled while the server lacks
+// the mutations (FEATURES.notificationControls).
+import { useState } from 'react';
+import { useMutation } from 'urql';
+import { errorSummary } from '../api/errors';
+import {
+  CancelNotificationMutation,
+  PauseNotificationMutation,
+  ResumeNotificationMutation,
+  RetryFailedDeliveriesMutation,
+} from '../api/pending';
+import { FEATURES } from '../features';
+import { availableControls, type Control, type NotificationProgress } from '../lib/progress';
+import { Alert } from './ui';
+
+const labels: Record<Control, string> = {
+  pause: 'Pause',
+  resume: 'Resume',
+  cancel: 'Cancel sending',
+  retryFailed: 'Retry failed',
+};
+
+export function NotificationControls({
+  progress,
+  onChanged,
+}: {
+  progress: Pick<NotificationProgress, 'notificationId' | 'status' | 'failed'>;
+  onChanged(): void;
+}) {
+  const enabled = FEATURES.notificationControls;
+  const [pause, runPause] = useMutation(PauseNotificationMutation);
+  const [resume, runResume] = useMutation(ResumeNotificationMutation);
+  const [cancel, runCancel] = useMutation(CancelNotificationMutation);
+  const [retry, runRetry] = useMutation(RetryFailedDeliveriesMutation);
+  const [error, setError] = useState<string | null>(null);
+  const [confirmCancel, setConfirmCancel] = useState(false);
+  const busy = pause.fetching || resume.fetching || cancel.fetching || retry.fetching;
+  const applies = availableControls(progress);
+
+  const run = async (control: Control) => {
+    setError(null);
+    const variables = { id: progress.notificationId };
+    const result =
+      control === 'pause'
+        ? await runPause(variables)
+        : control === 'resume'
+          ? await runResume(variables)
+          : control === 'cancel'
+            ? await runCancel(variables)
+            : await runRetry(variables);
+    if (result.error) setError(errorSummary(result.error));
+    setConfirmCancel(false);
+    onChanged();
+  };
+
+  const button = (control: Control, className = 'button button--secondary') => (
+    <button
+      type="button"
+      className={className}
+      disabled={!enabled || !applies[control] || busy}
+      onClick={() => (control === 'cancel' ? setConfirmCancel(true) : void run(control))}
+    >
+      {labels[control]}
+    </button>
+  );
+
+  return (
+    <section className="controls" aria-label="Sending controls">
+      <div className="controls__buttons">
+        {button('pause')}
+        {button('resume')}
+        {button('retryFailed')}
+        {button('cancel', 'button button--danger')}
+      </div>
+      {!enabled && (
+        <p className="muted small" id="controls-note">
+          Pause, resume, cancel and retry arrive with the next server release.
+        </p>
+      )}
+      {confirmCancel && (
+        <div className="confirm-inline" role="alertdialog" aria-labelledby="cancel-q">
+          <p id="cancel-q">Cancel this notification? Recipients not yet emailed will not get it.</p>
+          <button type="button" className="button button--danger" onClick={() => void run('cancel')} disabled={busy} autoFocus>
+            Yes, cancel sending
+          </button>
+          <button type="button" className="button button--secondary" onClick={() => setConfirmCancel(false)}>
+            Keep sending
+          </button>
+        </div>
+      )}
+      {error && <Alert>{error}</Alert>}
+    </section>
+  );
+}

@@ -1,0 +1,77 @@
+import { fireEvent, render, screen, within } from '@testing-library/react';
+import { Provider } from 'urql';
+import { describe, expect, it } from 'vitest';
+import { FEATURES } from '../features';
+import type { NotificationProgress } from '../lib/progress';
+import { mockClient } from '../test/mockClient';
+import { NotificationControls } from './NotificationControls';
+import { ProgressView } from './ProgressView';
+import { ConnectionIndicator } from './ui';
+
+const progress: NotificationProgress = {
+  notificationId: 'n1',
+  status: 'SENDING',
+  total: 320,
+  sent: 150,
+  failed: 10,
+  cancelled: 0,
+  pending: 160,
+  ratePerSecond: 40,
+  etaSeconds: 4,
+  updatedAt: '2027-01-01T10:00:00Z',
+};
+
+describe('ProgressView', () => {
+  it('shows the bar, the counts, the rate and the time left', () => {
+    render(<ProgressView progress={progress} />);
+    const bar = screen.getByRole('progressbar');
+    expect(bar.getAttribute('aria-valuenow')).toBe('50');
+    expect(bar.getAttribute('aria-valuetext')).toBe('50%: 150 sent, 10 failed');
+    expect(screen.getByTestId('count-sent').textContent).toBe('150');
+    expect(screen.getByTestId('count-failed').textContent).toBe('10');
+    expect(screen.getByTestId('count-pending').textContent).toBe('160');
+    expect(screen.getByTestId('rate').textContent).toBe('40.0/s');
+    expect(screen.getByTestId('eta').textContent).toBe('4 s');
+    expect(screen.getByText('Sending')).toBeTruthy();
+    expect(screen.queryByTestId('count-cancelled')).toBeNull();
+  });
+
+  it('says when recipients are not planned yet, and when it is done', () => {
+    const { rerender } = render(
+      <ProgressView progress={{ ...progress, status: 'QUEUED', total: 0, sent: 0, failed: 0, pending: 0, ratePerSecond: null, etaSeconds: null }} />,
+    );
+    expect(screen.getByText(/waiting for the worker/)).toBeTruthy();
+    expect(screen.getByTestId('eta').textContent).toBe('—');
+    rerender(<ProgressView progress={{ ...progress, status: 'COMPLETED', sent: 310, pending: 0 }} />);
+    expect(screen.getByTestId('progress-percent').textContent).toBe('100%');
+    expect(screen.getByTestId('eta').textContent).toBe('Done');
+  });
+});
+
+describe('NotificationControls', () => {
+  it('keeps every control disabled until the server has the mutations', () => {
+    expect(FEATURES.notificationControls).toBe(false);
+    render(
+      <Provider value={mockClient(() => undefined)}>
+        <NotificationControls progress={{ notificationId: 'n1', status: 'SENDING', failed: 3 }} onChanged={() => {}} />
+      </Provider>,
+    );
+    const group = screen.getByRole('region', { name: 'Sending controls' });
+    for (const name of ['Pause', 'Resume', 'Retry failed', 'Cancel sending']) {
+      expect((within(group).getByRole('button', { name }) as HTMLButtonElement).disabled).toBe(true);
+    }
+    expect(screen.getByText(/arrive with the next server release/)).toBeTruthy();
+  });
+});
+
+describe('ConnectionIndicator', () => {
+  it('names the state in words, not only colour', () => {
+    const { rerender } = render(<ConnectionIndicator snapshot={{ state: 'connected', retries: 0 }} />);
+    expect(screen.getByRole('status').textContent).toContain('Connected');
+    rerender(<ConnectionIndicator snapshot={{ state: 'reconnecting', retries: 3 }} />);
+    expect(screen.getByRole('status').textContent).toContain('Reconnecting… (attempt 3)');
+    rerender(<ConnectionIndicator snapshot={{ state: 'refused', retries: 0, reason: 'token revoked' }} />);
+    expect(screen.getByRole('status').textContent).toContain('token revoked');
+    fireEvent.focus(screen.getByRole('status'));
+  });
+});

@@ -1,0 +1,29 @@
+import { useEffect, useRef, useState } from 'react';
+
+/** Calls `callback` every `ms` milliseconds while `ms` is not null. */
+export function useInterval(callback: () => void, ms: number | null): void {
+  const saved = useRef(callback);
+  useEffect(() => {
+    saved.current = callback;
+  }, [callback]);
+  useEffect(() => {
+    if (ms === null) return;
+    const id = setInterval(() => saved.current(), ms);
+    return () => clearInterval(id);
+  }, [ms]);
+}
+
+export function useDebounced<T>(value: T, ms: number): T {
+  const [debounced, setDebounced] = useState(value);
+  useEffect(() => {
+    const id = setTimeout(() => setDebounced(value), ms);
+    return () => clearTimeout(id);
+  }, [value, ms]);
+  return debounced;
+}
+
+export function usePageTitle(title: string): void {
+  useEffect(() => {
+    document.title = title ? `${title} · TechConf` : 'TechConf';
+  }, [title]);
+}

@@ -1,0 +1,126 @@
+// Progress of a notification send: the shape the `notificationProgress` subscription will
+// deliver, and the arithmetic and formatting the progress view needs.
+
+export type NotificationStatus =
+  | 'QUEUED'
+  | 'SENDING'
+  | 'PAUSED'
+  | 'COMPLETED'
+  | 'COMPLETED_WITH_ERRORS'
+  | 'CANCELLED';
+
+/** Mirrors the announced `NotificationProgress` GraphQL type. */
+export interface NotificationProgress {
+  notificationId: string;
+  status: NotificationStatus;
+  total: number;
+  sent: number;
+  failed: number;
+  cancelled: number;
+  pending: number;
+  /** Deliveries finished per second, recently; null while unknown. */
+  ratePerSecond: number | null;
+  /** Seconds until nothing is pending at the current rate; null while unknown. */
+  etaSeconds: number | null;
+  updatedAt: string;
+}
+
+export const TERMINAL: readonly NotificationStatus[] = ['COMPLETED', 'COMPLETED_WITH_ERRORS', 'CANCELLED'];
+
+export function isTerminal(status: NotificationStatus): boolean {
+  return TERMINAL.includes(status);
+}
+
+/** Finished deliveries (sent, failed or cancelled). */
+export function done(p: Pick<NotificationProgress, 'sent' | 'failed' | 'cancelled'>): number {
+  return p.sent + p.failed + p.cancelled;
+}
+
+/** Percentage finished, 0–100, floored so 100 means truly finished. */
+export function percent(p: Pick<NotificationProgress, 'total' | 'sent' | 'failed' | 'cancelled' | 'status'>): number {
+  if (p.total <= 0) return isTerminal(p.status) ? 100 : 0;
+  const value = Math.floor((done(p) / p.total) * 100);
+  return Math.max(0, Math.min(100, value));
+}
+
+/** Widths of the sent/failed/cancelled bar segments, in percent of the total. */
+export function segments(p: Pick<NotificationProgress, 'total' | 'sent' | 'failed' | 'cancelled'>) {
+  if (p.total <= 0) return { sent: 0, failed: 0, cancelled: 0 };
+  const w = (n: number) => Math.max(0, Math.min(100, (n / p.total) * 100));
+  return { sent: w(p.sent), failed: w(p.failed), cancelled: w(p.cancelled) };
+}
+
+export interface Sample {
+  /** Milliseconds (any monotonic clock). */
+  at: number;
+  /** Finished deliveries at that time. */
+  done: number;
+}
+
+/**
+ * Deliveries per second over the samples within `windowMs` of the newest one. Used while
+ * progress comes from polling; the subscription reports the server's own rate.
+ */
+export function rateFromSamples(samples: readonly Sample[], windowMs = 10_000): number | null {
+  const last = samples[samples.length - 1];
+  if (!last) return null;
+  const first = samples.find((s) => last.at - s.at <= windowMs);
+  if (!first || first === last) return null;
+  const seconds = (last.at - first.at) / 1000;
+  if (seconds <= 0) return null;
+  return Math.max(0, (last.done - first.done) / seconds);
+}
+
+export function etaSeconds(pending: number, ratePerSecond: number | null): number | null {
+  if (pending <= 0) return 0;
+  if (ratePerSecond === null || ratePerSecond <= 0) return null;
+  return Math.ceil(pending / ratePerSecond);
+}
+
+export function formatRate(ratePerSecond: number | null): string {
+  if (ratePerSecond === null) return '—';
+  if (ratePerSecond >= 100) return `${Math.round(ratePerSecond)}/s`;
+  if (ratePerSecond >= 10) return `${ratePerSecond.toFixed(1)}/s`;
+  if (ratePerSecond > 0 && ratePerSecond < 1) return `${(ratePerSecond * 60).toFixed(1)}/min`;
+  return `${ratePerSecond.toFixed(1)}/s`;
+}
+
+/** "45 s", "3 min 5 s", "2 h 4 min"; "—" when unknown. */
+export function formatDuration(seconds: number | null): string {
+  if (seconds === null || !Number.isFinite(seconds)) return '—';
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) {
+    const rest = s % 60;
+    return rest ? `${Math.floor(s / 60)} min ${rest} s` : `${s / 60} min`;
+  }
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  return m ? `${h} h ${m} min` : `${h} h`;
+}
+
+export function formatCount(n: number): string {
+  return n.toLocaleString('en-US');
+}
+
+export const statusLabel: Record<NotificationStatus, string> = {
+  QUEUED: 'Queued',
+  SENDING: 'Sending',
+  PAUSED: 'Paused',
+  COMPLETED: 'Completed',
+  COMPLETED_WITH_ERRORS: 'Completed with errors',
+  CANCELLED: 'Cancelled',
+};
+
+export type Control = 'pause' | 'resume' | 'cancel' | 'retryFailed';
+
+/** Which controls apply in a state; the server decides in the end. */
+export function availableControls(p: Pick<NotificationProgress, 'status' | 'failed'>): Record<Control, boolean> {
+  const s = p.status;
+  return {
+    pause: s === 'QUEUED' || s === 'SENDING',
+    resume: s === 'PAUSED',
+    cancel: s === 'QUEUED' || s === 'SENDING' || s === 'PAUSED',
+    retryFailed: p.failed > 0 && (s === 'SENDING' || s === 'PAUSED' || s === 'COMPLETED_WITH_ERRORS'),
+  };
+}

@@ -1,0 +1,166 @@
+// Client-side checks that mirror the server's (src/domain/{text,email,registration}.rs), so
+// a person sees the problem before the round trip. The server stays the authority: its
+// VALIDATION errors are shown the same way (see api/errors.ts).
+
+export const NAME_MAX = 100;
+export const LONG_TEXT_MAX = 2000;
+export const EMAIL_MAX_BYTES = 254;
+export const SUBJECT_MAX = 500;
+export const MESSAGE_MAX = 50_000;
+
+export interface RegistrationForm {
+  firstName: string;
+  lastName: string;
+  email: string;
+  jobPosition: string;
+  company: string;
+  city: string;
+  state: string;
+  interests: string;
+  comments: string;
+}
+
+export type RegistrationField = keyof RegistrationForm;
+export type FieldErrors<F extends string> = Partial<Record<F, string>>;
+
+export const emptyRegistration: RegistrationForm = {
+  firstName: '',
+  lastName: '',
+  email: '',
+  jobPosition: '',
+  company: '',
+  city: '',
+  state: '',
+  interests: '',
+  comments: '',
+};
+
+/** Length in characters (code points), as the server counts, not UTF-16 units. */
+export function charCount(value: string): number {
+  let n = 0;
+  for (const _ of value) n++;
+  return n;
+}
+
+// Rust's char::is_control is the Unicode Cc category: U+0000–U+001F and U+007F–U+009F.
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+// eslint-disable-next-line no-control-regex
+const CONTROL_EXCEPT_LINES = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/;
+
+/** A required single-line field: trimmed, not blank, at most `max` characters. */
+export function checkRequiredText(value: string, max: number): string | undefined {
+  const v = value.trim();
+  if (v === '') return 'This field is required.';
+  const n = charCount(v);
+  if (n > max) return `Must be at most ${max} characters (now ${n}).`;
+  if (CONTROL.test(v)) return 'Must not contain control characters or line breaks.';
+  return undefined;
+}
+
+/** An optional multi-line field: blank is fine; line breaks and tabs are allowed. */
+export function checkOptionalText(value: string, max: number): string | undefined {
+  const v = value.trim();
+  if (v === '') return undefined;
+  const n = charCount(v);
+  if (n > max) return `Must be at most ${max} characters (now ${n}).`;
+  if (CONTROL_EXCEPT_LINES.test(v)) return 'Must not contain control characters.';
+  return undefined;
+}
+
+// An approximation of the server's parser (lettre's Address plus "the domain needs a dot"):
+// a dot-atom or quoted local part, and a dotted domain of letters, digits and hyphens.
+const LOCAL_ATOM = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u0080-\uffff-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u0080-\uffff-]+)*$/;
+const LOCAL_QUOTED = /^"([\x20\x21\x23-\x5b\x5d-\x7e]|\\[\x20-\x7e])*"$/;
+const DOMAIN_LABEL = /^[A-Za-z0-9\u0080-\uffff]([A-Za-z0-9\u0080-\uffff-]*[A-Za-z0-9\u0080-\uffff])?$/;
+
+export function checkEmail(value: string): string | undefined {
+  const v = value.trim();
+  if (v === '') return 'This field is required.';
+  if (new TextEncoder().encode(v).length > EMAIL_MAX_BYTES) {
+    return `Must be at most ${EMAIL_MAX_BYTES} characters.`;
+  }
+  const at = v.lastIndexOf('@');
+  if (at <= 0 || at === v.length - 1) return 'Enter an email address like name@example.org.';
+  const local = v.slice(0, at);
+  const domain = v.slice(at + 1);
+  if (!(LOCAL_ATOM.test(local) || LOCAL_QUOTED.test(local))) {
+    return 'Enter an email address like name@example.org.';
+  }
+  if (!domain.includes('.') || domain.startsWith('.') || domain.endsWith('.')) {
+    return 'Enter a full email address; the domain needs a dot (like example.org).';
+  }
+  if (!domain.split('.').every((label) => DOMAIN_LABEL.test(label))) {
+    return 'Enter an email address like name@example.org.';
+  }
+  return undefined;
+}
+
+export function validateRegistrationField(
+  field: RegistrationField,
+  value: string,
+): string | undefined {
+  switch (field) {
+    case 'email':
+      return checkEmail(value);
+    case 'interests':
+    case 'comments':
+      return checkOptionalText(value, LONG_TEXT_MAX);
+    default:
+      return checkRequiredText(value, NAME_MAX);
+  }
+}
+
+export const registrationFieldOrder: RegistrationField[] = [
+  'firstName',
+  'lastName',
+  'email',
+  'jobPosition',
+  'company',
+  'city',
+  'state',
+  'interests',
+  'comments',
+];
+
+export function validateRegistration(form: RegistrationForm): FieldErrors<RegistrationField> {
+  const errors: FieldErrors<RegistrationField> = {};
+  for (const field of registrationFieldOrder) {
+    const error = validateRegistrationField(field, form[field]);
+    if (error) errors[field] = error;
+  }
+  return errors;
+}
+
+/** The mutation input: trimmed, with blank optional fields left out. */
+export function registrationInput(conferenceId: string, form: RegistrationForm) {
+  const optional = (v: string) => (v.trim() === '' ? null : v.trim());
+  return {
+    conferenceId,
+    firstName: form.firstName.trim(),
+    lastName: form.lastName.trim(),
+    email: form.email.trim(),
+    jobPosition: form.jobPosition.trim(),
+    company: form.company.trim(),
+    city: form.city.trim(),
+    state: form.state.trim(),
+    interests: optional(form.interests),
+    comments: optional(form.comments),
+  };
+}
+
+export type NotificationField = 'subject' | 'message';
+
+export function validateNotification(subject: string, message: string): FieldErrors<NotificationField> {
+  const errors: FieldErrors<NotificationField> = {};
+  const check = (value: string, max: number) => {
+    if (value.trim() === '') return 'This field is required.';
+    const n = charCount(value);
+    return n > max ? `Must be at most ${max} characters (now ${n}).` : undefined;
+  };
+  const s = check(subject, SUBJECT_MAX);
+  if (s) errors.subject = s;
+  const m = check(message, MESSAGE_MAX);
+  if (m) errors.message = m;
+  return errors;
+}

@@ -1,0 +1,229 @@
+// The public registration form: the fields of the original TechConf form, checked here as
+// the server checks them, with the server's errors shown next to the field they concern.
+import { useRef, useState, type FormEvent } from 'react';
+import { useMutation, useQuery } from 'urql';
+import { errorSummary, formErrors, hasCode } from '../api/errors';
+import { ConferenceQuery, RegisterAttendeeMutation } from '../api/operations';
+import { TextAreaField, TextField } from '../components/Field';
+import { Alert, Loading, PageHeading } from '../components/ui';
+import { usePageTitle } from '../hooks/common';
+import { formatDate, formatPrice } from '../lib/format';
+import {
+  LONG_TEXT_MAX,
+  NAME_MAX,
+  emptyRegistration,
+  registrationFieldOrder,
+  registrationInput,
+  validateRegistration,
+  validateRegistrationField,
+  type FieldErrors,
+  type RegistrationField,
+  type RegistrationForm,
+} from '../lib/validation';
+import { Link } from '../router';
+
+export function Register({ conferenceId }: { conferenceId: string }) {
+  const [{ data, fetching, error }] = useQuery({ query: ConferenceQuery, variables: { id: conferenceId } });
+  const conference = data?.conference;
+  usePageTitle(conference ? `Register for ${conference.name}` : 'Register');
+
+  if (fetching && !data) return <Loading />;
+  if (hasCode(error, 'NOT_FOUND') || (!fetching && !conference && !error)) {
+    return (
+      <>
+        <PageHeading>Conference not found</PageHeading>
+        <p>
+          This registration link does not match a conference. <Link to="/">See the open conferences</Link>.
+        </p>
+      </>
+    );
+  }
+  if (error || !conference) return <Alert title="Could not load the conference">{errorSummary(error)}</Alert>;
+  if (!conference.active) {
+    return (
+      <>
+        <PageHeading>{conference.name}</PageHeading>
+        <Alert kind="info" title="Registration is closed">
+          This conference is not taking registrations. <Link to="/">See the open conferences</Link>.
+        </Alert>
+      </>
+    );
+  }
+  return (
+    <>
+      <PageHeading
+        subtitle={
+          <>
+            {formatDate(conference.startsOn)} · {conference.address} · Ticket {formatPrice(conference.price)}
+          </>
+        }
+      >
+        Register for {conference.name}
+      </PageHeading>
+      <RegistrationFormView conferenceId={conference.id} conferenceName={conference.name} />
+    </>
+  );
+}
+
+const labels: Record<RegistrationField, string> = {
+  firstName: 'First name',
+  lastName: 'Last name',
+  email: 'Email',
+  jobPosition: 'Job position',
+  company: 'Company',
+  city: 'City',
+  state: 'State',
+  interests: 'Interests',
+  comments: 'Comments',
+};
+
+const autoComplete: Partial<Record<RegistrationField, string>> = {
+  firstName: 'given-name',
+  lastName: 'family-name',
+  email: 'email',
+  jobPosition: 'organization-title',
+  company: 'organization',
+  city: 'address-level2',
+  state: 'address-level1',
+};
+
+export function RegistrationFormView({ conferenceId, conferenceName }: { conferenceId: string; conferenceName: string }) {
+  const [form, setForm] = useState<RegistrationForm>(emptyRegistration);
+  const [errors, setErrors] = useState<FieldErrors<RegistrationField>>({});
+  const [general, setGeneral] = useState<string[]>([]);
+  const [submitted, setSubmitted] = useState(false);
+  const [done, setDone] = useState<{ firstName: string; email: string } | null>(null);
+  const [result, register] = useMutation(RegisterAttendeeMutation);
+  const formRef = useRef<HTMLFormElement>(null);
+  const doneRef = useRef<HTMLHeadingElement>(null);
+
+  const focusField = (field: RegistrationField) => {
+    const el = formRef.current?.querySelector<HTMLElement>(`#${field}`);
+    el?.focus();
+  };
+
+  const update = (field: RegistrationField, value: string) => {
+    setForm((f) => ({ ...f, [field]: value }));
+    // Once a field has shown an error, re-check it as the person types.
+    if (errors[field] || submitted) {
+      setErrors((e) => ({ ...e, [field]: validateRegistrationField(field, value) }));
+    }
+  };
+
+  const onBlur = (field: RegistrationField) => {
+    if (form[field].trim() !== '') {
+      setErrors((e) => ({ ...e, [field]: validateRegistrationField(field, form[field]) }));
+    }
+  };
+
+  const onSubmit = async (event: FormEvent) => {
+    event.preventDefault();
+    setSubmitted(true);
+    setGeneral([]);
+    const local = validateRegistration(form);
+    setErrors(local);
+    const firstBad = registrationFieldOrder.find((f) => local[f]);
+    if (firstBad) {
+      focusField(firstBad);
+      return;
+    }
+    const response = await register({ input: registrationInput(conferenceId, form) });
+    if (response.data?.registerAttendee) {
+      setDone({ firstName: response.data.registerAttendee.firstName, email: form.email.trim() });
+      requestAnimationFrame(() => doneRef.current?.focus());
+      return;
+    }
+    const mapped = formErrors(response.error, registrationFieldOrder, { conflictField: 'email' });
+    setErrors(mapped.fields);
+    setGeneral(mapped.general.length || Object.keys(mapped.fields).length ? mapped.general : [errorSummary(response.error)]);
+    const serverBad = registrationFieldOrder.find((f) => mapped.fields[f]);
+    if (serverBad) focusField(serverBad);
+  };
+
+  const again = () => {
+    setForm(emptyRegistration);
+    setErrors({});
+    setGeneral([]);
+    setSubmitted(false);
+    setDone(null);
+  };
+
+  if (done) {
+    return (
+      <section className="card confirmation" aria-labelledby="confirmation-heading">
+        <div className="confirmation__icon" aria-hidden="true">
+          ✓
+        </div>
+        <h2 id="confirmation-heading" ref={doneRef} tabIndex={-1}>
+          You’re registered, {done.firstName}!
+        </h2>
+        <p>
+          Your place at <strong>{conferenceName}</strong> is booked. A confirmation is on its way to{' '}
+          <strong>{done.email}</strong>, with the event attached for your calendar.
+        </p>
+        <div className="actions">
+          <button type="button" className="button button--secondary" onClick={again}>
+            Register someone else
+          </button>
+          <Link to="/" className="button button--link">
+            All conferences
+          </Link>
+        </div>
+      </section>
+    );
+  }
+
+  const text = (field: RegistrationField, extra: Record<string, unknown> = {}) => ({
+    id: field,
+    label: labels[field],
+    value: form[field],
+    error: errors[field],
+    onChange: (e: { target: { value: string } }) => update(field, e.target.value),
+    onBlur: () => onBlur(field),
+    autoComplete: autoComplete[field] ?? 'off',
+    ...extra,
+  });
+
+  return (
+    <form ref={formRef} className="card form" onSubmit={onSubmit} noValidate aria-describedby="required-note">
+      <p id="required-note" className="muted small">
+        Fields marked <span aria-hidden="true">*</span>
+        <span className="visually-hidden">as required</span> are required.
+      </p>
+      {general.length > 0 && (
+        <Alert title="We could not register you">
+          {general.map((g) => (
+            <p key={g}>{g}</p>
+          ))}
+        </Alert>
+      )}
+      <div className="grid-2">
+        <TextField {...text('firstName')} required max={NAME_MAX} />
+        <TextField {...text('lastName')} required max={NAME_MAX} />
+      </div>
+      <TextField
+        {...text('email')}
+        type="email"
+        inputMode="email"
+        spellCheck={false}
+        required
+        hint="We send your confirmation here."
+      />
+      <div className="grid-2">
+        <TextField {...text('jobPosition')} required max={NAME_MAX} />
+        <TextField {...text('company')} required max={NAME_MAX} />
+      </div>
+      <div className="grid-2">
+        <TextField {...text('city')} required max={NAME_MAX} />
+        <TextField {...text('state')} required max={NAME_MAX} />
+      </div>
+      <TextAreaField {...text('interests')} rows={3} max={LONG_TEXT_MAX} hint="Topics you would like to hear about." />
+      <TextAreaField {...text('comments')} rows={3} max={LONG_TEXT_MAX} />
+      <div className="actions">
+        <button type="submit" className="button button--primary" disabled={result.fetching}>
+          {result.fetching ? 'Registering…' : 'Register'}
+        </button>
+      </div>
+    </form>
+  );
+}

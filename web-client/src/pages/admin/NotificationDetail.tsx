@@ -1,0 +1,136 @@
+import { useEffect } from 'react';
+import { useQuery } from 'urql';
+import { errorSummary, hasCode } from '../../api/errors';
+import { FailedDeliveriesQuery, NotificationQuery } from '../../api/operations';
+import { NotificationControls } from '../../components/NotificationControls';
+import { ProgressView } from '../../components/ProgressView';
+import { Alert, Loading, PageHeading, Pager } from '../../components/ui';
+import { usePageTitle } from '../../hooks/common';
+import { useCursorPager } from '../../hooks/useCursorPager';
+import { useNotificationProgress } from '../../hooks/live';
+import { formatDateTime, plural } from '../../lib/format';
+import { Link } from '../../router';
+import { ConferenceNav, conferencePath } from './AdminShell';
+
+export const FAILED_PAGE_SIZE = 20;
+
+export function NotificationDetail({ id, justCreated }: { id: string; justCreated: boolean }) {
+  const [{ data, error, fetching }] = useQuery({ query: NotificationQuery, variables: { id } });
+  const live = useNotificationProgress(id);
+  const n = data?.notification;
+  usePageTitle(n ? n.subject : 'Notification');
+
+  if (fetching && !data) return <Loading />;
+  if (hasCode(error, 'NOT_FOUND')) {
+    return (
+      <>
+        <PageHeading>Notification not found</PageHeading>
+        <p>
+          There is no notification with this id. <Link to="/admin">Back to the conferences</Link>.
+        </p>
+      </>
+    );
+  }
+  if (error || !n) return <Alert>{errorSummary(error)}</Alert>;
+
+  return (
+    <>
+      {n.conference && <ConferenceNav conferenceId={n.conference.id} section={null} />}
+      {n.conference && (
+        <p className="breadcrumb">
+          <Link to={conferencePath(n.conference.id, 'notifications')}>← Notifications of {n.conference.name}</Link>
+        </p>
+      )}
+      <PageHeading subtitle={`Submitted ${formatDateTime(n.submittedAt)}`}>{n.subject}</PageHeading>
+      {justCreated && (
+        <Alert kind="success" title="Notification queued">
+          The worker will email it to every attendee; progress shows below.
+        </Alert>
+      )}
+      {live.error && <Alert>{errorSummary(live.error)}</Alert>}
+      {live.progress ? (
+        <>
+          <ProgressView progress={live.progress} source={live.source} />
+          <NotificationControls progress={live.progress} onChanged={live.refresh} />
+          <FailedDeliveries id={id} failed={live.progress.failed} />
+        </>
+      ) : (
+        !live.error && <Loading label="Loading progress…" />
+      )}
+      <details className="card template">
+        <summary>Templates</summary>
+        <h3>Subject</h3>
+        <pre>{n.subject}</pre>
+        <h3>Message</h3>
+        <pre>{n.message}</pre>
+        <p className="muted small">
+          Started {formatDateTime(n.startedAt)} · Completed {formatDateTime(n.completedAt)}
+        </p>
+      </details>
+    </>
+  );
+}
+
+function FailedDeliveries({ id, failed }: { id: string; failed: number }) {
+  const pager = useCursorPager(id);
+  const [{ data, fetching, error }, reexecute] = useQuery({
+    query: FailedDeliveriesQuery,
+    variables: { id, first: FAILED_PAGE_SIZE, after: pager.after },
+    pause: failed === 0 && pager.page === 1,
+  });
+  // New failures arrive with the progress; fetch the table again when the count moves.
+  useEffect(() => {
+    if (failed > 0) reexecute({ requestPolicy: 'network-only' });
+  }, [failed, reexecute]);
+  const page = data?.notification.deliveries;
+
+  return (
+    <section className="card" aria-labelledby="failed-heading">
+      <h2 id="failed-heading">Failed deliveries</h2>
+      {failed === 0 && <p className="empty">No delivery has failed.</p>}
+      {error && <Alert>{errorSummary(error)}</Alert>}
+      {failed > 0 && fetching && !data && <Loading />}
+      {failed > 0 && page && (
+        <>
+          <p className="muted">{plural(page.totalCount, 'recipient')} could not be emailed.</p>
+          <div className="table-wrap">
+            <table className="table table--stack" data-testid="failed-deliveries">
+              <thead>
+                <tr>
+                  <th scope="col">Recipient</th>
+                  <th scope="col">Email</th>
+                  <th scope="col">Attempts</th>
+                  <th scope="col">Error</th>
+                </tr>
+              </thead>
+              <tbody>
+                {page.nodes.map((d) => (
+                  <tr key={d.id}>
+                    <th scope="row" data-label="Recipient">
+                      {d.attendee.firstName} {d.attendee.lastName}
+                    </th>
+                    <td data-label="Email">{d.email}</td>
+                    <td data-label="Attempts">{d.attempts}</td>
+                    <td data-label="Error" className="error-text">
+                      {d.lastError ?? '—'}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+          {(page.pageInfo.hasNextPage || pager.page > 1) && (
+            <Pager
+              label="Failed delivery pages"
+              page={pager.page}
+              hasNext={page.pageInfo.hasNextPage}
+              onPrevious={pager.previous}
+              onNext={() => pager.next(page.pageInfo.endCursor)}
+              busy={fetching}
+            />
+          )}
+        </>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,32 @@
+// A stand-in urql client for component tests: each operation answers from a function.
+import { CombinedError, type Client, type OperationResult } from '@urql/core';
+import { fromValue, never } from 'wonka';
+import { vi } from 'vitest';
+
+type Answer = (operationName: string, variables: Record<string, unknown>) => Partial<OperationResult> | undefined;
+
+function operationName(request: { query: { definitions: readonly unknown[] } }): string {
+  for (const d of request.query.definitions as { kind: string; name?: { value: string } }[]) {
+    if (d.kind === 'OperationDefinition') return d.name?.value ?? '';
+  }
+  return '';
+}
+
+export function mockClient(answer: Answer) {
+  const respond = (request: { query: { definitions: readonly unknown[] }; variables?: unknown }) => {
+    const result = answer(operationName(request), (request.variables ?? {}) as Record<string, unknown>);
+    return result ? fromValue({ stale: false, hasNext: false, ...result }) : never;
+  };
+  return {
+    executeQuery: vi.fn(respond),
+    executeMutation: vi.fn(respond),
+    executeSubscription: vi.fn(() => never),
+  } as unknown as Client & {
+    executeQuery: ReturnType<typeof vi.fn>;
+    executeMutation: ReturnType<typeof vi.fn>;
+  };
+}
+
+export function graphQLError(message: string, extensions: Record<string, unknown>): CombinedError {
+  return new CombinedError({ graphQLErrors: [{ message, extensions }] });
+}
