@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::queue::servicebus::ServiceBusSettings;
+
 /// Why the configuration could not be read.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: {variable}: {reason}")]
@@ -38,6 +40,8 @@ pub struct Settings {
     pub public_url: Option<String>,
     pub limits: ApiLimits,
     pub worker: WorkerSettings,
+    /// Azure Service Bus as the job queue; `None` keeps the database queue.
+    pub servicebus: Option<ServiceBusSettings>,
 }
 
 /// Where the database is. It may carry a password, so its `Debug` hides it.
@@ -275,6 +279,11 @@ impl Settings {
                 shutdown_grace: millis(&get, "WORKER_SHUTDOWN_GRACE_MS", "30000")?,
                 sender: parse("MAIL_FROM", "TechConf <no-reply@techconf.local>")?,
             },
+            servicebus: ServiceBusSettings::from_vars(
+                get("SERVICEBUS_CONNECTION_STRING").as_deref(),
+                get("SERVICEBUS_QUEUE").as_deref(),
+            )
+            .map_err(|e| ConfigError::new(e.variable(), e.to_string()))?,
         };
         if settings
             .worker

@@ -1,6 +1,7 @@
 //! The job queue. Jobs are rows written in the same transaction as the business change that
 //! causes them (an outbox), and carry ids only: the database stays the source of truth.
 pub mod database;
+pub mod servicebus;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DbBackend, DbErr, EntityTrait, Statement};

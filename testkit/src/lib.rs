@@ -8,6 +8,9 @@
 //!   implementation.
 //! * [`db::TestDatabase`]: a fresh PostgreSQL database or SQLite file per
 //!   test, removed again on drop.
+//! * [`servicebus::FakeServiceBus`]: the Azure Service Bus REST data plane
+//!   (send, peek-lock, complete/unlock/renew, SAS checks, throttling,
+//!   dead-lettering), for contract tests of a real client.
 //!
 //! Everything in here panics loudly when the environment is not usable
 //! (PostgreSQL unreachable, `smtp-sink` not installed, ...): tests must never
@@ -19,6 +22,7 @@
 
 pub mod db;
 pub mod message;
+pub mod servicebus;
 pub mod smtp;
 pub mod tempdir;
 

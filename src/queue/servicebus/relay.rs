@@ -1,0 +1,307 @@
+//! The outbox relay: publishes job rows that are due and not yet published to Service Bus,
+//! with `MessageId = job id`, then sets `published_at`.
+//!
+//! Nothing is lost if a process dies between the business commit and the publish: the row
+//! stays unpublished and the next pass (of any relay) picks it up.
+//!
+//! Several relays may run at once. Each claims a batch first with a short lease on
+//! `locked_until`/`locked_by`: `FOR UPDATE SKIP LOCKED` on PostgreSQL, one conditional
+//! `UPDATE ... RETURNING` on SQLite (whose single writer makes the statement atomic). So two
+//! relays never publish the same row in normal operation. A row can still be published
+//! twice when a relay dies (or its lease runs out) after sending and before marking the row;
+//! that is harmless: the queue's duplicate detection drops a repeated `MessageId` within its
+//! window, and a job that does run twice only acts on `pending` deliveries.
+//!
+//! Consequence for retries: never reset `published_at` to retry a job; a republished id is
+//! dropped as a duplicate. Abandon the message instead, or enqueue a new job row.
+use std::future::Future;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
+    Statement,
+};
+use uuid::Uuid;
+
+use super::client::{ServiceBusError, ServiceBusQueue, backoff_delay};
+use crate::entity::job;
+use crate::queue::status;
+
+/// How the relay paces itself.
+#[derive(Clone, Debug)]
+pub struct RelayOptions {
+    /// Rows claimed and published per pass.
+    pub batch_size: usize,
+    /// Sends in flight at once within a batch.
+    pub concurrency: usize,
+    /// How long a claim keeps other relays off a row; longer than a batch takes to send.
+    pub lease: Duration,
+    /// Pause when there was nothing (or not a full batch) to publish.
+    pub idle_interval: Duration,
+    /// Backoff after a failed pass, doubling from `retry_base` up to `retry_cap`.
+    pub retry_base: Duration,
+    pub retry_cap: Duration,
+}
+
+impl Default for RelayOptions {
+    fn default() -> Self {
+        Self {
+            batch_size: 100,
+            concurrency: 8,
+            lease: Duration::from_secs(60),
+            idle_interval: Duration::from_millis(500),
+            retry_base: Duration::from_millis(500),
+            retry_cap: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Why a relay pass failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error("outbox relay: database error: {0}")]
+    Database(#[from] DbErr),
+    /// Some sends failed (the rows stay unpublished and are released for the next pass);
+    /// `published` rows were sent and marked before that.
+    #[error("outbox relay: {failed} job(s) not published ({published} published): {source}")]
+    Publish {
+        published: usize,
+        failed: usize,
+        #[source]
+        source: ServiceBusError,
+    },
+}
+
+/// A claimed row.
+struct Claimed {
+    id: Uuid,
+    kind: String,
+    payload: String,
+    created_at: DateTime<Utc>,
+}
+
+/// One pass with the default options but `batch` rows: claims due, unpublished, pending jobs
+/// (oldest first), publishes them, marks them published. Returns how many were published.
+pub async fn publish_pending(
+    db: &DatabaseConnection,
+    queue: &ServiceBusQueue,
+    batch: usize,
+) -> Result<usize, RelayError> {
+    let options = RelayOptions {
+        batch_size: batch,
+        ..RelayOptions::default()
+    };
+    publish_batch(db, queue, &options).await
+}
+
+/// One pass with `options`.
+pub async fn publish_batch(
+    db: &DatabaseConnection,
+    queue: &ServiceBusQueue,
+    options: &RelayOptions,
+) -> Result<usize, RelayError> {
+    let relay_id = format!("relay-{}", Uuid::now_v7());
+    let claimed = claim(db, &relay_id, options).await?;
+    if claimed.is_empty() {
+        return Ok(0);
+    }
+    // Owned jobs and queue handles: the futures must be `Send` for any caller's `spawn`.
+    let outcomes: Vec<(Uuid, Result<(), ServiceBusError>)> =
+        futures::stream::iter(claimed.into_iter().map(|job| {
+            let queue = queue.clone();
+            async move {
+                let sent = queue
+                    .send_with_label(job.id, &job.payload, Some(&job.kind))
+                    .await;
+                (job.id, sent)
+            }
+        }))
+        .buffer_unordered(options.concurrency.max(1))
+        .collect()
+        .await;
+
+    let mut sent = Vec::new();
+    let mut unsent = Vec::new();
+    let mut first_error = None;
+    for (id, outcome) in outcomes {
+        match outcome {
+            Ok(()) => sent.push(id),
+            Err(err) => {
+                unsent.push(id);
+                first_error.get_or_insert(err);
+            }
+        }
+    }
+    mark_published(db, &sent).await?;
+    release(db, &relay_id, &unsent).await?;
+    tracing::debug!(
+        published = sent.len(),
+        failed = unsent.len(),
+        "outbox relay pass"
+    );
+    match first_error {
+        None => Ok(sent.len()),
+        Some(source) => Err(RelayError::Publish {
+            published: sent.len(),
+            failed: unsent.len(),
+            source,
+        }),
+    }
+}
+
+/// Publishes until `shutdown` resolves: at once again after a full batch, after
+/// `idle_interval` otherwise, and with exponential backoff (and jitter) while Service Bus or
+/// the database fails. A batch in progress is finished before stopping.
+pub async fn run_relay(
+    db: &DatabaseConnection,
+    queue: &ServiceBusQueue,
+    options: &RelayOptions,
+    shutdown: impl Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    let mut failures: u32 = 0;
+    tracing::info!(queue = queue.queue_name(), "outbox relay started");
+    loop {
+        let pause = match publish_batch(db, queue, options).await {
+            Ok(published) => {
+                failures = 0;
+                if published > 0 {
+                    tracing::info!(published, queue = queue.queue_name(), "published jobs");
+                }
+                if published >= options.batch_size {
+                    Duration::ZERO
+                } else {
+                    options.idle_interval
+                }
+            }
+            Err(err) => {
+                let pause = backoff_delay(options.retry_base, options.retry_cap, failures);
+                failures = failures.saturating_add(1);
+                tracing::warn!(
+                    error = %err,
+                    retry_in_ms = u64::try_from(pause.as_millis()).unwrap_or(u64::MAX),
+                    "outbox relay pass failed; backing off"
+                );
+                pause
+            }
+        };
+        tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            () = tokio::time::sleep(pause) => {}
+        }
+    }
+    tracing::info!(queue = queue.queue_name(), "outbox relay stopped");
+}
+
+/// Leases up to `batch_size` due, unpublished, pending rows, oldest first.
+async fn claim(
+    db: &DatabaseConnection,
+    relay_id: &str,
+    options: &RelayOptions,
+) -> Result<Vec<Claimed>, DbErr> {
+    let now = Utc::now();
+    let lease_until = now
+        + chrono::Duration::from_std(options.lease)
+            .map_err(|e| DbErr::Custom(format!("relay lease out of range: {e}")))?;
+    let limit = i64::try_from(options.batch_size.max(1)).unwrap_or(i64::MAX);
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "UPDATE job SET locked_until = $1, locked_by = $2 \
+             WHERE id IN ( \
+                 SELECT id FROM job \
+                 WHERE published_at IS NULL AND status = $3 AND run_at <= $4 \
+                   AND (locked_until IS NULL OR locked_until < $4) \
+                 ORDER BY created_at, id \
+                 LIMIT $5 \
+                 FOR UPDATE SKIP LOCKED) \
+             RETURNING id, kind, payload, created_at"
+        }
+        // One statement under SQLite's single writer lock: the subquery and the update
+        // cannot interleave with another relay's.
+        DbBackend::Sqlite => {
+            "UPDATE job SET locked_until = ?1, locked_by = ?2 \
+             WHERE id IN ( \
+                 SELECT id FROM job \
+                 WHERE published_at IS NULL AND status = ?3 AND run_at <= ?4 \
+                   AND (locked_until IS NULL OR locked_until < ?4) \
+                 ORDER BY created_at, id \
+                 LIMIT ?5) \
+             RETURNING id, kind, payload, created_at"
+        }
+        other => {
+            return Err(DbErr::Custom(format!(
+                "the outbox relay does not support {other:?}"
+            )));
+        }
+    };
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [
+                lease_until.into(),
+                relay_id.into(),
+                status::PENDING.into(),
+                now.into(),
+                limit.into(),
+            ],
+        ))
+        .await?;
+    let mut claimed = rows
+        .iter()
+        .map(|row| {
+            Ok(Claimed {
+                id: row.try_get("", "id")?,
+                kind: row.try_get("", "kind")?,
+                payload: row.try_get("", "payload")?,
+                created_at: row.try_get("", "created_at")?,
+            })
+        })
+        .collect::<Result<Vec<_>, DbErr>>()?;
+    // RETURNING gives no order: publish oldest first.
+    claimed.sort_by_key(|job| (job.created_at, job.id));
+    Ok(claimed)
+}
+
+/// Sets `published_at` and drops the lease. Whoever finishes first marks the row.
+async fn mark_published(db: &DatabaseConnection, ids: &[Uuid]) -> Result<(), DbErr> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    job::Entity::update_many()
+        .col_expr(job::Column::PublishedAt, Expr::value(Some(Utc::now())))
+        .col_expr(
+            job::Column::LockedUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(job::Column::LockedBy, Expr::value(Option::<String>::None))
+        .filter(job::Column::Id.is_in(ids.iter().copied()))
+        .filter(job::Column::PublishedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Drops this relay's lease on rows it could not send, so the next pass retries them.
+async fn release(db: &DatabaseConnection, relay_id: &str, ids: &[Uuid]) -> Result<(), DbErr> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    job::Entity::update_many()
+        .col_expr(
+            job::Column::LockedUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(job::Column::LockedBy, Expr::value(Option::<String>::None))
+        .filter(job::Column::Id.is_in(ids.iter().copied()))
+        .filter(job::Column::LockedBy.eq(relay_id))
+        .filter(job::Column::PublishedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
