@@ -11,18 +11,22 @@ run: web
 	$(TECHCONF) seed
 	$(TECHCONF) serve --with-worker
 
-## Every check and test: formatting, lints, unit and integration tests on SQLite and PostgreSQL.
+## Every check and test: formatting, lints, unit and integration tests on SQLite and
+## PostgreSQL, and the web client's tests.
 test: lint web
 	$(CARGO) test --workspace
+	cd web-client && npm test
 
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 ## Build the web client into web-client/dist (served at /).
-web:
-	mkdir -p web-client/dist
-	cp -R web-client/public/. web-client/dist/
+web: web-client/node_modules/.package-lock.json
+	cd web-client && npm run build
+
+web-client/node_modules/.package-lock.json: web-client/package-lock.json
+	cd web-client && npm ci --no-audit --no-fund
 
 ## Regenerate schema.graphql from the code.
 schema:
