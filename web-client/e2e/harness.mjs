@@ -50,13 +50,14 @@ export async function startServer() {
   const tmp = mkdtempSync(join(tmpdir(), 'techconf-e2e-'));
   const port = await freePort();
   const token = `e2e-admin-${randomBytes(16).toString('hex')}`;
-  const env = {
+  const outboxDir = join(tmp, 'outbox');
+  const baseEnv = {
     ...process.env,
     DATABASE_URL: `sqlite://${join(tmp, 'e2e.db')}?mode=rwc`,
     TECHCONF_ADMIN_TOKEN: token,
     TECHCONF_WEB_DIR: distDir,
     TECHCONF_LISTEN: `127.0.0.1:${port}`,
-    MAIL_URL: `file://${join(tmp, 'outbox')}`,
+    MAIL_URL: `file://${outboxDir}`,
     RUST_LOG: process.env.RUST_LOG ?? 'info',
   };
   const logPath = join(tmp, 'server.log');
@@ -66,23 +67,34 @@ export async function startServer() {
 
   let child = null;
   let exited = null;
-  const launch = async () => {
+  /** Starts `techconf serve`; `worker: true` adds the in-process worker, `env` extra settings. */
+  const launch = async ({ worker = false, env = {} } = {}) => {
     exited = null;
+    const args = worker ? ['serve', '--with-worker'] : ['serve'];
     // cwd is the temp directory so that no .env of the checkout is picked up.
-    child = spawn(binary, ['serve'], { cwd: tmp, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawn(binary, args, { cwd: tmp, env: { ...baseEnv, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout.pipe(log, { end: false });
     child.stderr.pipe(log, { end: false });
     child.on('exit', (code, signal) => (exited = { code, signal }));
+    // Ready when *this* process says it listens on our port and /healthz answers: another
+    // process that grabbed the port meanwhile must not pass for ours.
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    const listening = `listening on ${baseUrl}/`;
     for (let i = 0; i < HEALTH_TRIES && !exited; i++) {
-      try {
-        const response = await fetch(`${baseUrl}/healthz`);
-        if (response.ok) return;
-      } catch {
-        // Not listening yet.
+      if (output.includes(listening)) {
+        try {
+          const response = await fetch(`${baseUrl}/healthz`);
+          if (response.ok && !exited) return;
+        } catch {
+          // Not answering yet.
+        }
       }
       await sleep(HEALTH_INTERVAL_MS);
     }
-    throw new Error(`the server did not answer /healthz${exited ? ` (it exited: ${JSON.stringify(exited)})` : ''}\n${serverLog()}`);
+    throw new Error(
+      `the server did not start on ${baseUrl}${exited ? ` (it exited: ${JSON.stringify(exited)})` : ''}\n${serverLog()}`,
+    );
   };
   const halt = async () => {
     if (child && !exited) {
@@ -102,7 +114,7 @@ export async function startServer() {
     await launch();
     const { stdout } = await promisify(execFile)(binary, ['seed', '--file', join(repoRoot, 'data', 'demo.json')], {
       cwd: tmp,
-      env,
+      env: baseEnv,
     });
     return {
       baseUrl,
@@ -110,7 +122,9 @@ export async function startServer() {
       stop,
       serverLog,
       seedOutput: stdout.trim(),
-      /** Stops the process (dropping every connection); `start` brings it back on the same port and data. */
+      /** Where the file mail transport writes one .eml per email. */
+      outboxDir,
+      /** Stops the process (dropping every connection); `start` brings it back on the same port and data, optionally with the worker. */
       halt,
       start: launch,
     };
@@ -158,6 +172,12 @@ export async function graphql(baseUrl, token, query, variables = {}) {
   const body = await response.json();
   if (body.errors) throw new Error(JSON.stringify(body.errors));
   return body.data;
+}
+
+/** Empties the screenshot folder, so that it shows this run only. */
+export function resetScreenshots() {
+  rmSync(screenshotDir, { recursive: true, force: true });
+  mkdirSync(screenshotDir, { recursive: true });
 }
 
 export async function screenshot(page, name, options = {}) {

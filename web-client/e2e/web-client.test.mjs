@@ -1,9 +1,13 @@
 // End to end: the built web client served by a real `techconf serve`, driven in Chromium.
 // Needs ../target/debug/techconf (cargo build --bin techconf), dist/ (npm run build) and
-// /usr/bin/chromium (apt-get install chromium).
+// /usr/bin/chromium (apt-get install chromium). The server runs without a worker until the
+// notification is queued, then restarts with the in-process worker and the file mail
+// transport, whose outbox stands in for the SMTP sink.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { graphql, launchBrowser, publishScreenshot, screenshot, startServer } from './harness.mjs';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it as test } from 'node:test';
+import { graphql, launchBrowser, publishScreenshot, resetScreenshots, screenshot, startServer } from './harness.mjs';
 
 // Each run has a fresh database, so fixed values are unique; this name is not in the demo data.
 const person = {
@@ -25,6 +29,7 @@ describe('TechConf web client', () => {
   const pageErrors = [];
 
   before(async () => {
+    resetScreenshots();
     server = await startServer();
     browser = await launchBrowser();
     page = browser.context.pages()[0] ?? (await browser.context.newPage());
@@ -38,6 +43,21 @@ describe('TechConf web client', () => {
     await browser?.close();
     await server?.stop();
   });
+
+  // On failure: a screenshot, the URL, the page's text and the server's log tail, so a
+  // failure in CI can be understood without a rerun.
+  const it = (name, fn) =>
+    test(name, async () => {
+      try {
+        await fn();
+      } catch (error) {
+        const slug = name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60);
+        const shot = await screenshot(page, `failure-${slug}`).catch(() => 'none');
+        const text = await page.locator('main').innerText().catch(() => '');
+        error.message += `\n  url: ${page?.url()}\n  screenshot: ${shot}\n  page text: ${text.slice(0, 800)}\n  server log tail:\n${server?.serverLog().slice(-1500)}`;
+        throw error;
+      }
+    });
 
   const byLabel = (label) => page.getByLabel(label, { exact: false });
   const fillRegistration = async (values) => {
@@ -123,6 +143,7 @@ describe('TechConf web client', () => {
   it('stays signed in across a reload of the tab', async () => {
     await page.reload();
     await page.getByTestId('viewer').waitFor();
+    await page.locator('.connection[data-state="connected"]').waitFor();
   });
 
   it('shows the live connection dropping and coming back when the server restarts', async () => {
@@ -157,19 +178,24 @@ describe('TechConf web client', () => {
     // An unknown filter passes the browser's checks; the server refuses it.
     await byLabel('Subject').fill('Hello {{ first_name | nosuchfilter }}');
     await byLabel('Message').fill('Hi');
+    await page.getByText('The template has a problem').waitFor();
     await page.getByRole('button', { name: 'Review and send…' }).click();
-    await page.getByRole('button', { name: /^Send to \d+ attendees$/ }).click();
     await page.locator('#subject-error').getByText(/unknown filter/i).waitFor();
     assert.equal(await byLabel('Subject').getAttribute('aria-invalid'), 'true');
+    assert.equal(await page.getByTestId('confirm-step').count(), 0);
   });
 
-  it('composes a notification, confirms the recipient count and queues it', async () => {
-    const subject = 'See you in Lisbon, {{ first_name }}';
+  let notificationPath;
+  const subject = 'See you in Lisbon, {{ first_name }}';
+
+  it('composes a notification with a server-rendered preview, confirms the recipient count and queues it', async () => {
     await byLabel('Subject').fill(subject);
     await byLabel('Message').fill('{{ conference.name }} starts on {{ conference.starts_on }} at {{ conference.address }}.');
-    const preview = page.getByTestId('preview-subject');
-    await preview.getByText(/^See you in Lisbon, \S+/).waitFor();
-    assert.ok(!(await preview.innerText()).includes('{{'), 'the preview fills in the variables');
+    // The preview is rendered by the server for the first attendee in the list.
+    const first = (await graphql(server.baseUrl, server.token, 'query($c: ID!) { attendees(conferenceId: $c, first: 1) { nodes { firstName } } }', { c: conference.id }))
+      .attendees.nodes[0];
+    await page.getByTestId('preview-subject').getByText(`See you in Lisbon, ${first.firstName}`, { exact: true }).waitFor();
+    await page.getByTestId('preview-body').getByText(`${conference.name} starts on`).waitFor();
     await screenshot(page, 'compose');
 
     await page.getByRole('button', { name: 'Review and send…' }).click();
@@ -179,16 +205,74 @@ describe('TechConf web client', () => {
     await page.getByRole('button', { name: `Send to ${total} attendees` }).click();
 
     await page.getByRole('heading', { level: 1, name: subject }).waitFor();
+    notificationPath = new URL(page.url()).pathname;
     await page.getByText('Notification queued').waitFor();
     await page.locator('.progress [data-status="QUEUED"]').waitFor();
-    // Controls wait for the server's control mutations.
-    assert.equal(await page.getByRole('button', { name: 'Pause' }).isDisabled(), true);
-    await screenshot(page, 'notification');
+    // Queued: it can be paused or cancelled, not resumed.
+    assert.equal(await page.getByRole('button', { name: 'Pause' }).isEnabled(), true);
+    assert.equal(await page.getByRole('button', { name: 'Resume' }).isDisabled(), true);
+    await screenshot(page, 'notification-queued');
 
     await page.getByRole('link', { name: 'Notifications', exact: true }).click();
     const row = page.locator('[data-testid="notifications"] tbody tr', { hasText: subject });
     await row.locator('[data-status="QUEUED"]').waitFor();
     await screenshot(page, 'notifications');
+  });
+
+  it('watches the worker send it, pausing and resuming mid-send, until every attendee has it', async () => {
+    // Restart with the worker, slowed down so that there is time to pause mid-send.
+    await server.halt();
+    await server.start({ worker: true, env: { WORKER_RATE_LIMIT: '40', WORKER_BATCH_SIZE: '10', WORKER_POLL_MS: '200' } });
+    await page.locator('[data-testid="notifications"] tbody tr', { hasText: subject }).getByRole('link').click();
+    assert.equal(new URL(page.url()).pathname, notificationPath);
+    const notificationId = decodeURIComponent(notificationPath.split('/').pop());
+    const total = await attendeeCount();
+
+    const count = async (id) => Number((await page.getByTestId(id).innerText()).replace(/[^\d]/g, ''));
+    await page.locator('.progress [data-status="SENDING"]').waitFor({ timeout: 30_000 });
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid="count-sent"]')?.textContent?.replace(/\D/g, '')) > 0);
+    // Once two polls have seen progress, the rate and the time left are estimated.
+    await page.getByTestId('rate').getByText(/\/s|\/min/).waitFor();
+    await screenshot(page, 'progress');
+    assert.equal(await page.getByRole('button', { name: 'Resume' }).isDisabled(), true);
+
+    await page.getByRole('button', { name: 'Pause' }).click();
+    await page.locator('.progress [data-status="PAUSED"]').waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Pause' }).isDisabled(), true);
+    // The batch in flight may still land; after that nothing moves.
+    let before = -1;
+    let after = await count('count-sent');
+    for (let i = 0; i < 20 && before !== after; i++) {
+      before = after;
+      await page.waitForTimeout(1500);
+      after = await count('count-sent');
+    }
+    assert.equal(after, before, 'sending stopped while paused');
+    assert.ok(after < total, `paused mid-send (${after} of ${total} sent)`);
+    assert.ok((await count('count-pending')) > 0);
+    await screenshot(page, 'progress-paused');
+
+    await page.getByRole('button', { name: 'Resume' }).click();
+    await page.locator('.progress [data-status="COMPLETED"]').waitFor({ timeout: 60_000 });
+    assert.equal(await page.getByTestId('progress-percent').innerText(), '100%');
+    assert.equal(await count('count-sent'), total);
+    assert.equal(await count('count-failed'), 0);
+    assert.equal(await count('count-pending'), 0);
+    for (const name of ['Pause', 'Resume', 'Cancel sending', 'Retry failed']) {
+      assert.equal(await page.getByRole('button', { name }).isDisabled(), true, `${name} no longer applies`);
+    }
+    await page.getByText('No delivery has failed.').waitFor();
+    await screenshot(page, 'progress-completed');
+
+    // The outbox (the file transport) holds one .eml per recipient, named after its
+    // Message-ID `<notification.attendee@domain>` (UUIDs without hyphens).
+    const prefix = `${notificationId.replaceAll('-', '')}.`;
+    const emails = readdirSync(server.outboxDir).filter((file) => file.startsWith(prefix) && file.endsWith('.eml'));
+    assert.equal(emails.length, total);
+    const recipients = new Set(
+      emails.map((file) => /^To:\s*(.+)$/im.exec(readFileSync(join(server.outboxDir, file), 'utf8'))?.[1]?.trim()),
+    );
+    assert.equal(recipients.size, total, 'each email went to a different attendee');
   });
 
   it('signs out and forgets the token', async () => {

@@ -7,14 +7,47 @@ import {
   subscriptionExchange,
   type Exchange,
 } from '@urql/core';
+import { retryExchange } from '@urql/exchange-retry';
 import type { Client as WsClient } from 'graphql-ws';
 import { authorizationHeader } from '../auth/token';
 import { apiErrors } from './errors';
 
+/**
+ * Holds the graphql-ws client, which is made (and disposed) by the session outside render,
+ * so that the urql client depends on the token alone. Subscriptions that start before it
+ * exists wait for it.
+ */
+export interface WsHolder {
+  set(ws: WsClient | null): void;
+  whenReady(callback: (ws: WsClient) => void): () => void;
+}
+
+export function createWsHolder(): WsHolder {
+  let current: WsClient | null = null;
+  const waiting = new Set<(ws: WsClient) => void>();
+  return {
+    set(ws) {
+      current = ws;
+      if (ws) {
+        for (const callback of [...waiting]) callback(ws);
+        waiting.clear();
+      }
+    },
+    whenReady(callback) {
+      if (current) {
+        callback(current);
+        return () => {};
+      }
+      waiting.add(callback);
+      return () => waiting.delete(callback);
+    },
+  };
+}
+
 export interface ApiClientOptions {
   token: string | null;
   /** Present once signed in: the server only accepts subscriptions with a token. */
-  ws?: WsClient | null;
+  ws?: WsHolder | null;
   /** Called when the server refuses the token (revoked, or the server restarted with another). */
   onUnauthenticated?: () => void;
   url?: string;
@@ -28,6 +61,14 @@ export function createApiClient({ token, ws, onUnauthenticated, url = '/graphql'
       },
     }),
     cacheExchange,
+    // Queries that could not reach the server are tried again (a restart, a flaky network);
+    // mutations are not, since the first attempt may have been applied.
+    retryExchange({
+      initialDelayMs: 500,
+      maxDelayMs: 5000,
+      maxNumberAttempts: 6,
+      retryIf: (error, operation) => Boolean(error.networkError) && operation.kind === 'query',
+    }),
     fetchExchange,
   ];
   if (ws) {
@@ -37,8 +78,16 @@ export function createApiClient({ token, ws, onUnauthenticated, url = '/graphql'
           const input = { ...request, query: request.query ?? '' };
           return {
             subscribe(sink) {
-              const unsubscribe = ws.subscribe(input, sink);
-              return { unsubscribe };
+              let unsubscribe: (() => void) | null = null;
+              const cancelWait = ws.whenReady((client) => {
+                unsubscribe = client.subscribe(input, sink);
+              });
+              return {
+                unsubscribe() {
+                  cancelWait();
+                  unsubscribe?.();
+                },
+              };
             },
           };
         },

@@ -179,26 +179,83 @@ export const FailedDeliveriesQuery = graphql(`
   }
 `);
 
-/** Attendees to render the compose preview for. */
+/** Attendees to choose from for the compose preview. */
 export const PreviewRecipientsQuery = graphql(`
   query PreviewRecipients($conferenceId: ID!) {
-    conference(id: $conferenceId) {
-      id
-      name
-      startsOn
-      address
-    }
     attendees(conferenceId: $conferenceId, first: 50) {
       nodes {
         id
         firstName
         lastName
         email
-        company
-        jobPosition
-        city
-        state
       }
+    }
+  }
+`);
+
+// Sending controls. Each returns the notification as it is after the change.
+export const PauseNotificationMutation = graphql(`
+  mutation PauseNotification($id: ID!) {
+    pauseNotification(id: $id) {
+      id
+      status
+      total
+      sent
+      failed
+      cancelled
+      pending
+    }
+  }
+`);
+
+export const ResumeNotificationMutation = graphql(`
+  mutation ResumeNotification($id: ID!) {
+    resumeNotification(id: $id) {
+      id
+      status
+      total
+      sent
+      failed
+      cancelled
+      pending
+    }
+  }
+`);
+
+export const CancelNotificationMutation = graphql(`
+  mutation CancelNotification($id: ID!) {
+    cancelNotification(id: $id) {
+      id
+      status
+      total
+      sent
+      failed
+      cancelled
+      pending
+    }
+  }
+`);
+
+export const RetryFailedDeliveriesMutation = graphql(`
+  mutation RetryFailedDeliveries($id: ID!) {
+    retryFailedDeliveries(id: $id) {
+      id
+      status
+      total
+      sent
+      failed
+      cancelled
+      pending
+    }
+  }
+`);
+
+/** The email as one attendee (or sample values, without `attendeeId`) would receive it. */
+export const PreviewNotificationQuery = graphql(`
+  query PreviewNotification($conferenceId: ID!, $attendeeId: ID, $subject: String!, $message: String!) {
+    previewNotification(conferenceId: $conferenceId, attendeeId: $attendeeId, subject: $subject, message: $message) {
+      subject
+      body
     }
   }
 `);

@@ -1,6 +1,6 @@
-// Operations for API announced by the server team but not yet in ../schema.graphql, with
-// hand-written types. This file is excluded from codegen (see codegen.ts), so it cannot
-// break the build; each use is behind a flag in features.ts.
+// Operations for API announced by the server team but not yet in ../schema.graphql: the
+// subscriptions. Hand-typed, and excluded from codegen (see codegen.ts) so that they cannot
+// break the build; every use is behind FEATURES.subscriptions.
 //
 // When an operation lands in the schema: move its document into api/operations.ts (wrapped
 // in `graphql(...)`), delete its hand-written types here, and flip its flag.
@@ -8,7 +8,7 @@ import { gql } from '@urql/core';
 import type { TypedDocumentNode } from '@urql/core';
 import type { NotificationProgress, NotificationStatus } from '../lib/progress';
 
-interface ControlResult {
+interface ChangedNotification {
   id: string;
   status: NotificationStatus;
   total: number;
@@ -18,39 +18,7 @@ interface ControlResult {
   pending: number;
 }
 
-type ControlDocument<K extends string> = TypedDocumentNode<Record<K, ControlResult>, { id: string }>;
-
-const controlFields = `id status total sent failed cancelled pending`;
-
-export const PauseNotificationMutation: ControlDocument<'pauseNotification'> = gql`
-  mutation PauseNotification($id: ID!) { pauseNotification(id: $id) { ${controlFields} } }
-`;
-export const ResumeNotificationMutation: ControlDocument<'resumeNotification'> = gql`
-  mutation ResumeNotification($id: ID!) { resumeNotification(id: $id) { ${controlFields} } }
-`;
-export const CancelNotificationMutation: ControlDocument<'cancelNotification'> = gql`
-  mutation CancelNotification($id: ID!) { cancelNotification(id: $id) { ${controlFields} } }
-`;
-export const RetryFailedDeliveriesMutation: ControlDocument<'retryFailedDeliveries'> = gql`
-  mutation RetryFailedDeliveries($id: ID!) { retryFailedDeliveries(id: $id) { ${controlFields} } }
-`;
-
-export interface NotificationPreview {
-  subject: string;
-  body: string;
-}
-
-export const PreviewNotificationQuery: TypedDocumentNode<
-  { previewNotification: NotificationPreview },
-  { conferenceId: string; attendeeId: string | null; subject: string; message: string }
-> = gql`
-  query PreviewNotification($conferenceId: ID!, $attendeeId: ID, $subject: String!, $message: String!) {
-    previewNotification(conferenceId: $conferenceId, attendeeId: $attendeeId, subject: $subject, message: $message) {
-      subject
-      body
-    }
-  }
-`;
+const notificationFields = `id status total sent failed cancelled pending`;
 
 export const NotificationProgressSubscription: TypedDocumentNode<
   { notificationProgress: NotificationProgress },
@@ -73,11 +41,11 @@ export const NotificationProgressSubscription: TypedDocumentNode<
 `;
 
 export const NotificationsChangedSubscription: TypedDocumentNode<
-  { notificationsChanged: ControlResult },
+  { notificationsChanged: ChangedNotification },
   { conferenceId: string | null }
 > = gql`
   subscription NotificationsChanged($conferenceId: ID) {
-    notificationsChanged(conferenceId: $conferenceId) { ${controlFields} }
+    notificationsChanged(conferenceId: $conferenceId) { ${notificationFields} }
   }
 `;
 

@@ -11,8 +11,7 @@ import {
   type ReactNode,
 } from 'react';
 import { Provider as UrqlProvider } from 'urql';
-import type { Client as WsClient } from 'graphql-ws';
-import { createApiClient } from '../api/client';
+import { createApiClient, createWsHolder } from '../api/client';
 import { apiErrors } from '../api/errors';
 import { ViewerQuery } from '../api/operations';
 import { createConnectionMonitor, createWsClient, type ConnectionMonitor, type ConnectionSnapshot } from '../api/ws';
@@ -94,30 +93,32 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   const token = session.status === 'signedIn' ? session.token : null;
 
   // The WebSocket exists only while signed in: the server refuses anonymous connections.
-  // It is made in an effect (not during render) so that it is disposed exactly once.
-  const [live, setLive] = useState<{ token: string; ws: WsClient; monitor: ConnectionMonitor } | null>(null);
+  // It is made in an effect (not during render) so that it is disposed exactly once; the
+  // urql client, made per token, reaches it through a holder.
+  const wsHolder = useMemo(() => (token ? createWsHolder() : null), [token]);
+  const [monitor, setMonitor] = useState<ConnectionMonitor>(OFF_MONITOR);
   useEffect(() => {
-    if (!token) return;
-    const monitor = createConnectionMonitor({ state: 'connecting', retries: 0 });
-    const ws = createWsClient(token, monitor);
-    setLive({ token, ws, monitor });
+    if (!token || !wsHolder) return;
+    const next = createConnectionMonitor({ state: 'connecting', retries: 0 });
+    const ws = createWsClient(token, next);
+    wsHolder.set(ws);
+    setMonitor(next);
     return () => {
+      wsHolder.set(null);
       void ws.dispose();
-      monitor.set({ state: 'off', retries: 0 });
-      setLive(null);
+      next.set({ state: 'off', retries: 0 });
+      setMonitor(OFF_MONITOR);
     };
-  }, [token]);
-  const ws = live && live.token === token ? live.ws : null;
-  const monitor = live && live.token === token ? live.monitor : OFF_MONITOR;
+  }, [token, wsHolder]);
 
   const client = useMemo(
     () =>
       createApiClient({
         token,
-        ws,
+        ws: wsHolder,
         onUnauthenticated: () => signOut('The server no longer accepts your token. Sign in again.'),
       }),
-    [token, ws, signOut],
+    [token, wsHolder, signOut],
   );
 
   const value = useMemo<SessionContextValue>(

@@ -1,6 +1,6 @@
 // Pause, resume, cancel and retry-failed. Each is enabled only in the states where it
-// applies (lib/progress.ts availableControls); all stay disabled while the server lacks
-// the mutations (FEATURES.notificationControls).
+// applies (lib/progress.ts availableControls); the server has the final word, and its
+// refusal (a CONFLICT, e.g. after another admin acted first) is shown here.
 import { useState } from 'react';
 import { useMutation } from 'urql';
 import { errorSummary } from '../api/errors';
@@ -9,8 +9,7 @@ import {
   PauseNotificationMutation,
   ResumeNotificationMutation,
   RetryFailedDeliveriesMutation,
-} from '../api/pending';
-import { FEATURES } from '../features';
+} from '../api/operations';
 import { availableControls, type Control, type NotificationProgress } from '../lib/progress';
 import { Alert } from './ui';
 
@@ -28,7 +27,6 @@ export function NotificationControls({
   progress: Pick<NotificationProgress, 'notificationId' | 'status' | 'failed'>;
   onChanged(): void;
 }) {
-  const enabled = FEATURES.notificationControls;
   const [pause, runPause] = useMutation(PauseNotificationMutation);
   const [resume, runResume] = useMutation(ResumeNotificationMutation);
   const [cancel, runCancel] = useMutation(CancelNotificationMutation);
@@ -58,7 +56,7 @@ export function NotificationControls({
     <button
       type="button"
       className={className}
-      disabled={!enabled || !applies[control] || busy}
+      disabled={!applies[control] || busy}
       onClick={() => (control === 'cancel' ? setConfirmCancel(true) : void run(control))}
     >
       {labels[control]}
@@ -73,11 +71,6 @@ export function NotificationControls({
         {button('retryFailed')}
         {button('cancel', 'button button--danger')}
       </div>
-      {!enabled && (
-        <p className="muted small" id="controls-note">
-          Pause, resume, cancel and retry arrive with the next server release.
-        </p>
-      )}
       {confirmCancel && (
         <div className="confirm-inline" role="alertdialog" aria-labelledby="cancel-q">
           <p id="cancel-q">Cancel this notification? Recipients not yet emailed will not get it.</p>

@@ -1,9 +1,8 @@
-import { fireEvent, render, screen, within } from '@testing-library/react';
+import { fireEvent, render, screen, waitFor, within } from '@testing-library/react';
 import { Provider } from 'urql';
-import { describe, expect, it } from 'vitest';
-import { FEATURES } from '../features';
+import { describe, expect, it, vi } from 'vitest';
 import type { NotificationProgress } from '../lib/progress';
-import { mockClient } from '../test/mockClient';
+import { graphQLError, mockClient } from '../test/mockClient';
 import { NotificationControls } from './NotificationControls';
 import { ProgressView } from './ProgressView';
 import { ConnectionIndicator } from './ui';
@@ -49,18 +48,61 @@ describe('ProgressView', () => {
 });
 
 describe('NotificationControls', () => {
-  it('keeps every control disabled until the server has the mutations', () => {
-    expect(FEATURES.notificationControls).toBe(false);
-    render(
-      <Provider value={mockClient(() => undefined)}>
-        <NotificationControls progress={{ notificationId: 'n1', status: 'SENDING', failed: 3 }} onChanged={() => {}} />
+  const buttons = () => {
+    const group = screen.getByRole('region', { name: 'Sending controls' });
+    const state = (name: string) => !(within(group).getByRole('button', { name }) as HTMLButtonElement).disabled;
+    return { pause: state('Pause'), resume: state('Resume'), retry: state('Retry failed'), cancel: state('Cancel sending') };
+  };
+
+  it('enables only the controls that apply to the status', () => {
+    const client = mockClient(() => undefined);
+    const { rerender } = render(
+      <Provider value={client}>
+        <NotificationControls progress={{ notificationId: 'n1', status: 'SENDING', failed: 0 }} onChanged={() => {}} />
       </Provider>,
     );
-    const group = screen.getByRole('region', { name: 'Sending controls' });
-    for (const name of ['Pause', 'Resume', 'Retry failed', 'Cancel sending']) {
-      expect((within(group).getByRole('button', { name }) as HTMLButtonElement).disabled).toBe(true);
-    }
-    expect(screen.getByText(/arrive with the next server release/)).toBeTruthy();
+    expect(buttons()).toEqual({ pause: true, resume: false, retry: false, cancel: true });
+    rerender(
+      <Provider value={client}>
+        <NotificationControls progress={{ notificationId: 'n1', status: 'COMPLETED_WITH_ERRORS', failed: 2 }} onChanged={() => {}} />
+      </Provider>,
+    );
+    expect(buttons()).toEqual({ pause: false, resume: false, retry: true, cancel: false });
+  });
+
+  it('pauses with the mutation and reports a refusal from the server', async () => {
+    const client = mockClient((name) =>
+      name === 'PauseNotification'
+        ? { error: graphQLError('notification n1 is completed and cannot be paused', { code: 'CONFLICT' }) }
+        : undefined,
+    );
+    const onChanged = vi.fn();
+    render(
+      <Provider value={client}>
+        <NotificationControls progress={{ notificationId: 'n1', status: 'SENDING', failed: 0 }} onChanged={onChanged} />
+      </Provider>,
+    );
+    fireEvent.click(screen.getByRole('button', { name: 'Pause' }));
+    await screen.findByText(/cannot be paused/);
+    expect(client.executeMutation).toHaveBeenCalledTimes(1);
+    expect(onChanged).toHaveBeenCalled();
+  });
+
+  it('asks before cancelling', async () => {
+    const client = mockClient((name) =>
+      name === 'CancelNotification'
+        ? { data: { cancelNotification: { id: 'n1', status: 'CANCELLED', total: 3, sent: 1, failed: 0, cancelled: 2, pending: 0 } } }
+        : undefined,
+    );
+    render(
+      <Provider value={client}>
+        <NotificationControls progress={{ notificationId: 'n1', status: 'PAUSED', failed: 0 }} onChanged={() => {}} />
+      </Provider>,
+    );
+    fireEvent.click(screen.getByRole('button', { name: 'Cancel sending' }));
+    expect(client.executeMutation).not.toHaveBeenCalled();
+    fireEvent.click(screen.getByRole('button', { name: 'Yes, cancel sending' }));
+    await waitFor(() => expect(client.executeMutation).toHaveBeenCalledTimes(1));
   });
 });
 

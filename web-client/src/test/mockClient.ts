@@ -17,13 +17,23 @@ export function mockClient(answer: Answer) {
     const result = answer(operationName(request), (request.variables ?? {}) as Record<string, unknown>);
     return result ? fromValue({ stale: false, hasNext: false, ...result }) : never;
   };
+  // `client.query(...).toPromise()`, for one-off queries outside hooks.
+  const query = (document: { definitions: readonly unknown[] }, variables?: Record<string, unknown>) => ({
+    toPromise: async () => ({
+      stale: false,
+      hasNext: false,
+      ...answer(operationName({ query: document }), variables ?? {}),
+    }),
+  });
   return {
     executeQuery: vi.fn(respond),
     executeMutation: vi.fn(respond),
     executeSubscription: vi.fn(() => never),
+    query: vi.fn(query),
   } as unknown as Client & {
     executeQuery: ReturnType<typeof vi.fn>;
     executeMutation: ReturnType<typeof vi.fn>;
+    query: ReturnType<typeof vi.fn>;
   };
 }
 

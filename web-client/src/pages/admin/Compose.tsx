@@ -1,23 +1,22 @@
-// Compose a notification: subject and message templates, a preview for a chosen attendee,
-// then a confirmation step naming how many attendees will receive it.
-import { useEffect, useMemo, useRef, useState, type FormEvent } from 'react';
+// Compose a notification: subject and message templates, a live preview rendered by the
+// server for a chosen attendee, then a confirmation step naming how many attendees will
+// receive it. Template errors from the server are shown next to the field they concern.
+import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { useClient, useMutation, useQuery } from 'urql';
 import { errorSummary, formErrors } from '../../api/errors';
-import { AttendeeCountQuery, CreateNotificationMutation, PreviewRecipientsQuery } from '../../api/operations';
-import { PreviewNotificationQuery } from '../../api/pending';
+import {
+  AttendeeCountQuery,
+  ConferenceQuery,
+  CreateNotificationMutation,
+  PreviewNotificationQuery,
+  PreviewRecipientsQuery,
+} from '../../api/operations';
 import { useSession } from '../../auth/session';
 import { TextAreaField, TextField } from '../../components/Field';
 import { Alert, Loading, PageHeading } from '../../components/ui';
-import { FEATURES } from '../../features';
 import { useDebounced, usePageTitle } from '../../hooks/common';
 import { newIdempotencyKey, plural } from '../../lib/format';
-import {
-  TEMPLATE_VARIABLES,
-  insertVariable,
-  renderLocally,
-  templateValues,
-  unknownVariables,
-} from '../../lib/template';
+import { TEMPLATE_VARIABLES, insertVariable } from '../../lib/template';
 import {
   MESSAGE_MAX,
   SUBJECT_MAX,
@@ -28,23 +27,6 @@ import {
 import { navigate } from '../../router';
 
 const FIELDS: readonly NotificationField[] = ['subject', 'message'];
-
-const KNOWN_LIST = TEMPLATE_VARIABLES.map((v) => v.name).join(', ');
-
-/** Client-side checks: required, length, and unknown plain variables (as the server refuses them). */
-export function checkTemplates(subject: string, message: string): FieldErrors<NotificationField> {
-  const errors = validateNotification(subject, message);
-  for (const [field, value] of [
-    ['subject', subject],
-    ['message', message],
-  ] as const) {
-    const unknown = unknownVariables(value);
-    if (!errors[field] && unknown.length > 0) {
-      errors[field] = `Unknown variable${unknown.length === 1 ? '' : 's'} ${unknown.join(', ')}; known variables are ${KNOWN_LIST}.`;
-    }
-  }
-  return errors;
-}
 
 export function Compose({ conferenceId }: { conferenceId: string }) {
   usePageTitle('Compose notification');
@@ -60,17 +42,15 @@ export function Compose({ conferenceId }: { conferenceId: string }) {
   const [recipients, setRecipients] = useState<number | null>(null);
   const [countError, setCountError] = useState<string | null>(null);
   const [idempotencyKey, setIdempotencyKey] = useState(newIdempotencyKey);
+  const [checking, setChecking] = useState(false);
   const [created, create] = useMutation(CreateNotificationMutation);
   const lastField = useRef<NotificationField>('message');
   const subjectRef = useRef<HTMLInputElement>(null);
   const messageRef = useRef<HTMLTextAreaElement>(null);
   const confirmRef = useRef<HTMLHeadingElement>(null);
 
-  const [{ data: recipientsData }] = useQuery({ query: PreviewRecipientsQuery, variables: { conferenceId } });
-  const conference = recipientsData?.conference;
-  const attendees = recipientsData?.attendees.nodes ?? [];
-  const [previewId, setPreviewId] = useState<string | null>(null);
-  const previewAttendee = attendees.find((a) => a.id === previewId) ?? attendees[0] ?? null;
+  const [{ data: conferenceData }] = useQuery({ query: ConferenceQuery, variables: { id: conferenceId } });
+  const conference = conferenceData?.conference;
 
   const focusField = (field: NotificationField) => (field === 'subject' ? subjectRef : messageRef).current?.focus();
 
@@ -95,11 +75,29 @@ export function Compose({ conferenceId }: { conferenceId: string }) {
   const review = async (event: FormEvent) => {
     event.preventDefault();
     setGeneral([]);
-    const local = checkTemplates(subject, message);
+    const local = validateNotification(subject, message);
     setErrors(local);
     const bad = FIELDS.find((f) => local[f]);
     if (bad) {
       focusField(bad);
+      return;
+    }
+    // The server checks the templates as createNotification will (syntax, variables, filters).
+    setChecking(true);
+    const check = await client
+      .query(
+        PreviewNotificationQuery,
+        { conferenceId, attendeeId: null, subject, message },
+        { requestPolicy: 'network-only' },
+      )
+      .toPromise();
+    setChecking(false);
+    if (!check.data) {
+      const mapped = formErrors(check.error, FIELDS);
+      setErrors(mapped.fields);
+      setGeneral(mapped.general);
+      const serverBad = FIELDS.find((f) => mapped.fields[f]);
+      if (serverBad) focusField(serverBad);
       return;
     }
     setRecipients(null);
@@ -238,62 +236,58 @@ export function Compose({ conferenceId }: { conferenceId: string }) {
             </ul>
           </div>
           <div className="actions">
-            <button type="submit" className="button button--primary">
-              Review and send…
+            <button type="submit" className="button button--primary" disabled={checking}>
+              {checking ? 'Checking…' : 'Review and send…'}
             </button>
           </div>
         </form>
-        <Preview
-          conferenceId={conferenceId}
-          subject={subject}
-          message={message}
-          attendees={attendees}
-          attendeeId={previewAttendee?.id ?? null}
-          onAttendee={setPreviewId}
-          values={previewAttendee && conference ? templateValues(previewAttendee, conference) : null}
-        />
+        <Preview conferenceId={conferenceId} subject={subject} message={message} />
       </div>
     </>
   );
 }
 
-interface PreviewProps {
-  conferenceId: string;
-  subject: string;
-  message: string;
-  attendees: readonly { id: string; firstName: string; lastName: string; email: string }[];
-  attendeeId: string | null;
-  onAttendee(id: string): void;
-  values: Record<string, string> | null;
-}
+const SAMPLE = '';
 
 /**
- * The email as the chosen attendee will see it. Rendered by the server's
- * `previewNotification` when FEATURES.serverPreview is on; until then, locally for plain
- * `{{ variable }}` expressions.
+ * The email as the chosen attendee (or sample values) will see it, rendered by the
+ * server's `previewNotification` a moment after typing stops. Its template errors are
+ * shown here as they appear; "Review and send" shows them next to the fields.
  */
-function Preview({ conferenceId, subject, message, attendees, attendeeId, onAttendee, values }: PreviewProps) {
+function Preview({ conferenceId, subject, message }: { conferenceId: string; subject: string; message: string }) {
+  const [{ data: recipients }] = useQuery({ query: PreviewRecipientsQuery, variables: { conferenceId } });
+  const attendees = recipients?.attendees.nodes ?? [];
+  const [chosen, setChosen] = useState<string | null>(null);
+  const attendeeId = chosen ?? attendees[0]?.id ?? SAMPLE;
+
   const debouncedSubject = useDebounced(subject, 300);
   const debouncedMessage = useDebounced(message, 300);
-  const [server] = useQuery({
+  const blank = debouncedSubject.trim() === '' || debouncedMessage.trim() === '';
+  const [preview] = useQuery({
     query: PreviewNotificationQuery,
-    variables: { conferenceId, attendeeId, subject: debouncedSubject, message: debouncedMessage },
-    pause: !FEATURES.serverPreview || debouncedSubject.trim() === '' || debouncedMessage.trim() === '',
+    variables: {
+      conferenceId,
+      attendeeId: attendeeId === SAMPLE ? null : attendeeId,
+      subject: debouncedSubject,
+      message: debouncedMessage,
+    },
+    pause: blank,
   });
-  const local = useMemo(
-    () => (values ? { subject: renderLocally(subject, values), body: renderLocally(message, values) } : null),
-    [subject, message, values],
-  );
-  const serverErrors = FEATURES.serverPreview ? formErrors(server.error, FIELDS) : null;
+  const problems = blank ? null : formErrors(preview.error, FIELDS);
+  const problemList = problems
+    ? [
+        problems.fields.subject && `Subject: ${problems.fields.subject}`,
+        problems.fields.message && `Message: ${problems.fields.message}`,
+        ...problems.general,
+      ].filter((m): m is string => Boolean(m))
+    : [];
+  const rendered = !blank && !preview.error ? preview.data?.previewNotification : undefined;
+
   const [expanded, setExpanded] = useState(true);
   useEffect(() => {
     // On narrow screens the preview starts folded, below the form.
     if (window.matchMedia?.('(max-width: 48rem)').matches) setExpanded(false);
   }, []);
-
-  const shownSubject = FEATURES.serverPreview ? server.data?.previewNotification.subject : local?.subject.text;
-  const shownBody = FEATURES.serverPreview ? server.data?.previewNotification.body : local?.body.text;
-  const approximate = !FEATURES.serverPreview && (local?.subject.approximate || local?.body.approximate);
 
   return (
     <section className="card preview" aria-labelledby="preview-heading">
@@ -312,46 +306,33 @@ function Preview({ conferenceId, subject, message, attendees, attendeeId, onAtte
       <div id="preview-body" hidden={!expanded}>
         <div className="field">
           <label htmlFor="preview-attendee">As received by</label>
-          <select
-            id="preview-attendee"
-            value={attendeeId ?? ''}
-            onChange={(e) => onAttendee(e.target.value)}
-            disabled={attendees.length === 0}
-          >
-            {attendees.length === 0 && <option value="">No attendees yet</option>}
+          <select id="preview-attendee" value={attendeeId} onChange={(e) => setChosen(e.target.value)}>
             {attendees.map((a) => (
               <option key={a.id} value={a.id}>
                 {a.firstName} {a.lastName} &lt;{a.email}&gt;
               </option>
             ))}
+            <option value={SAMPLE}>Sample values</option>
           </select>
         </div>
-        {serverErrors && (serverErrors.fields.subject || serverErrors.fields.message || serverErrors.general.length > 0) && (
+        {blank && <p className="muted">Write a subject and a message to see the email.</p>}
+        {problemList.length > 0 && (
           <Alert kind="warning" title="The template has a problem">
-            {[serverErrors.fields.subject, serverErrors.fields.message, ...serverErrors.general]
-              .filter(Boolean)
-              .map((m) => (
-                <p key={m}>{m}</p>
-              ))}
+            {problemList.map((m) => (
+              <p key={m}>{m}</p>
+            ))}
           </Alert>
         )}
-        {!values && !FEATURES.serverPreview && <p className="muted">The preview appears once an attendee is registered.</p>}
-        {(shownSubject !== undefined || shownBody !== undefined) && (
-          <div className="email" data-testid="preview">
+        {rendered && (
+          <div className="email" data-testid="preview" aria-busy={preview.fetching}>
             <p className="email__subject">
               <span className="muted">Subject: </span>
-              <strong data-testid="preview-subject">{shownSubject || '(empty)'}</strong>
+              <strong data-testid="preview-subject">{rendered.subject}</strong>
             </p>
             <pre className="email__body" data-testid="preview-body">
-              {shownBody || '(empty)'}
+              {rendered.body}
             </pre>
           </div>
-        )}
-        {approximate && (
-          <p className="muted small">
-            Only plain <code>{'{{ variable }}'}</code> expressions are shown filled in here; the server renders the rest
-            when it sends.
-          </p>
         )}
       </div>
     </section>

@@ -1,0 +1,117 @@
+import { fireEvent, render, screen, waitFor, within } from '@testing-library/react';
+import { Provider } from 'urql';
+import { describe, expect, it, vi } from 'vitest';
+import { SessionProvider } from '../../auth/session';
+import { TOKEN_KEY } from '../../auth/token';
+import { graphQLError, mockClient } from '../../test/mockClient';
+import { Compose } from './Compose';
+import { NotificationDetail } from './NotificationDetail';
+
+const notification = {
+  id: 'n1',
+  subject: 'Hello {{ first_name }}',
+  message: 'Body',
+  status: 'COMPLETED_WITH_ERRORS',
+  total: 3,
+  submittedAt: '2027-01-01T10:00:00Z',
+  startedAt: '2027-01-01T10:00:01Z',
+  completedAt: '2027-01-01T10:00:05Z',
+  conference: { id: 'c1', name: 'TechConf' },
+};
+
+describe('notification page', () => {
+  it('shows progress and the failed deliveries with their errors', async () => {
+    const client = mockClient((name) => {
+      switch (name) {
+        case 'Notification':
+          return { data: { notification } };
+        case 'NotificationProgressPoll':
+          return { data: { notification: { id: 'n1', status: 'COMPLETED_WITH_ERRORS', total: 3, sent: 2, failed: 1, cancelled: 0, pending: 0 } } };
+        case 'FailedDeliveries':
+          return {
+            data: {
+              notification: {
+                id: 'n1',
+                deliveries: {
+                  totalCount: 1,
+                  pageInfo: { hasNextPage: false, endCursor: 'x' },
+                  nodes: [
+                    {
+                      id: 'd1',
+                      email: 'ada@example.org',
+                      attempts: 1,
+                      lastError: '550 5.1.1 mailbox unavailable',
+                      nextAttemptAt: null,
+                      attendee: { id: 'a1', firstName: 'Ada', lastName: 'Lovelace' },
+                    },
+                  ],
+                },
+              },
+            },
+          };
+        case 'Conferences':
+          return { data: { conferences: { totalCount: 1, nodes: [{ id: 'c1', name: 'TechConf', startsOn: '2027-10-12', price: 1, address: 'x', active: true }] } } };
+        default:
+          return undefined;
+      }
+    });
+    render(
+      <Provider value={client}>
+        <NotificationDetail id="n1" justCreated={false} />
+      </Provider>,
+    );
+    const table = await screen.findByTestId('failed-deliveries');
+    expect(within(table).getByText('550 5.1.1 mailbox unavailable')).toBeTruthy();
+    expect(within(table).getByText('Ada Lovelace')).toBeTruthy();
+    expect(screen.getByRole('progressbar').getAttribute('aria-valuenow')).toBe('100');
+    expect((screen.getByRole('button', { name: 'Retry failed' }) as HTMLButtonElement).disabled).toBe(false);
+    expect((screen.getByRole('button', { name: 'Pause' }) as HTMLButtonElement).disabled).toBe(true);
+  });
+});
+
+describe('compose', () => {
+  function renderCompose(client: ReturnType<typeof mockClient>) {
+    window.sessionStorage.setItem(TOKEN_KEY, 'tok');
+    // The session checks the stored token with a real request; answer it.
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async () => new Response(JSON.stringify({ data: { viewer: { name: 'ops', role: 'ADMIN' } } }), { headers: { 'content-type': 'application/json' } })),
+    );
+    vi.stubGlobal('WebSocket', class { close() {} });
+    return render(
+      <SessionProvider>
+        <Provider value={client}>
+          <Compose conferenceId="c1" />
+        </Provider>
+      </SessionProvider>,
+    );
+  }
+
+  it('shows a template error from the server next to the field before the confirmation step', async () => {
+    const client = mockClient((name, variables) => {
+      if (name === 'PreviewNotification') {
+        return String(variables.subject).includes('nosuchfilter')
+          ? { error: graphQLError('subject: unknown filter: filter nosuchfilter is unknown (line 1)', { code: 'VALIDATION', field: 'subject' }) }
+          : { data: { previewNotification: { subject: 'Hi Ada', body: 'Body' } } };
+      }
+      if (name === 'AttendeeCount') return { data: { attendees: { totalCount: 321 } } };
+      return undefined;
+    });
+    renderCompose(client);
+    const subject = await screen.findByLabelText(/^Subject/);
+    fireEvent.change(subject, { target: { value: 'Hi {{ first_name | nosuchfilter }}' } });
+    fireEvent.change(screen.getByLabelText(/^Message/), { target: { value: 'Body' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Review and send…' }));
+    await waitFor(() =>
+      expect(document.getElementById('subject-error')?.textContent).toBe('Unknown filter: filter nosuchfilter is unknown (line 1)'),
+    );
+    expect(screen.queryByTestId('confirm-step')).toBeNull();
+
+    fireEvent.change(subject, { target: { value: 'Hi {{ first_name }}' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Review and send…' }));
+    const confirm = await screen.findByTestId('confirm-step');
+    await within(confirm).findByText('321 attendees');
+    expect(screen.getByRole('button', { name: 'Send to 321 attendees' })).toBeTruthy();
+    vi.unstubAllGlobals();
+  });
+});
