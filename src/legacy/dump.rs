@@ -2103,6 +2103,15 @@ CREATE TABLE public.attendee (
     comments text
 );
 
+ALTER TABLE public.attendee ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.attendee_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
 CREATE TABLE public.conference (
     id integer NOT NULL,
     name character varying(100) NOT NULL,
@@ -2112,6 +2121,15 @@ CREATE TABLE public.conference (
     address character varying(300) NOT NULL
 );
 
+ALTER TABLE public.conference ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.conference_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
 CREATE TABLE public.notification (
     id integer NOT NULL,
     status text NOT NULL,
@@ -2119,6 +2137,15 @@ CREATE TABLE public.notification (
     submitted_date timestamp with time zone,
     completed_date timestamp with time zone,
     subject text NOT NULL
+);
+
+ALTER TABLE public.notification ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.notification_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
 );
 
 ";
@@ -2246,11 +2273,20 @@ pub fn write_synthetic_dump<W: Write>(
     }
     w.write_all(b"\\.\n\n\n")?;
 
-    writeln!(
-        w,
-        "SELECT pg_catalog.setval('public.attendee_id_seq', {}, true);\n",
-        total.max(1)
-    )?;
+    // The sequences behind the identity columns, as pg_dump writes them (so that psql can
+    // load the dump too).
+    for (sequence, last) in [
+        ("attendee", total),
+        ("conference", u64::from(conferences)),
+        ("notification", u64::from(conferences)),
+    ] {
+        writeln!(
+            w,
+            "SELECT pg_catalog.setval('public.{sequence}_id_seq', {}, {});\n",
+            last.max(1),
+            last > 0
+        )?;
+    }
     w.write_all(
         b"ALTER TABLE ONLY public.attendee\n    ADD CONSTRAINT attendee_pkey PRIMARY KEY (id);\n\n\
           --\n-- PostgreSQL database dump complete\n--\n\n",
