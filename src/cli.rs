@@ -58,6 +58,8 @@ enum Command {
         #[arg(long)]
         output: Option<PathBuf>,
     },
+    /// Import a backup of the original TechConf (a plain pg_dump file, or --from its database).
+    ImportLegacy(crate::legacy::ImportArgs),
 }
 
 #[derive(Subcommand)]
@@ -174,6 +176,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             println!("{token}");
             Ok(())
         }
+        Command::ImportLegacy(args) => crate::legacy::run(args, &settings).await,
         Command::Schema { .. } => unreachable_schema(),
     }
 }
