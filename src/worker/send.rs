@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use sea_orm::{ConnectionTrait, EntityTrait, TransactionTrait, Value};
+use sea_orm::{ConnectionTrait, EntityTrait, FromQueryResult, TransactionTrait, Value};
 use uuid::Uuid;
 
 use super::{JobContext, JobError, JobOutcome, backoff, rate};
@@ -39,6 +39,7 @@ pub fn send_slices(notification_id: Uuid, first: i64, last: i64, slice: usize) -
     jobs
 }
 
+#[derive(sea_orm::FromQueryResult)]
 struct Claimed {
     id: i64,
     attendee_id: Uuid,
@@ -245,31 +246,20 @@ async fn claim(
              ORDER BY id LIMIT $6 {skip_locked}) \
          RETURNING id, attendee_id, email, attempts"
     );
-    let rows = db
-        .query_all_raw(statement(
-            backend,
-            &sql,
-            vec![
-                lease.into(),
-                notification_id.into(),
-                first.into(),
-                last.into(),
-                Utc::now().into(),
-                (context.settings.batch_size as i64).into(),
-            ],
-        ))
-        .await?;
-    let mut claimed = rows
-        .iter()
-        .map(|row| {
-            Ok(Claimed {
-                id: row.try_get("", "id")?,
-                attendee_id: row.try_get("", "attendee_id")?,
-                email: row.try_get("", "email")?,
-                attempts: row.try_get("", "attempts")?,
-            })
-        })
-        .collect::<Result<Vec<_>, sea_orm::DbErr>>()?;
+    let mut claimed = Claimed::find_by_statement(statement(
+        backend,
+        &sql,
+        vec![
+            lease.into(),
+            notification_id.into(),
+            first.into(),
+            last.into(),
+            Utc::now().into(),
+            (context.settings.batch_size as i64).into(),
+        ],
+    ))
+    .all(db)
+    .await?;
     claimed.sort_by_key(|c| c.id);
     Ok(claimed)
 }

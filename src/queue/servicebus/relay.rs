@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
+    ColumnTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, FromQueryResult, QueryFilter,
     Statement,
 };
 use uuid::Uuid;
@@ -76,6 +76,7 @@ pub enum RelayError {
 }
 
 /// A claimed row.
+#[derive(sea_orm::FromQueryResult)]
 struct Claimed {
     id: Uuid,
     kind: String,
@@ -239,30 +240,19 @@ async fn claim(
             )));
         }
     };
-    let rows = db
-        .query_all_raw(Statement::from_sql_and_values(
-            backend,
-            sql,
-            [
-                lease_until.into(),
-                relay_id.into(),
-                status::PENDING.into(),
-                now.into(),
-                limit.into(),
-            ],
-        ))
-        .await?;
-    let mut claimed = rows
-        .iter()
-        .map(|row| {
-            Ok(Claimed {
-                id: row.try_get("", "id")?,
-                kind: row.try_get("", "kind")?,
-                payload: row.try_get("", "payload")?,
-                created_at: row.try_get("", "created_at")?,
-            })
-        })
-        .collect::<Result<Vec<_>, DbErr>>()?;
+    let mut claimed = Claimed::find_by_statement(Statement::from_sql_and_values(
+        backend,
+        sql,
+        [
+            lease_until.into(),
+            relay_id.into(),
+            status::PENDING.into(),
+            now.into(),
+            limit.into(),
+        ],
+    ))
+    .all(db)
+    .await?;
     // RETURNING gives no order: publish oldest first.
     claimed.sort_by_key(|job| (job.created_at, job.id));
     Ok(claimed)
