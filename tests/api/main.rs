@@ -12,4 +12,6 @@ mod pagination;
 mod registration;
 mod schema;
 mod seed;
+mod subscriptions;
 mod worker;
+mod worker_processes;

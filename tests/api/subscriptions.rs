@@ -1,0 +1,1 @@
+//! Subscriptions over a real WebSocket: live progress, list changes and registrations.
