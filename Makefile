@@ -2,7 +2,7 @@
 CARGO ?= cargo
 TECHCONF := ./target/debug/techconf
 
-.PHONY: run test lint web schema bench-fanout clean
+.PHONY: run test lint web e2e schema bench-fanout clean
 
 ## Start the API, GraphiQL, the web client and the in-process worker on SQLite.
 run: web
@@ -12,10 +12,12 @@ run: web
 	$(TECHCONF) serve --with-worker
 
 ## Every check and test: formatting, lints, unit and integration tests on SQLite and
-## PostgreSQL, and the web client's tests.
+## PostgreSQL, and the web client's tests: Vitest, then end to end in Chromium.
 test: lint web
 	$(CARGO) test --workspace
 	cd web-client && npm test
+	$(CARGO) build --bin techconf
+	cd web-client && npm run e2e
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -24,6 +26,12 @@ lint:
 ## Build the web client into web-client/dist (served at /).
 web: web-client/node_modules/.package-lock.json
 	cd web-client && npm run build
+
+## The web client end to end: a real `techconf serve --with-worker`, Postfix's smtp-sink
+## and headless Chromium (/usr/bin/chromium), plus the graphql-ws protocol test.
+e2e: web
+	$(CARGO) build --bin techconf
+	cd web-client && npm run e2e
 
 web-client/node_modules/.package-lock.json: web-client/package-lock.json
 	cd web-client && npm ci --no-audit --no-fund

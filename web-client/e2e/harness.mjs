@@ -1,14 +1,16 @@
-// Starts a real `techconf serve` on a throwaway SQLite database and a headless Chromium
-// (Debian's, via playwright-core: no browser download) for the end-to-end tests.
+// Starts a real `techconf serve` on a throwaway SQLite database, mailing through Postfix's
+// smtp-sink, and a headless Chromium (Debian's, via playwright-core: no browser download)
+// for the end-to-end tests.
 import { spawn, execFile } from 'node:child_process';
 import { copyFileSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { chromium } from 'playwright-core';
+import { startSmtpSink } from './smtp-sink.mjs';
+import { freePort } from './wait.mjs';
 
 export const webClientDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const repoRoot = resolve(webClientDir, '..');
@@ -21,25 +23,13 @@ const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const HEALTH_TRIES = 150;
 const HEALTH_INTERVAL_MS = 200;
 
-function freePort() {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolvePort(port));
-    });
-  });
-}
-
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * A server of our own: temp directory, free port, fresh admin token, demo data seeded.
- * `stop()` ends it and removes everything it made.
+ * A server of our own: temp directory, free port, fresh admin token, demo data seeded,
+ * email to a smtp-sink of its own. `stop()` ends both and removes everything they made.
  */
-export async function startServer() {
+export async function startServer({ worker = false, env = {} } = {}) {
   for (const [path, hint] of [
     [binary, 'build it with `cargo build --bin techconf` in the repository root'],
     [join(distDir, 'index.html'), 'build the web client with `npm run build`'],
@@ -47,17 +37,17 @@ export async function startServer() {
   ]) {
     if (!existsSync(path)) throw new Error(`${path} is missing: ${hint}`);
   }
+  const smtp = await startSmtpSink();
   const tmp = mkdtempSync(join(tmpdir(), 'techconf-e2e-'));
   const port = await freePort();
   const token = `e2e-admin-${randomBytes(16).toString('hex')}`;
-  const outboxDir = join(tmp, 'outbox');
   const baseEnv = {
     ...process.env,
     DATABASE_URL: `sqlite://${join(tmp, 'e2e.db')}?mode=rwc`,
     TECHCONF_ADMIN_TOKEN: token,
     TECHCONF_WEB_DIR: distDir,
     TECHCONF_LISTEN: `127.0.0.1:${port}`,
-    MAIL_URL: `file://${outboxDir}`,
+    MAIL_URL: smtp.url,
     RUST_LOG: process.env.RUST_LOG ?? 'info',
   };
   const logPath = join(tmp, 'server.log');
@@ -106,12 +96,13 @@ export async function startServer() {
   };
   const stop = async () => {
     await halt();
+    await smtp.stop();
     log.end();
     rmSync(tmp, { recursive: true, force: true });
   };
 
   try {
-    await launch();
+    await launch({ worker, env });
     const { stdout } = await promisify(execFile)(binary, ['seed', '--file', join(repoRoot, 'data', 'demo.json')], {
       cwd: tmp,
       env: baseEnv,
@@ -122,8 +113,8 @@ export async function startServer() {
       stop,
       serverLog,
       seedOutput: stdout.trim(),
-      /** Where the file mail transport writes one .eml per email. */
-      outboxDir,
+      /** The SMTP server the worker sends to. */
+      smtp,
       /** Stops the process (dropping every connection); `start` brings it back on the same port and data, optionally with the worker. */
       halt,
       start: launch,
