@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { createConnectionMonitor, graphqlWsUrl, retryDelayMs } from './ws';
+import { createConnectionMonitor, graphqlWsUrl, onReconnected, retryDelayMs } from './ws';
 
 describe('WebSocket connection', () => {
   it('derives the endpoint from the page location', () => {
@@ -25,5 +25,21 @@ describe('WebSocket connection', () => {
     stop();
     monitor.set({ state: 'reconnecting', retries: 1 });
     expect(listener).toHaveBeenCalledTimes(2);
+  });
+
+  it('tells views when the connection is back after a drop, not when it is first made', () => {
+    const monitor = createConnectionMonitor({ state: 'connecting', retries: 0 });
+    const reconnected = vi.fn();
+    const stop = onReconnected(monitor, reconnected);
+    monitor.set({ state: 'connected', retries: 0 });
+    expect(reconnected).not.toHaveBeenCalled();
+    monitor.set({ state: 'reconnecting', retries: 0 });
+    monitor.set({ state: 'reconnecting', retries: 1 });
+    monitor.set({ state: 'connected', retries: 0 });
+    expect(reconnected).toHaveBeenCalledTimes(1);
+    stop();
+    monitor.set({ state: 'reconnecting', retries: 1 });
+    monitor.set({ state: 'connected', retries: 0 });
+    expect(reconnected).toHaveBeenCalledTimes(1);
   });
 });

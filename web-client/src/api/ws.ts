@@ -35,6 +35,19 @@ export function createConnectionMonitor(initial: ConnectionSnapshot = { state: '
   };
 }
 
+/**
+ * Calls `callback` each time the connection comes back after a drop (not on the first
+ * connection): whatever was pushed meanwhile was missed, so views fetch afresh.
+ */
+export function onReconnected(monitor: ConnectionMonitor, callback: () => void): () => void {
+  let previous = monitor.get().state;
+  return monitor.subscribe(() => {
+    const state = monitor.get().state;
+    if (state === 'connected' && previous === 'reconnecting') callback();
+    previous = state;
+  });
+}
+
 export function graphqlWsUrl(location: Pick<Location, 'protocol' | 'host'>): string {
   return `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/graphql/ws`;
 }

@@ -42,6 +42,9 @@ const SessionContext = createContext<SessionContextValue | null>(null);
 
 const OFF_MONITOR = createConnectionMonitor();
 
+/** The live connection's monitor, apart from the session so that views can be tested with one of their own. */
+export const ConnectionContext = createContext<ConnectionMonitor>(OFF_MONITOR);
+
 /** Asks the server who a token belongs to. */
 export async function checkToken(token: string): Promise<{ viewer: Viewer } | { error: string; refused: boolean }> {
   const client = createApiClient({ token });
@@ -136,7 +139,9 @@ export function SessionProvider({ children }: { children: ReactNode }) {
 
   return (
     <SessionContext.Provider value={value}>
-      <UrqlProvider value={client}>{children}</UrqlProvider>
+      <ConnectionContext.Provider value={monitor}>
+        <UrqlProvider value={client}>{children}</UrqlProvider>
+      </ConnectionContext.Provider>
     </SessionContext.Provider>
   );
 }
@@ -147,7 +152,12 @@ export function useSession(): SessionContextValue {
   return value;
 }
 
+/** The live connection's monitor; outside a session (public pages) one that stays off. */
+export function useConnectionMonitor(): ConnectionMonitor {
+  return useContext(ConnectionContext);
+}
+
 export function useConnectionState(): ConnectionSnapshot {
-  const { connection } = useSession();
+  const connection = useConnectionMonitor();
   return useSyncExternalStore(connection.subscribe, connection.get, connection.get);
 }

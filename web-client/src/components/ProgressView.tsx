@@ -1,6 +1,6 @@
 // The live progress of a notification. It takes a progress object as props and knows
-// nothing of where it comes from (polling today, the notificationProgress subscription
-// later), so it is easy to test and to reuse.
+// nothing of where it comes from (the notificationProgress subscription), so it is easy
+// to test and to reuse. `live={false}` says the figures are not being updated right now.
 import {
   formatCount,
   formatDuration,
@@ -12,13 +12,22 @@ import {
 } from '../lib/progress';
 import { StatusBadge } from './ui';
 
-export function ProgressView({ progress, source }: { progress: NotificationProgress; source?: 'polling' | 'subscription' }) {
+export function ProgressView({
+  progress,
+  source = 'subscription',
+  live = true,
+}: {
+  progress: NotificationProgress;
+  source?: 'polling' | 'subscription';
+  live?: boolean;
+}) {
   const pct = percent(progress);
   const seg = segments(progress);
   const terminal = isTerminal(progress.status);
   const planned = progress.total > 0 || terminal;
+  const updatedAt = <time dateTime={progress.updatedAt}>{new Date(progress.updatedAt).toLocaleTimeString('en-GB')}</time>;
   return (
-    <section className="progress card" aria-labelledby="progress-heading">
+    <section className={`progress card${live ? '' : ' progress--stale'}`} aria-labelledby="progress-heading" data-live={live}>
       <div className="progress__head">
         <h2 id="progress-heading">Progress</h2>
         <StatusBadge status={progress.status} />
@@ -77,10 +86,16 @@ export function ProgressView({ progress, source }: { progress: NotificationProgr
           <dd data-testid="eta">{terminal ? 'Done' : formatDuration(progress.etaSeconds)}</dd>
         </div>
       </dl>
-      <p className="muted small">
-        {source === 'subscription' ? 'Live from the server' : 'Refreshed every second'} · updated{' '}
-        <time dateTime={progress.updatedAt}>{new Date(progress.updatedAt).toLocaleTimeString('en-GB')}</time>
-      </p>
+      {live ? (
+        <p className="muted small" data-testid="progress-freshness">
+          {source === 'subscription' ? 'Live from the server' : 'Refreshed every second'} · updated {updatedAt}
+        </p>
+      ) : (
+        <p className="progress__stale small" role="status" data-testid="progress-freshness">
+          Live updates are interrupted; these figures are from {updatedAt} and will catch up when the
+          connection is back.
+        </p>
+      )}
     </section>
   );
 }

@@ -1,6 +1,6 @@
 // A stand-in urql client for component tests: each operation answers from a function.
 import { CombinedError, type Client, type OperationResult } from '@urql/core';
-import { fromValue, never } from 'wonka';
+import { fromValue, map, never, pipe, type Source } from 'wonka';
 import { vi } from 'vitest';
 
 type Answer = (operationName: string, variables: Record<string, unknown>) => Partial<OperationResult> | undefined;
@@ -12,7 +12,10 @@ function operationName(request: { query: { definitions: readonly unknown[] } }):
   return '';
 }
 
-export function mockClient(answer: Answer) {
+/** Subscriptions answer with a source, e.g. a wonka `makeSubject()` the test pushes events into. */
+type Subscribe = (operationName: string, variables: Record<string, unknown>) => Source<Partial<OperationResult>> | undefined;
+
+export function mockClient(answer: Answer, subscribe?: Subscribe) {
   const respond = (request: { query: { definitions: readonly unknown[] }; variables?: unknown }) => {
     const result = answer(operationName(request), (request.variables ?? {}) as Record<string, unknown>);
     return result ? fromValue({ stale: false, hasNext: false, ...result }) : never;
@@ -28,11 +31,15 @@ export function mockClient(answer: Answer) {
   return {
     executeQuery: vi.fn(respond),
     executeMutation: vi.fn(respond),
-    executeSubscription: vi.fn(() => never),
+    executeSubscription: vi.fn((request: { query: { definitions: readonly unknown[] }; variables?: unknown }) => {
+      const source = subscribe?.(operationName(request), (request.variables ?? {}) as Record<string, unknown>);
+      return source ? pipe(source, map((result) => ({ stale: false, hasNext: true, ...result }))) : never;
+    }),
     query: vi.fn(query),
   } as unknown as Client & {
     executeQuery: ReturnType<typeof vi.fn>;
     executeMutation: ReturnType<typeof vi.fn>;
+    executeSubscription: ReturnType<typeof vi.fn>;
     query: ReturnType<typeof vi.fn>;
   };
 }

@@ -5,9 +5,9 @@ import { FailedDeliveriesQuery, NotificationQuery } from '../../api/operations';
 import { NotificationControls } from '../../components/NotificationControls';
 import { ProgressView } from '../../components/ProgressView';
 import { Alert, Loading, PageHeading, Pager } from '../../components/ui';
-import { usePageTitle } from '../../hooks/common';
+import { usePageTitle, useThrottled } from '../../hooks/common';
 import { useCursorPager } from '../../hooks/useCursorPager';
-import { useNotificationProgress } from '../../hooks/live';
+import { LIVE_REFETCH_MS, useNotificationProgress } from '../../hooks/live';
 import { formatDateTime, plural } from '../../lib/format';
 import { Link } from '../../router';
 import { ConferenceNav, conferencePath } from './AdminShell';
@@ -15,9 +15,14 @@ import { ConferenceNav, conferencePath } from './AdminShell';
 export const FAILED_PAGE_SIZE = 20;
 
 export function NotificationDetail({ id, justCreated }: { id: string; justCreated: boolean }) {
-  const [{ data, error, fetching }] = useQuery({ query: NotificationQuery, variables: { id } });
+  const [{ data, error, fetching }, reexecute] = useQuery({ query: NotificationQuery, variables: { id } });
   const live = useNotificationProgress(id);
   const n = data?.notification;
+  // Started and completed times change with the status.
+  const status = live.progress?.status;
+  useEffect(() => {
+    if (status) reexecute({ requestPolicy: 'network-only' });
+  }, [status, reexecute]);
   usePageTitle(n ? n.subject : 'Notification');
 
   if (fetching && !data) return <Loading />;
@@ -50,7 +55,7 @@ export function NotificationDetail({ id, justCreated }: { id: string; justCreate
       {live.error && <Alert>{errorSummary(live.error)}</Alert>}
       {live.progress ? (
         <>
-          <ProgressView progress={live.progress} source={live.source} />
+          <ProgressView progress={live.progress} source={live.source} live={live.live} />
           <NotificationControls progress={live.progress} onChanged={live.refresh} />
           <FailedDeliveries id={id} failed={live.progress.failed} />
         </>
@@ -78,10 +83,12 @@ function FailedDeliveries({ id, failed }: { id: string; failed: number }) {
     variables: { id, first: FAILED_PAGE_SIZE, after: pager.after },
     pause: failed === 0 && pager.page === 1,
   });
-  // New failures arrive with the progress; fetch the table again when the count moves.
+  // New failures arrive with the progress; fetch the table again when the count moves
+  // (at most once a second while it does).
+  const refetch = useThrottled(() => reexecute({ requestPolicy: 'network-only' }), LIVE_REFETCH_MS);
   useEffect(() => {
-    if (failed > 0) reexecute({ requestPolicy: 'network-only' });
-  }, [failed, reexecute]);
+    if (failed > 0) refetch();
+  }, [failed, refetch]);
   const page = data?.notification.deliveries;
 
   return (
