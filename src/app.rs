@@ -204,8 +204,9 @@ impl Application {
     pub async fn build(settings: Settings, options: ServeOptions) -> anyhow::Result<Self> {
         let db = crate::db::connect(&settings.database_url).await?;
         crate::db::ensure_migrated(&db, options.migrate).await?;
+        let hub = crate::progress::ProgressHub::start(db.clone());
         let state = AppState {
-            schema: build_schema(db.clone(), settings.limits, settings.worker.clone()),
+            schema: build_schema(db.clone(), settings.limits, settings.worker.clone(), hub),
             authenticator: Authenticator::new(settings.admin_token.as_ref()),
             db,
         };

@@ -196,6 +196,8 @@ pub struct ApiLimits {
     pub max_depth: usize,
     pub max_complexity: usize,
     pub max_body_bytes: usize,
+    /// The shortest gap between two subscription events about the same notification.
+    pub subscription_interval: Duration,
 }
 
 /// How the fan-out worker behaves.
@@ -265,6 +267,7 @@ impl Settings {
                 max_depth: positive(&get, "GRAPHQL_MAX_DEPTH", "12")?,
                 max_complexity: positive(&get, "GRAPHQL_MAX_COMPLEXITY", "5000")?,
                 max_body_bytes: positive(&get, "GRAPHQL_MAX_BODY_BYTES", "262144")?,
+                subscription_interval: millis(&get, "SUBSCRIPTION_MIN_INTERVAL_MS", "200")?,
             },
             worker: WorkerSettings {
                 concurrency: positive(&get, "WORKER_CONCURRENCY", "32")?,

@@ -5,9 +5,10 @@ mod attendee;
 mod conference;
 mod connection;
 mod notification;
+mod subscription;
 mod types;
 
-use async_graphql::{Context, EmptySubscription, MergedObject, Schema};
+use async_graphql::{Context, MergedObject, Schema};
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
@@ -16,6 +17,7 @@ use crate::config::ApiLimits;
 use crate::domain;
 use crate::error::{ApiError, ApiResult};
 
+pub use subscription::{NotificationProgress, SubscriptionRoot, SubscriptionSettings};
 pub use types::*;
 
 #[derive(MergedObject, Default)]
@@ -35,21 +37,26 @@ pub struct MutationRoot(
     notification::NotificationMutation,
 );
 
-pub type TechConfSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub type TechConfSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// Builds the schema with its shared data and request limits.
 pub fn build_schema(
     db: DatabaseConnection,
     limits: ApiLimits,
     worker: crate::config::WorkerSettings,
+    hub: crate::progress::ProgressHub,
 ) -> TechConfSchema {
     Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
-        EmptySubscription,
+        SubscriptionRoot,
     )
     .data(db)
     .data(worker)
+    .data(hub)
+    .data(SubscriptionSettings {
+        min_interval: limits.subscription_interval,
+    })
     .limit_depth(limits.max_depth)
     .limit_complexity(limits.max_complexity)
     .finish()
@@ -60,7 +67,7 @@ pub fn sdl() -> String {
     let schema = Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
-        EmptySubscription,
+        SubscriptionRoot,
     )
     .finish();
     format!(

@@ -63,7 +63,9 @@ pub async fn register(
         None,
     )
     .await?;
+    let registered = crate::progress::attendee_registered(&txn, conference_id, row.id).await?;
     txn.commit().await?;
+    registered.publish();
     Ok(row)
 }
 

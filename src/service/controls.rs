@@ -58,8 +58,9 @@ pub async fn pause(db: &DatabaseConnection, id: Uuid) -> ApiResult<notification:
     if !set_status(&txn, id, &[Queued, Sending], Paused, false).await? {
         return Err(refuse(&current, "paused"));
     }
-    crate::progress::signal(&txn, id).await?;
+    let changed = crate::progress::notification_changed(&txn, id).await?;
     txn.commit().await?;
+    changed.publish();
     super::notification::get(db, id).await
 }
 
@@ -75,8 +76,9 @@ pub async fn resume(
         return Err(refuse(&current, "resumed"));
     }
     enqueue_pending(&txn, id, slice_size).await?;
-    crate::progress::signal(&txn, id).await?;
+    let changed = crate::progress::notification_changed(&txn, id).await?;
     txn.commit().await?;
+    changed.publish();
     // A resumed notification with nothing left to send is complete now.
     if current.started_at.is_some() {
         crate::worker::try_finish(db, id).await?;
@@ -107,8 +109,9 @@ pub async fn cancel(db: &DatabaseConnection, id: Uuid) -> ApiResult<notification
         vec![(cancelled as i64).into(), id.into()],
     ))
     .await?;
-    crate::progress::signal(&txn, id).await?;
+    let changed = crate::progress::notification_changed(&txn, id).await?;
     txn.commit().await?;
+    changed.publish();
     super::notification::get(db, id).await
 }
 
@@ -154,8 +157,9 @@ pub async fn retry_failed(
     if !paused {
         enqueue_pending(&txn, id, slice_size).await?;
     }
-    crate::progress::signal(&txn, id).await?;
+    let changed = crate::progress::notification_changed(&txn, id).await?;
     txn.commit().await?;
+    changed.publish();
     super::notification::get(db, id).await
 }
 

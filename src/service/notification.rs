@@ -87,7 +87,9 @@ pub async fn create(
         None,
     )
     .await?;
+    let created = crate::progress::notification_changed(&txn, row.id).await?;
     txn.commit().await?;
+    created.publish();
     tracing::info!(notification_id = %row.id, conference_id = %conference.id, "notification queued");
     Ok(row)
 }

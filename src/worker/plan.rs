@@ -75,8 +75,9 @@ pub async fn run(context: &JobContext, notification_id: Uuid) -> Result<JobOutco
             ],
         ))
         .await?;
-        crate::progress::signal(&txn, notification_id).await?;
+        let changed = crate::progress::notification_changed(&txn, notification_id).await?;
         txn.commit().await?;
+        changed.publish();
         tracing::info!(%notification_id, "planned: no attendees, completed at once");
         return Ok(JobOutcome::Done);
     }
@@ -106,8 +107,9 @@ pub async fn run(context: &JobContext, notification_id: Uuid) -> Result<JobOutco
             queue::enqueue_many(&txn, chunk, None).await?;
         }
     }
-    crate::progress::signal(&txn, notification_id).await?;
+    let changed = crate::progress::notification_changed(&txn, notification_id).await?;
     txn.commit().await?;
+    changed.publish();
     tracing::info!(%notification_id, total, paused, "planned");
     Ok(JobOutcome::Done)
 }

@@ -406,8 +406,9 @@ async fn record(
         ],
     ))
     .await?;
-    crate::progress::signal(&txn, notification_id).await?;
+    let changed = crate::progress::notification_changed(&txn, notification_id).await?;
     txn.commit().await?;
+    changed.publish();
     Ok(())
 }
 
@@ -429,7 +430,9 @@ pub async fn try_finish(
         ))
         .await?;
     if result.rows_affected() == 1 {
-        crate::progress::signal(db, notification_id).await?;
+        crate::progress::notification_changed(db, notification_id)
+            .await?
+            .publish();
         tracing::info!(%notification_id, "notification completed");
     }
     Ok(result.rows_affected() == 1)

@@ -1,1 +1,632 @@
-//! Subscriptions over a real WebSocket: live progress, list changes and registrations.
+//! Subscriptions over a real WebSocket: live progress, list changes and registrations, in
+//! both protocols, across two API instances, and through a dropped listener connection.
+use std::time::{Duration, Instant};
+
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use techconf::app::{Application, ServeOptions};
+use testkit::smtp::SmtpSink;
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http::HeaderValue};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::helpers::{
+    Backend, TestApp, assert_no_errors, emails, insert_attendees, new_database, settings_for,
+    spawn_app_on,
+};
+
+const PROGRESS: &str = "subscription($id: ID!) { notificationProgress(id: $id) {
+    notificationId status total sent failed cancelled pending ratePerSecond etaSeconds updatedAt } }";
+
+/// The two WebSocket protocols the server speaks.
+#[derive(Clone, Copy, Debug)]
+enum Protocol {
+    /// `graphql-transport-ws`, spoken by the `graphql-ws` npm library.
+    Modern,
+    /// The legacy Apollo `graphql-ws` protocol.
+    Legacy,
+}
+
+impl Protocol {
+    fn name(self) -> &'static str {
+        match self {
+            Protocol::Modern => "graphql-transport-ws",
+            Protocol::Legacy => "graphql-ws",
+        }
+    }
+}
+
+/// One subscription on its own connection.
+struct Subscription {
+    socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    protocol: Protocol,
+}
+
+/// What the server sent for a subscription.
+#[derive(Debug)]
+enum Event {
+    Data(Value),
+    Errors(Value),
+    Complete,
+}
+
+impl Subscription {
+    async fn start(
+        address: &str,
+        token: &str,
+        protocol: Protocol,
+        query: &str,
+        variables: Value,
+    ) -> Self {
+        let url = format!("{}/graphql/ws", address.replacen("http", "ws", 1));
+        let mut request = url.into_client_request().unwrap();
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            HeaderValue::from_static(protocol.name()),
+        );
+        let (socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+        let mut subscription = Self { socket, protocol };
+        subscription
+            .send(json!({"type": "connection_init", "payload": {"authorization": format!("Bearer {token}")}}))
+            .await;
+        let ack = subscription.receive().await;
+        assert_eq!(ack["type"], "connection_ack", "{ack}");
+        let start = match protocol {
+            Protocol::Modern => "subscribe",
+            Protocol::Legacy => "start",
+        };
+        subscription
+            .send(json!({"id": "1", "type": start, "payload": {"query": query, "variables": variables}}))
+            .await;
+        subscription
+    }
+
+    async fn send(&mut self, message: Value) {
+        self.socket
+            .send(Message::text(message.to_string()))
+            .await
+            .unwrap();
+    }
+
+    /// The next protocol message, skipping keep-alives and pings.
+    async fn receive(&mut self) -> Value {
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(30), self.socket.next())
+                .await
+                .expect("the server answers within 30 s")
+                .expect("the connection stays open")
+                .unwrap();
+            match message {
+                Message::Text(text) => {
+                    let value: Value = serde_json::from_str(&text).unwrap();
+                    match value["type"].as_str() {
+                        Some("ka" | "ping" | "pong") => continue,
+                        _ => return value,
+                    }
+                }
+                Message::Close(frame) => panic!("connection closed: {frame:?}"),
+                _ => continue,
+            }
+        }
+    }
+
+    /// The next event, or `None` if nothing comes within `wait`.
+    async fn next_event_within(&mut self, wait: Duration) -> Option<Event> {
+        tokio::time::timeout(wait, self.next_event()).await.ok()
+    }
+
+    async fn next_event(&mut self) -> Event {
+        let message = self.receive().await;
+        match (self.protocol, message["type"].as_str()) {
+            (Protocol::Modern, Some("next")) | (Protocol::Legacy, Some("data")) => {
+                match message["payload"].get("errors") {
+                    Some(errors) => Event::Errors(errors.clone()),
+                    None => Event::Data(message["payload"]["data"].clone()),
+                }
+            }
+            (_, Some("error")) => Event::Errors(message["payload"].clone()),
+            (_, Some("complete")) => Event::Complete,
+            _ => panic!("unexpected message {message}"),
+        }
+    }
+
+    /// Every event until the stream completes, with the time each one arrived.
+    async fn collect_until_complete(&mut self) -> Vec<(Instant, Value)> {
+        let mut events = Vec::new();
+        loop {
+            match self.next_event().await {
+                Event::Data(data) => events.push((Instant::now(), data)),
+                Event::Errors(errors) => panic!("errors on the stream: {errors}"),
+                Event::Complete => return events,
+            }
+        }
+    }
+}
+
+/// The app with its in-process worker sending to a real SMTP server, slowed by the global
+/// rate limit so that a send of a few hundred emails takes a few seconds.
+async fn sending_app(backend: Backend, sink: &SmtpSink, rate: &str) -> TestApp {
+    sending_app_with(backend, sink, rate, &[]).await
+}
+
+async fn sending_app_with(
+    backend: Backend,
+    sink: &SmtpSink,
+    rate: &str,
+    extra: &[(&str, &str)],
+) -> TestApp {
+    let url = sink.url();
+    let mut vars = vec![("MAIL_URL", url.as_str()), ("WORKER_RATE_LIMIT", rate)];
+    vars.extend_from_slice(extra);
+    spawn_app_on(new_database(backend).await, &vars, true).await
+}
+
+async fn conference_with_attendees(app: &TestApp, n: usize) -> String {
+    let conference = app.create_conference("RustConf").await;
+    insert_attendees(&app.db, &conference, &emails(n)).await;
+    conference
+}
+
+/// Checks what every progress event must satisfy, and returns the counters in order.
+#[track_caller]
+fn assert_consistent(events: &[(Instant, Value)], id: &str, total: i64) {
+    let mut previous: Option<&Value> = None;
+    for (_, data) in events {
+        let p = &data["notificationProgress"];
+        assert_eq!(p["notificationId"], id, "{p}");
+        let n = |field: &str| p[field].as_i64().unwrap();
+        if n("total") > 0 {
+            assert_eq!(n("total"), total, "{p}");
+        }
+        assert_eq!(
+            n("sent") + n("failed") + n("cancelled") + n("pending"),
+            n("total"),
+            "the counters add up: {p}"
+        );
+        assert!(n("sent") + n("failed") <= n("total"), "{p}");
+        if let Some(before) = previous {
+            for field in ["sent", "failed", "total"] {
+                assert!(
+                    n(field) >= before[field].as_i64().unwrap(),
+                    "{field} never goes backwards: {before} then {p}"
+                );
+            }
+        }
+        previous = Some(p);
+    }
+}
+
+async fn progress_streams_from_a_snapshot_to_the_final_state(backend: Backend) {
+    for protocol in [Protocol::Modern, Protocol::Legacy] {
+        let sink = SmtpSink::start();
+        // 150 emails a second against at most one event every 400 ms: unthrottled, events
+        // would come with every recorded batch of 20, about 130 ms apart.
+        let app = sending_app_with(
+            backend,
+            &sink,
+            "150",
+            &[("SUBSCRIPTION_MIN_INTERVAL_MS", "400")],
+        )
+        .await;
+        let conference = conference_with_attendees(&app, 300).await;
+        let id = app
+            .notify(&conference, "Hi {{ first_name }}", "See you.")
+            .await;
+        let mut subscription = Subscription::start(
+            &app.address,
+            &app.admin_token,
+            protocol,
+            PROGRESS,
+            json!({"id": id}),
+        )
+        .await;
+        let events = subscription.collect_until_complete().await;
+
+        assert!(
+            events.len() >= 3,
+            "{protocol:?}: a live stream, not one answer: {events:?}"
+        );
+        assert_consistent(&events, &id, 300);
+        let last = &events.last().unwrap().1["notificationProgress"];
+        assert_eq!(last["status"], "COMPLETED", "{last}");
+        assert_eq!(
+            (last["sent"].as_i64(), last["pending"].as_i64()),
+            (Some(300), Some(0))
+        );
+        assert_eq!(last["etaSeconds"], 0);
+        assert!(
+            events
+                .iter()
+                .any(|(_, e)| e["notificationProgress"]["ratePerSecond"].is_f64()
+                    && e["notificationProgress"]["etaSeconds"]
+                        .as_i64()
+                        .unwrap_or(0)
+                        > 0),
+            "{protocol:?}: rate and ETA become known while sending: {events:?}"
+        );
+        for pair in events.windows(2).skip(1) {
+            let gap = pair[1].0 - pair[0].0;
+            assert!(
+                gap >= Duration::from_millis(300),
+                "{protocol:?}: throttled to one event per 400 ms, got {gap:?} apart"
+            );
+        }
+        let received = sink
+            .wait_for_count(300, Duration::from_secs(30))
+            .await
+            .unwrap();
+        assert_eq!(
+            received.len(),
+            300,
+            "the final event matches what the server received"
+        );
+    }
+}
+
+async fn a_late_subscriber_gets_the_final_state_at_once(backend: Backend) {
+    let sink = SmtpSink::start();
+    let app = sending_app(backend, &sink, "0").await;
+    let conference = conference_with_attendees(&app, 20).await;
+    let id = app.notify(&conference, "Hi", "Hello.").await;
+    app.wait_until_finished(&id).await;
+    let mut subscription = Subscription::start(
+        &app.address,
+        &app.admin_token,
+        Protocol::Modern,
+        PROGRESS,
+        json!({"id": id}),
+    )
+    .await;
+    let events = subscription.collect_until_complete().await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    let only = &events[0].1["notificationProgress"];
+    assert_eq!(
+        (only["status"].as_str(), only["sent"].as_i64()),
+        (Some("COMPLETED"), Some(20))
+    );
+}
+
+async fn an_unknown_notification_is_not_found_on_the_stream(backend: Backend) {
+    let app = spawn_app_on(new_database(backend).await, &[], false).await;
+    for protocol in [Protocol::Modern, Protocol::Legacy] {
+        let mut subscription = Subscription::start(
+            &app.address,
+            &app.admin_token,
+            protocol,
+            PROGRESS,
+            json!({"id": uuid::Uuid::now_v7().to_string()}),
+        )
+        .await;
+        match subscription.next_event().await {
+            Event::Errors(errors) => {
+                assert_eq!(errors[0]["extensions"]["code"], "NOT_FOUND", "{errors}")
+            }
+            other => panic!("{protocol:?}: expected NOT_FOUND, got {other:?}"),
+        }
+        let mut bad = Subscription::start(
+            &app.address,
+            &app.admin_token,
+            protocol,
+            PROGRESS,
+            json!({"id": "not-an-id"}),
+        )
+        .await;
+        match bad.next_event().await {
+            Event::Errors(errors) => {
+                assert_eq!(errors[0]["extensions"]["code"], "VALIDATION", "{errors}")
+            }
+            other => panic!("{protocol:?}: expected VALIDATION, got {other:?}"),
+        }
+    }
+}
+
+async fn list_views_see_their_conferences_notifications_change(backend: Backend) {
+    let sink = SmtpSink::start();
+    let app = sending_app(backend, &sink, "0").await;
+    let watched = app.create_conference("RustConf").await;
+    let other = app.create_conference("Elsewhere").await;
+    let mut subscription = Subscription::start(
+        &app.address,
+        &app.admin_token,
+        Protocol::Modern,
+        "subscription($c: ID) { notificationsChanged(conferenceId: $c) { id status sent total } }",
+        json!({"c": watched}),
+    )
+    .await;
+    // The stream is live once a probe (a notification with no recipients yet) shows up on it.
+    let mut probes = Vec::new();
+    loop {
+        probes.push(app.notify(&watched, "Probe", "Hello.").await);
+        if subscription
+            .next_event_within(Duration::from_secs(2))
+            .await
+            .is_some()
+        {
+            break;
+        }
+        assert!(probes.len() < 10, "the subscription never saw a change");
+    }
+    insert_attendees(&app.db, &watched, &emails(40)).await;
+    let ignored = app.notify(&other, "Not watched", "Hello.").await;
+    let id = app.notify(&watched, "Watched", "Hello.").await;
+    let mut statuses = Vec::new();
+    loop {
+        let Event::Data(data) = subscription.next_event().await else {
+            panic!("the list stream does not end");
+        };
+        let n = &data["notificationsChanged"];
+        assert_ne!(n["id"], ignored, "another conference's notification: {n}");
+        if probes.iter().any(|p| n["id"] == p.as_str()) {
+            continue;
+        }
+        assert_eq!(n["id"], id.as_str());
+        statuses.push(n["status"].as_str().unwrap().to_owned());
+        if n["status"] == "COMPLETED" {
+            assert_eq!(
+                (n["sent"].as_i64(), n["total"].as_i64()),
+                (Some(40), Some(40))
+            );
+            break;
+        }
+    }
+    assert!(!statuses.is_empty());
+}
+
+async fn admins_see_each_new_registration(backend: Backend) {
+    let app = spawn_app_on(new_database(backend).await, &[], false).await;
+    let conference = app.create_conference("RustConf").await;
+    let other = app.create_conference("Elsewhere").await;
+    let mut subscription = Subscription::start(
+        &app.address,
+        &app.admin_token,
+        Protocol::Legacy,
+        "subscription($c: ID!) { attendeeRegistered(conferenceId: $c) { id email conferenceId } }",
+        json!({"c": conference}),
+    )
+    .await;
+    // The stream is live once a probe registration shows up on it.
+    let mut probes = 0;
+    loop {
+        assert_no_errors(
+            &app.register(&conference, &format!("probe{probes}@example.org"))
+                .await,
+        );
+        probes += 1;
+        if subscription
+            .next_event_within(Duration::from_secs(2))
+            .await
+            .is_some()
+        {
+            break;
+        }
+        assert!(probes < 10, "the subscription never saw a registration");
+    }
+    let mut expected = Vec::new();
+    for (i, conf) in [&conference, &other, &conference].iter().enumerate() {
+        let answer = app.register(conf, &format!("signup{i}@example.org")).await;
+        assert_no_errors(&answer);
+        if *conf == &conference {
+            expected.push(format!("signup{i}@example.org"));
+        }
+    }
+    let mut received = Vec::new();
+    while received.len() < expected.len() {
+        let Event::Data(data) = subscription.next_event().await else {
+            panic!("expected a registration");
+        };
+        let attendee = &data["attendeeRegistered"];
+        assert_eq!(attendee["conferenceId"], conference.as_str(), "{data}");
+        let email = attendee["email"].as_str().unwrap().to_owned();
+        if !email.starts_with("probe") {
+            received.push(email);
+        }
+    }
+    assert_eq!(received, expected);
+
+    let mut unknown = Subscription::start(
+        &app.address,
+        &app.admin_token,
+        Protocol::Modern,
+        "subscription($c: ID!) { attendeeRegistered(conferenceId: $c) { id } }",
+        json!({"c": uuid::Uuid::now_v7().to_string()}),
+    )
+    .await;
+    match unknown.next_event().await {
+        Event::Errors(errors) => assert_eq!(errors[0]["extensions"]["code"], "NOT_FOUND"),
+        other => panic!("expected NOT_FOUND, got {other:?}"),
+    }
+}
+
+macro_rules! on_both {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() { super::$name(crate::helpers::Backend::Sqlite).await; }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() { super::$name(crate::helpers::Backend::Postgres).await; }
+        }
+    )+};
+}
+
+on_both!(
+    progress_streams_from_a_snapshot_to_the_final_state,
+    a_late_subscriber_gets_the_final_state_at_once,
+    an_unknown_notification_is_not_found_on_the_stream,
+    list_views_see_their_conferences_notifications_change,
+    admins_see_each_new_registration,
+);
+
+/// A second API process on the same database, without a worker.
+struct Replica {
+    address: String,
+    _stop: oneshot::Sender<()>,
+}
+
+async fn spawn_replica(app: &TestApp) -> Replica {
+    let settings = settings_for(&app._database, &[]);
+    let replica = Application::build(
+        settings,
+        ServeOptions {
+            migrate: false,
+            with_worker: false,
+        },
+    )
+    .await
+    .unwrap();
+    let address = format!("http://{}", replica.local_addr().unwrap());
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(replica.run_until(async {
+        let _ = stopped.await;
+    }));
+    Replica {
+        address,
+        _stop: stop,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribers_on_every_api_replica_see_the_progress() {
+    let sink = SmtpSink::start();
+    let app = sending_app(Backend::Postgres, &sink, "200").await;
+    let replica = spawn_replica(&app).await;
+    let conference = conference_with_attendees(&app, 300).await;
+    let id = app.notify(&conference, "Hi", "Hello.").await;
+    let mut on_worker = Subscription::start(
+        &app.address,
+        &app.admin_token,
+        Protocol::Modern,
+        PROGRESS,
+        json!({"id": id}),
+    )
+    .await;
+    let mut on_replica = Subscription::start(
+        &replica.address,
+        &app.admin_token,
+        Protocol::Legacy,
+        PROGRESS,
+        json!({"id": id}),
+    )
+    .await;
+    let (a, b) = tokio::join!(
+        on_worker.collect_until_complete(),
+        on_replica.collect_until_complete()
+    );
+    for events in [&a, &b] {
+        assert!(events.len() >= 3, "{events:?}");
+        assert_consistent(events, &id, 300);
+        assert_eq!(
+            events.last().unwrap().1["notificationProgress"]["sent"],
+            300
+        );
+    }
+}
+
+async fn listener_backends(app: &TestApp) -> Vec<i64> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let rows = app
+        .db
+        .query_all_raw(Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "SELECT pid::bigint AS pid FROM pg_stat_activity \
+             WHERE application_name = $1 AND datname = current_database()",
+            vec![techconf::progress::LISTENER_APPLICATION_NAME.into()],
+        ))
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|r| r.try_get::<i64>("", "pid").unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribers_reach_the_final_state_after_the_listener_connection_drops() {
+    use sea_orm::{ConnectionTrait, Statement};
+    let sink = SmtpSink::start();
+    let app = sending_app(Backend::Postgres, &sink, "100").await;
+    let conference = conference_with_attendees(&app, 300).await;
+    let id = app.notify(&conference, "Hi", "Hello.").await;
+    let mut subscription = Subscription::start(
+        &app.address,
+        &app.admin_token,
+        Protocol::Modern,
+        PROGRESS,
+        json!({"id": id}),
+    )
+    .await;
+    // Wait until sending is under way, then cut the hub's listener connection.
+    let mut events = Vec::new();
+    while events.len() < 2 {
+        match subscription.next_event().await {
+            Event::Data(data) => events.push((Instant::now(), data)),
+            other => panic!("{other:?}"),
+        }
+    }
+    let before = listener_backends(&app).await;
+    assert_eq!(before.len(), 1, "one listener connection per API process");
+    app.db
+        .execute_raw(Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            format!("SELECT pg_terminate_backend({})", before[0]),
+        ))
+        .await
+        .unwrap();
+    events.extend(subscription.collect_until_complete().await);
+    assert_consistent(&events, &id, 300);
+    let last = &events.last().unwrap().1["notificationProgress"];
+    assert_eq!(
+        (last["status"].as_str(), last["sent"].as_i64()),
+        (Some("COMPLETED"), Some(300))
+    );
+
+    // The hub listens again, on a new connection.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let after = listener_backends(&app).await;
+        if after.len() == 1 && after[0] != before[0] {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the listener did not reconnect: {after:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_listener_connection_serves_many_subscribers() {
+    let sink = SmtpSink::start();
+    let app = sending_app(Backend::Postgres, &sink, "200").await;
+    let conference = conference_with_attendees(&app, 100).await;
+    let id = app.notify(&conference, "Hi", "Hello.").await;
+    let mut subscriptions = Vec::new();
+    for i in 0..20 {
+        let protocol = if i % 2 == 0 {
+            Protocol::Modern
+        } else {
+            Protocol::Legacy
+        };
+        subscriptions.push(
+            Subscription::start(
+                &app.address,
+                &app.admin_token,
+                protocol,
+                PROGRESS,
+                json!({"id": id}),
+            )
+            .await,
+        );
+    }
+    let all =
+        futures::future::join_all(subscriptions.iter_mut().map(|s| s.collect_until_complete()))
+            .await;
+    for events in &all {
+        assert_consistent(events, &id, 100);
+        assert_eq!(
+            events.last().unwrap().1["notificationProgress"]["sent"],
+            100
+        );
+    }
+    assert_eq!(listener_backends(&app).await.len(), 1);
+}

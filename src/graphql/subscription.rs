@@ -1,0 +1,446 @@
+//! Subscriptions: the live progress of one notification, changes to the notification list,
+//! and new registrations. Every stream reads from this process's `ProgressHub`; none holds a
+//! database connection or polls. Streams are throttled per subscription, and a subscriber that
+//! falls behind gets the latest state, never a backlog.
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_graphql::{Context, ID, Result, SimpleObject, Subscription};
+use chrono::{DateTime, Utc};
+use futures::Stream;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use tokio::sync::{broadcast, watch};
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use super::notification::Notification;
+use super::{Attendee, NotificationStatus, READERS, parse_id, require};
+use crate::entity::{attendee, notification};
+use crate::error::{ApiError, IntoGraphql};
+use crate::progress::{Progress, ProgressHub, Watched};
+
+/// How often one subscription may receive an event for the same notification.
+#[derive(Clone, Copy, Debug)]
+pub struct SubscriptionSettings {
+    pub min_interval: Duration,
+}
+
+/// Registrations read back per query when a subscriber fell behind.
+const CATCH_UP_LIMIT: u64 = 500;
+
+#[derive(Default)]
+pub struct SubscriptionRoot;
+
+/// One committed state of a notification's progress.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct NotificationProgress {
+    pub notification_id: ID,
+    pub status: NotificationStatus,
+    pub total: i32,
+    pub sent: i32,
+    pub failed: i32,
+    pub cancelled: i32,
+    /// Recipients neither sent, failed nor cancelled yet.
+    pub pending: i32,
+    /// Recipients finished per second over the last few seconds; null until known.
+    pub rate_per_second: Option<f64>,
+    /// Seconds until every pending recipient is done at the recent rate; null while it
+    /// cannot be known (not sending, or no recent progress), 0 once finished.
+    pub eta_seconds: Option<i32>,
+    /// When the notification's row last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&Progress> for NotificationProgress {
+    fn from(p: &Progress) -> Self {
+        let int = |n: i64| i32::try_from(n).unwrap_or(i32::MAX);
+        Self {
+            notification_id: ID(p.notification_id.to_string()),
+            status: p.status.into(),
+            total: int(p.total),
+            sent: int(p.sent),
+            failed: int(p.failed),
+            cancelled: int(p.cancelled),
+            pending: int(p.pending()),
+            rate_per_second: p.rate_per_second,
+            eta_seconds: p.eta_seconds.map(int),
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+#[Subscription]
+impl SubscriptionRoot {
+    /// The progress of one notification: its current state first, then each change (at most
+    /// a few per second, always including the last), ending after a terminal status.
+    async fn notification_progress(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> Result<impl Stream<Item = NotificationProgress> + use<>> {
+        require(ctx, READERS).gql()?;
+        let id = parse_id("id", &id).gql()?;
+        let mut state = hub(ctx).watch(id);
+        let first = first_state(&mut state, id).await.gql()?;
+        Ok(progress_events(state, first, min_interval(ctx)))
+    }
+
+    /// Notifications of one conference (or of all) whenever their status or counters change,
+    /// for list views. At most a few events per second per notification, always the latest.
+    async fn notifications_changed(
+        &self,
+        ctx: &Context<'_>,
+        conference_id: Option<ID>,
+    ) -> Result<impl Stream<Item = Notification> + use<>> {
+        require(ctx, READERS).gql()?;
+        let hub = hub(ctx).clone();
+        let conference = match conference_id {
+            Some(id) => {
+                let id = parse_id("conferenceId", &id).gql()?;
+                crate::service::conference::get(hub.db(), id).await.gql()?;
+                Some(id)
+            }
+            None => None,
+        };
+        let changes = hub.changes();
+        Ok(notification_events(
+            hub,
+            changes,
+            conference,
+            min_interval(ctx),
+        ))
+    }
+
+    /// Each attendee who registers for the conference from now on.
+    async fn attendee_registered(
+        &self,
+        ctx: &Context<'_>,
+        conference_id: ID,
+    ) -> Result<impl Stream<Item = Attendee> + use<>> {
+        require(ctx, READERS).gql()?;
+        let hub = hub(ctx).clone();
+        let conference = parse_id("conferenceId", &conference_id).gql()?;
+        crate::service::conference::get(hub.db(), conference)
+            .await
+            .gql()?;
+        let registrations = hub.registrations();
+        Ok(registration_events(hub, registrations, conference))
+    }
+}
+
+fn hub<'a>(ctx: &Context<'a>) -> &'a ProgressHub {
+    ctx.data_unchecked::<ProgressHub>()
+}
+
+fn min_interval(ctx: &Context<'_>) -> Duration {
+    ctx.data_opt::<SubscriptionSettings>()
+        .map_or(Duration::from_millis(200), |s| s.min_interval)
+}
+
+/// Waits for the hub's first reading of the notification.
+async fn first_state(
+    state: &mut watch::Receiver<Watched>,
+    id: Uuid,
+) -> Result<Arc<Progress>, ApiError> {
+    loop {
+        let current = state.borrow_and_update().clone();
+        match current {
+            Watched::Ready(progress) => return Ok(progress),
+            Watched::Missing => return Err(ApiError::not_found("notification", id)),
+            Watched::Loading => state
+                .changed()
+                .await
+                .map_err(|_| ApiError::Internal(anyhow::anyhow!("the progress hub stopped")))?,
+        }
+    }
+}
+
+struct ProgressStream {
+    state: watch::Receiver<Watched>,
+    first: Option<Arc<Progress>>,
+    last: Arc<Progress>,
+    last_sent_at: Instant,
+    min_interval: Duration,
+}
+
+fn progress_events(
+    state: watch::Receiver<Watched>,
+    first: Arc<Progress>,
+    min_interval: Duration,
+) -> impl Stream<Item = NotificationProgress> {
+    let stream = ProgressStream {
+        state,
+        last: first.clone(),
+        first: Some(first),
+        last_sent_at: Instant::now(),
+        min_interval,
+    };
+    futures::stream::unfold(stream, |mut s| async move {
+        if let Some(first) = s.first.take() {
+            s.last_sent_at = Instant::now();
+            return Some((NotificationProgress::from(&*first), s));
+        }
+        if s.last.is_terminal() {
+            return None;
+        }
+        loop {
+            s.state.changed().await.ok()?;
+            // Throttle: changes arriving meanwhile collapse into the latest state.
+            tokio::time::sleep_until(s.last_sent_at + s.min_interval).await;
+            let next = match &*s.state.borrow_and_update() {
+                Watched::Ready(progress) => progress.clone(),
+                Watched::Missing => return None,
+                Watched::Loading => continue,
+            };
+            if *next == *s.last {
+                continue;
+            }
+            s.last = next;
+            s.last_sent_at = Instant::now();
+            return Some((NotificationProgress::from(&*s.last), s));
+        }
+    })
+}
+
+struct ChangeStream {
+    hub: ProgressHub,
+    changes: broadcast::Receiver<Arc<notification::Model>>,
+    conference: Option<Uuid>,
+    min_interval: Duration,
+    /// Changes not sent yet, the latest per notification.
+    waiting: HashMap<Uuid, Arc<notification::Model>>,
+    /// What was last sent per notification, and when.
+    sent: HashMap<Uuid, (Arc<notification::Model>, Instant)>,
+    last_seen: DateTime<Utc>,
+}
+
+impl ChangeStream {
+    fn wanted(&self, row: &notification::Model) -> bool {
+        self.conference.is_none() || row.conference_id == self.conference
+    }
+
+    fn keep(&mut self, row: Arc<notification::Model>) {
+        if !self.wanted(&row) {
+            return;
+        }
+        self.last_seen = self.last_seen.max(row.updated_at);
+        if self.sent.get(&row.id).is_some_and(|(old, _)| **old == *row) {
+            self.waiting.remove(&row.id);
+            return;
+        }
+        self.waiting.insert(row.id, row);
+    }
+
+    /// When the notification may next be sent (`None`: at once).
+    fn due(&self, id: &Uuid) -> Option<Instant> {
+        self.sent.get(id).map(|(_, at)| *at + self.min_interval)
+    }
+
+    fn take_due(&mut self) -> Option<Arc<notification::Model>> {
+        let now = Instant::now();
+        let id = *self
+            .waiting
+            .keys()
+            .find(|id| self.due(id).is_none_or(|due| due <= now))?;
+        let row = self.waiting.remove(&id)?;
+        self.sent
+            .retain(|_, (_, at)| now - *at < self.min_interval * 10);
+        self.sent.insert(id, (row.clone(), now));
+        Some(row)
+    }
+
+    /// After falling behind the broadcast: re-read what changed since the last event seen.
+    async fn catch_up(&mut self) {
+        let mut query = notification::Entity::find()
+            .filter(notification::Column::UpdatedAt.gte(self.last_seen - Duration::from_secs(2)));
+        if let Some(conference) = self.conference {
+            query = query.filter(notification::Column::ConferenceId.eq(conference));
+        }
+        match query.all(self.hub.db()).await {
+            Ok(rows) => rows.into_iter().for_each(|row| self.keep(Arc::new(row))),
+            Err(err) => tracing::warn!(error = %err, "could not catch up on notification changes"),
+        }
+    }
+}
+
+fn notification_events(
+    hub: ProgressHub,
+    changes: broadcast::Receiver<Arc<notification::Model>>,
+    conference: Option<Uuid>,
+    min_interval: Duration,
+) -> impl Stream<Item = Notification> {
+    let stream = ChangeStream {
+        hub,
+        changes,
+        conference,
+        min_interval,
+        waiting: HashMap::new(),
+        sent: HashMap::new(),
+        last_seen: Utc::now(),
+    };
+    futures::stream::unfold(stream, |mut s| async move {
+        loop {
+            if let Some(row) = s.take_due() {
+                return Some((Notification::from((*row).clone()), s));
+            }
+            let next_due = s.waiting.keys().filter_map(|id| s.due(id)).min();
+            tokio::select! {
+                received = s.changes.recv() => match received {
+                    Ok(row) => s.keep(row),
+                    Err(broadcast::error::RecvError::Lagged(_)) => s.catch_up().await,
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                },
+                () = tokio::time::sleep_until(next_due.unwrap_or_else(Instant::now)), if next_due.is_some() => {}
+            }
+        }
+    })
+}
+
+struct RegistrationStream {
+    hub: ProgressHub,
+    registrations: broadcast::Receiver<Arc<attendee::Model>>,
+    conference: Uuid,
+    /// The newest registration sent (ids are uuid v7, ordered by time); catching up after
+    /// falling behind reads what came after it.
+    last_seen: Uuid,
+    caught_up: VecDeque<attendee::Model>,
+}
+
+impl RegistrationStream {
+    async fn catch_up(&mut self) {
+        let rows = attendee::Entity::find()
+            .filter(attendee::Column::ConferenceId.eq(self.conference))
+            .filter(attendee::Column::Id.gt(self.last_seen))
+            .order_by_asc(attendee::Column::Id)
+            .limit(CATCH_UP_LIMIT)
+            .all(self.hub.db())
+            .await;
+        match rows {
+            Ok(rows) => self.caught_up.extend(rows),
+            Err(err) => tracing::warn!(error = %err, "could not catch up on registrations"),
+        }
+    }
+
+    fn send(&mut self, row: attendee::Model) -> Attendee {
+        self.last_seen = self.last_seen.max(row.id);
+        Attendee::from(row)
+    }
+}
+
+fn registration_events(
+    hub: ProgressHub,
+    registrations: broadcast::Receiver<Arc<attendee::Model>>,
+    conference: Uuid,
+) -> impl Stream<Item = Attendee> {
+    let stream = RegistrationStream {
+        hub,
+        registrations,
+        conference,
+        last_seen: Uuid::now_v7(),
+        caught_up: VecDeque::new(),
+    };
+    futures::stream::unfold(stream, |mut s| async move {
+        loop {
+            if let Some(row) = s.caught_up.pop_front() {
+                let event = s.send(row);
+                return Some((event, s));
+            }
+            match s.registrations.recv().await {
+                Ok(row) if row.conference_id == s.conference => {
+                    let event = s.send((*row).clone());
+                    return Some((event, s));
+                }
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(_)) => s.catch_up().await,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::StreamExt;
+
+    use super::*;
+    use crate::domain::NotificationStatus as Status;
+
+    fn state(sent: i64, status: Status) -> Watched {
+        Watched::Ready(Arc::new(Progress {
+            notification_id: Uuid::nil(),
+            conference_id: None,
+            status,
+            total: 100,
+            sent,
+            failed: 0,
+            cancelled: 0,
+            rate_per_second: None,
+            eta_seconds: None,
+            updated_at: Utc::now(),
+        }))
+    }
+
+    fn first(watched: &Watched) -> Arc<Progress> {
+        match watched {
+            Watched::Ready(p) => p.clone(),
+            _ => unreachable!(),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_of_changes_collapses_into_the_latest_state() {
+        let initial = state(0, Status::Sending);
+        let (changes, receiver) = watch::channel(initial.clone());
+        let events = progress_events(receiver, first(&initial), Duration::from_millis(200));
+        futures::pin_mut!(events);
+        assert_eq!(events.next().await.map(|e| e.sent), Some(0), "the snapshot");
+        for sent in 1..=99 {
+            changes.send_replace(state(sent, Status::Sending));
+        }
+        changes.send_replace(state(100, Status::Completed));
+        let rest: Vec<_> = events.collect().await;
+        assert_eq!(
+            rest.len(),
+            1,
+            "a slow reader gets the latest state, not a backlog"
+        );
+        assert_eq!(
+            (rest[0].sent, rest[0].status),
+            (100, Status::Completed.into())
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn events_are_spaced_by_the_interval_and_end_with_the_final_state() {
+        let initial = state(0, Status::Sending);
+        let (changes, receiver) = watch::channel(initial.clone());
+        let events = progress_events(receiver, first(&initial), Duration::from_millis(200));
+        let producer = tokio::spawn(async move {
+            // A change every 10 ms for one second, then the end.
+            for sent in 1..=99 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                changes.send_replace(state(sent, Status::Sending));
+            }
+            changes.send_replace(state(100, Status::Completed));
+            changes
+        });
+        let received: Vec<(Instant, NotificationProgress)> =
+            events.map(|e| (Instant::now(), e)).collect().await;
+        drop(producer.await);
+        assert!(
+            (5..=7).contains(&received.len()),
+            "about five a second: {}",
+            received.len()
+        );
+        for pair in received.windows(2) {
+            assert!(pair[1].0 - pair[0].0 >= Duration::from_millis(200));
+            assert!(
+                pair[1].1.sent > pair[0].1.sent,
+                "no repeats, never backwards"
+            );
+        }
+        let last = &received.last().unwrap().1;
+        assert_eq!((last.sent, last.status), (100, Status::Completed.into()));
+    }
+}
