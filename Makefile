@@ -2,7 +2,7 @@
 CARGO ?= cargo
 TECHCONF := ./target/debug/techconf
 
-.PHONY: run test lint web e2e schema bench-fanout clean
+.PHONY: run test lint web e2e schema bench-fanout bench-subscriptions clean
 
 ## Start the API, GraphiQL, the web client and the in-process worker on SQLite.
 run: web
@@ -46,6 +46,12 @@ bench-fanout:
 	scripts/bench-fanout.sh 10000 1
 	scripts/bench-fanout.sh 100000 1
 	scripts/bench-fanout.sh 100000 2
+
+## Live-progress benchmark: 0, 1,000 and 10,000 subscribers on one API process watching a
+## send of 100,000 (see docs/BENCHMARKS.md).
+bench-subscriptions:
+	$(CARGO) build --release --bin techconf --example bench_subscriptions
+	ulimit -n 20000 2>/dev/null; ./target/release/examples/bench_subscriptions 100000 0,1000,10000
 
 clean:
 	$(CARGO) clean
