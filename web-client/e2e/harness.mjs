@@ -66,6 +66,9 @@ export async function startServer({ worker = false, env = {} } = {}) {
     child.stdout.pipe(log, { end: false });
     child.stderr.pipe(log, { end: false });
     child.on('exit', (code, signal) => (exited = { code, signal }));
+    // Not left behind if the test run itself is stopped.
+    const current = child;
+    process.once('exit', () => current.kill('SIGKILL'));
     // Ready when *this* process says it listens on our port and /healthz answers: another
     // process that grabbed the port meanwhile must not pass for ours.
     let output = '';

@@ -54,6 +54,7 @@ export async function startSmtpSink() {
   let stderr = '';
   let completed = 0;
   child.on('exit', (code, signal) => (exited = { code, signal }));
+  process.once('exit', () => child.kill('SIGKILL'));
   child.stderr.on('data', (chunk) => (stderr += chunk));
   // `-c` prints `sess=N quit=N mesg=N` after each session, QUIT and message.
   child.stdout.on('data', (chunk) => {

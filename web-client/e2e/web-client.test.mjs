@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it as test } from 'node:test';
 import { graphql, launchBrowser, publishScreenshot, resetScreenshots, screenshot, startServer } from './harness.mjs';
+import { waitFor } from './wait.mjs';
 
 // Each run has a fresh database, so fixed values are unique; this name is not in the demo data.
 const person = {
@@ -25,6 +26,10 @@ describe('TechConf web client', () => {
   let page;
   let conference;
   const pageErrors = [];
+  // What the page said and heard on /graphql/ws (graphql-transport-ws messages), and the
+  // operations it POSTed to /graphql: the live views must be fed by subscriptions.
+  const wsMessages = [];
+  const httpOperations = [];
 
   before(async () => {
     resetScreenshots();
@@ -32,6 +37,22 @@ describe('TechConf web client', () => {
     browser = await launchBrowser();
     page = browser.context.pages()[0] ?? (await browser.context.newPage());
     page.on('pageerror', (error) => pageErrors.push(error.message));
+    page.on('websocket', (ws) => {
+      const record = (sent) => (frame) => {
+        try {
+          wsMessages.push({ sent, at: Date.now(), ...JSON.parse(frame.payload) });
+        } catch {
+          // Not JSON: not a graphql-ws message.
+        }
+      };
+      ws.on('framesent', record(true));
+      ws.on('framereceived', record(false));
+    });
+    page.on('request', (request) => {
+      if (request.method() === 'POST' && new URL(request.url()).pathname === '/graphql') {
+        httpOperations.push({ at: Date.now(), name: request.postDataJSON()?.operationName ?? '?' });
+      }
+    });
     const data = await graphql(server.baseUrl, null, '{ conferences { nodes { id name } } }');
     conference = data.conferences.nodes[0];
     assert.ok(conference, `seeding made no conference: ${server.seedOutput}`);
@@ -185,6 +206,19 @@ describe('TechConf web client', () => {
     await screenshot(page, 'admin-attendees');
   });
 
+  it('counts a registration made elsewhere as it happens', async () => {
+    const before = await attendeeCount();
+    await page.getByTestId('attendee-count').getByText(`${before} attendees registered`).waitFor();
+    // The page has asked for attendeeRegistered on its live connection.
+    await waitFor(() => wsMessages.some((m) => m.sent && m.type === 'subscribe' && m.payload?.query?.includes('attendeeRegistered')), {
+      what: 'the attendeeRegistered subscription',
+    });
+    await graphql(server.baseUrl, null, 'mutation ($input: RegisterAttendeeInput!) { registerAttendee(input: $input) { id } }', {
+      input: { ...person, conferenceId: conference.id, firstName: 'Grace', lastName: 'Hopper', email: 'grace.hopper@example.org' },
+    });
+    await page.getByTestId('attendee-count').getByText(`${before + 1} attendees registered · newest: Grace Hopper`).waitFor();
+  });
+
   it('shows template errors from the server next to the field', async () => {
     await page.getByRole('link', { name: 'Compose' }).click();
     // An unknown filter passes the browser's checks; the server refuses it.
@@ -234,8 +268,14 @@ describe('TechConf web client', () => {
   it('watches the worker send it, pausing and resuming mid-send, until every attendee has it', async () => {
     // Restart with the worker, slowed down so that there is time to pause mid-send.
     await server.halt();
-    await server.start({ worker: true, env: { WORKER_RATE_LIMIT: '40', WORKER_BATCH_SIZE: '10', WORKER_POLL_MS: '200' } });
-    await page.locator('[data-testid="notifications"] tbody tr', { hasText: subject }).getByRole('link').click();
+    await server.start({ worker: true, env: { WORKER_RATE_LIMIT: '25', WORKER_BATCH_SIZE: '10', WORKER_POLL_MS: '200' } });
+    // The list, still open, follows the change live (notificationsChanged).
+    const row = page.locator('[data-testid="notifications"] tbody tr', { hasText: subject });
+    await row.locator('[data-status="SENDING"]').waitFor({ timeout: 30_000 });
+    await waitFor(() => wsMessages.some((m) => !m.sent && m.type === 'next' && m.payload?.data?.notificationsChanged), {
+      what: 'a notificationsChanged event',
+    });
+    await row.getByRole('link').click();
     assert.equal(new URL(page.url()).pathname, notificationPath);
     const notificationId = decodeURIComponent(notificationPath.split('/').pop());
     const total = await attendeeCount();
@@ -247,6 +287,7 @@ describe('TechConf web client', () => {
     const ofThisNotification = (m) => m.messageId?.startsWith(prefix);
     const received = () => server.smtp.messages().filter(ofThisNotification).length;
 
+    const watchedFrom = Date.now();
     await page.locator('.progress [data-status="SENDING"]').waitFor({ timeout: 30_000 });
     await page.waitForFunction(() => Number(document.querySelector('[data-testid="count-sent"]')?.textContent?.replace(/\D/g, '')) > 0);
     await page.getByTestId('rate').getByText(/\/s|\/min/).waitFor();
@@ -277,7 +318,9 @@ describe('TechConf web client', () => {
     assert.equal(await count('count-pending'), total - settled);
     await screenshot(page, 'progress-paused');
 
-    await page.getByRole('button', { name: 'Resume' }).click();
+    // By keyboard this time.
+    await page.getByRole('button', { name: 'Resume' }).focus();
+    await page.keyboard.press('Enter');
     await page.locator('.progress [data-status="COMPLETED"]').waitFor({ timeout: 60_000 });
     assert.equal(await page.getByTestId('progress-percent').innerText(), '100%');
     assert.equal(await count('count-sent'), total);
@@ -288,6 +331,26 @@ describe('TechConf web client', () => {
     }
     await page.getByText('No delivery has failed.').waitFor();
     await screenshot(page, 'progress-completed');
+
+    // All of that came over the notificationProgress subscription: a stream of events for
+    // this notification that ended with the final state, and no polling over HTTP.
+    const progressEvents = wsMessages
+      .filter((m) => !m.sent && m.type === 'next' && m.payload?.data?.notificationProgress?.notificationId === notificationId)
+      .map((m) => m.payload.data.notificationProgress);
+    assert.ok(progressEvents.length >= 5, `progress arrived as events (${progressEvents.length})`);
+    assert.deepEqual(
+      (({ status, sent, pending }) => ({ status, sent, pending }))(progressEvents.at(-1)),
+      { status: 'COMPLETED', sent: total, pending: 0 },
+    );
+    const asked = httpOperations.filter((o) => o.at >= watchedFrom).map((o) => o.name);
+    const allowed = new Set(['Notification', 'PauseNotification', 'ResumeNotification', 'Conferences', 'FailedDeliveries']);
+    assert.deepEqual(asked.filter((name) => !allowed.has(name)), [], `no progress queries over HTTP: ${asked.join(', ')}`);
+    assert.ok(asked.filter((name) => name === 'Notification').length <= 6, `no polling: ${asked.join(', ')}`);
+    await page.setViewportSize({ width: 375, height: 812 });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    assert.ok(overflow <= 0, `the progress page is ${overflow}px wider than a phone`);
+    await screenshot(page, 'progress-phone');
+    await page.setViewportSize({ width: 1200, height: 900 });
 
     // smtp-sink received one message per recipient, and the page counted them all.
     const messages = await server.smtp.waitForMessages(total, { filter: ofThisNotification });

@@ -126,6 +126,10 @@ export const NotificationQuery = graphql(`
       message
       status
       total
+      sent
+      failed
+      cancelled
+      pending
       submittedAt
       startedAt
       completedAt
@@ -133,21 +137,6 @@ export const NotificationQuery = graphql(`
         id
         name
       }
-    }
-  }
-`);
-
-/** What `useNotificationProgress` polls until the `notificationProgress` subscription exists. */
-export const NotificationProgressPollQuery = graphql(`
-  query NotificationProgressPoll($id: ID!) {
-    notification(id: $id) {
-      id
-      status
-      total
-      sent
-      failed
-      cancelled
-      pending
     }
   }
 `);
@@ -256,6 +245,46 @@ export const PreviewNotificationQuery = graphql(`
     previewNotification(conferenceId: $conferenceId, attendeeId: $attendeeId, subject: $subject, message: $message) {
       subject
       body
+    }
+  }
+`);
+
+// Live updates over /graphql/ws (see hooks/live.ts).
+
+/** The first event is the current state; the server ends the stream after a terminal status. */
+export const NotificationProgressSubscription = graphql(`
+  subscription NotificationProgress($id: ID!) {
+    notificationProgress(id: $id) {
+      notificationId
+      status
+      total
+      sent
+      failed
+      cancelled
+      pending
+      ratePerSecond
+      etaSeconds
+      updatedAt
+    }
+  }
+`);
+
+/** Each change of status or counters; list views fetch their page again. */
+export const NotificationsChangedSubscription = graphql(`
+  subscription NotificationsChanged($conferenceId: ID) {
+    notificationsChanged(conferenceId: $conferenceId) {
+      id
+      status
+    }
+  }
+`);
+
+export const AttendeeRegisteredSubscription = graphql(`
+  subscription AttendeeRegistered($conferenceId: ID!) {
+    attendeeRegistered(conferenceId: $conferenceId) {
+      id
+      firstName
+      lastName
     }
   }
 `);

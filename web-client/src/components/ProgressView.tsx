@@ -12,15 +12,7 @@ import {
 } from '../lib/progress';
 import { StatusBadge } from './ui';
 
-export function ProgressView({
-  progress,
-  source = 'subscription',
-  live = true,
-}: {
-  progress: NotificationProgress;
-  source?: 'polling' | 'subscription';
-  live?: boolean;
-}) {
+export function ProgressView({ progress, live = true }: { progress: NotificationProgress; live?: boolean }) {
   const pct = percent(progress);
   const seg = segments(progress);
   const terminal = isTerminal(progress.status);
@@ -88,7 +80,7 @@ export function ProgressView({
       </dl>
       {live ? (
         <p className="muted small" data-testid="progress-freshness">
-          {source === 'subscription' ? 'Live from the server' : 'Refreshed every second'} · updated {updatedAt}
+          Live from the server · updated {updatedAt}
         </p>
       ) : (
         <p className="progress__stale small" role="status" data-testid="progress-freshness">

@@ -1,19 +1,6 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { createThrottle } from '../lib/throttle';
 
-/** Calls `callback` every `ms` milliseconds while `ms` is not null. */
-export function useInterval(callback: () => void, ms: number | null): void {
-  const saved = useRef(callback);
-  useEffect(() => {
-    saved.current = callback;
-  }, [callback]);
-  useEffect(() => {
-    if (ms === null) return;
-    const id = setInterval(() => saved.current(), ms);
-    return () => clearInterval(id);
-  }, [ms]);
-}
-
 export function useDebounced<T>(value: T, ms: number): T {
   const [debounced, setDebounced] = useState(value);
   useEffect(() => {

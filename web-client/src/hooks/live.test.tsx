@@ -11,8 +11,6 @@ import { NotificationDetail } from '../pages/admin/NotificationDetail';
 import { Notifications } from '../pages/admin/Notifications';
 import { graphQLError, mockClient } from '../test/mockClient';
 
-vi.mock('../features', () => ({ FEATURES: { subscriptions: true } }));
-
 const connected = () => createConnectionMonitor({ state: 'connected', retries: 0 });
 
 function renderWith(client: ReturnType<typeof mockClient>, monitor: ConnectionMonitor, ui: ReactNode) {
@@ -43,6 +41,10 @@ const notification = {
   message: 'Body',
   status: 'SENDING',
   total: 320,
+  sent: 5,
+  failed: 0,
+  cancelled: 0,
+  pending: 315,
   submittedAt: '2027-01-01T10:00:00Z',
   startedAt: '2027-01-01T10:00:01Z',
   completedAt: null,
@@ -57,7 +59,7 @@ describe('notification page, live', () => {
       (name, variables) => (name === 'NotificationProgress' && variables.id === 'n1' ? events.source : undefined),
     );
     renderWith(client, connected(), <NotificationDetail id="n1" justCreated={false} />);
-    await screen.findByText('Loading progress…');
+    await screen.findByRole('heading', { level: 1, name: 'Hello' });
 
     act(() => events.next({ data: { notificationProgress: snapshot({ sent: 100, failed: 2, pending: 218, ratePerSecond: 40, etaSeconds: 6 }) } }));
     expect(screen.getByTestId('count-sent').textContent).toBe('100');
@@ -77,9 +79,9 @@ describe('notification page, live', () => {
     expect(screen.getByTestId('progress-percent').textContent).toBe('100%');
     expect(screen.getByTestId('eta').textContent).toBe('Done');
     expect([enabled('Pause'), enabled('Resume'), enabled('Retry failed'), enabled('Cancel sending')]).toEqual([false, false, false, false]);
-    // Only the subscription: no polling query.
-    const queried = client.executeQuery.mock.calls.map(([request]) => request.query.definitions[0].name.value);
-    expect(queried).not.toContain('NotificationProgressPoll');
+    // The progress came from the subscription alone: no query asked for it.
+    const queried = new Set(client.executeQuery.mock.calls.map(([request]) => request.query.definitions[0].name.value));
+    expect([...queried].sort()).toEqual(['FailedDeliveries', 'Notification']);
   });
 
   it('says the figures are stale while the connection is down, and live again once it is back', async () => {
@@ -90,7 +92,7 @@ describe('notification page, live', () => {
       () => events.source,
     );
     renderWith(client, monitor, <NotificationDetail id="n1" justCreated={false} />);
-    await screen.findByText('Loading progress…');
+    await screen.findByRole('heading', { level: 1, name: 'Hello' });
     act(() => events.next({ data: { notificationProgress: snapshot({ sent: 10, pending: 310, updatedAt: '2027-01-01T10:00:05Z' }) } }));
     act(() => monitor.set({ state: 'reconnecting', retries: 1 }));
     const stale = screen.getByTestId('progress-freshness');
@@ -116,7 +118,7 @@ describe('notification page, live', () => {
       (name) => (name === 'NotificationProgress' ? events.source : undefined),
     );
     renderWith(client, connected(), <NotificationDetail id="n1" justCreated={false} />);
-    await screen.findByText('Loading progress…');
+    await screen.findByRole('heading', { level: 1, name: 'Hello' });
     act(() => events.next({ data: { notificationProgress: snapshot({ status: 'COMPLETED_WITH_ERRORS', sent: 318, failed: 2, pending: 0 }) } }));
     // The server ends the stream after a terminal status.
     act(() => events.complete());
@@ -130,6 +132,18 @@ describe('notification page, live', () => {
     expect((screen.getByRole('button', { name: 'Pause' }) as HTMLButtonElement).disabled).toBe(false);
   });
 
+  it('shows the figures read over HTTP, marked stale, when the live connection cannot be made', async () => {
+    const client = mockClient((name) => (name === 'Notification' ? { data: { notification } } : undefined));
+    renderWith(client, createConnectionMonitor({ state: 'refused', retries: 0, reason: 'the API token is invalid' }), (
+      <NotificationDetail id="n1" justCreated={false} />
+    ));
+    await screen.findByRole('heading', { level: 1, name: 'Hello' });
+    expect(screen.getByTestId('count-sent').textContent).toBe('5');
+    expect(screen.getByTestId('count-pending').textContent).toBe('315');
+    expect(screen.getByTestId('rate').textContent).toBe('—');
+    expect(screen.getByTestId('progress-freshness').textContent).toMatch(/interrupted/);
+  });
+
   it('shows an unknown notification as an error from the stream', async () => {
     const events = makeSubject<{ error?: ReturnType<typeof graphQLError> }>();
     const client = mockClient(
@@ -137,10 +151,9 @@ describe('notification page, live', () => {
       () => events.source,
     );
     renderWith(client, connected(), <NotificationDetail id="n1" justCreated={false} />);
-    await screen.findByText('Loading progress…');
+    await screen.findByRole('heading', { level: 1, name: 'Hello' });
     act(() => events.next({ error: graphQLError('notification n1 does not exist', { code: 'NOT_FOUND' }) }));
     expect((await screen.findByRole('alert')).textContent).toMatch(/does not exist|not found/i);
-    expect(screen.queryByText('Loading progress…')).toBeNull();
   });
 });
 

@@ -1,30 +1,19 @@
-// Live data for the admin views, pushed over /graphql/ws. Each hook hides where updates
-// come from, so views only see values; until the server ships the subscriptions
-// (FEATURES.subscriptions) they poll over HTTP instead.
-import { useEffect, useMemo, useRef, useState } from 'react';
+// Live data for the admin views, pushed over /graphql/ws by the server's subscriptions.
+// Each hook hides where updates come from, so views only see values.
+import { useEffect, useRef, useState } from 'react';
 import { useQuery, useSubscription, type CombinedError } from 'urql';
-import { AttendeeCountQuery, NotificationProgressPollQuery, NotificationsQuery } from '../api/operations';
 import {
+  AttendeeCountQuery,
   AttendeeRegisteredSubscription,
   NotificationProgressSubscription,
   NotificationsChangedSubscription,
-} from '../api/pending';
+  NotificationsQuery,
+} from '../api/operations';
 import { onReconnected } from '../api/ws';
 import { useConnectionMonitor, useConnectionState } from '../auth/session';
-import { FEATURES } from '../features';
-import {
-  done,
-  etaSeconds,
-  isTerminal,
-  rateFromSamples,
-  type NotificationProgress,
-  type Sample,
-} from '../lib/progress';
-import { useInterval, useThrottled } from './common';
+import { isTerminal, type NotificationProgress } from '../lib/progress';
+import { useThrottled } from './common';
 
-export const PROGRESS_POLL_MS = 1000;
-export const LIST_POLL_MS = 5000;
-export const COUNT_POLL_MS = 10_000;
 /** At most one refetch per this interval however many events arrive (and one after the last). */
 export const LIVE_REFETCH_MS = 1000;
 
@@ -34,8 +23,6 @@ export interface ProgressState {
   fetching: boolean;
   /** False while the live connection is down: `progress` is as of `progress.updatedAt`. */
   live: boolean;
-  /** Where updates come from, for the view to say so. */
-  source: 'polling' | 'subscription';
   /** Call after a control was used: a finished stream is started again for the new state. */
   refresh(): void;
 }
@@ -50,33 +37,6 @@ export function useOnReconnect(callback: () => void): void {
   useEffect(() => onReconnected(monitor, () => saved.current()), [monitor]);
 }
 
-type PolledNotification = {
-  id: string;
-  status: NotificationProgress['status'];
-  total: number;
-  sent: number;
-  failed: number;
-  cancelled: number;
-  pending: number;
-};
-
-/** Builds a progress object from a polled notification; rate and ETA come from recent samples. */
-export function progressFromPoll(n: PolledNotification, samples: readonly Sample[], now: Date): NotificationProgress {
-  const rate = isTerminal(n.status) ? null : rateFromSamples(samples);
-  return {
-    notificationId: n.id,
-    status: n.status,
-    total: n.total,
-    sent: n.sent,
-    failed: n.failed,
-    cancelled: n.cancelled,
-    pending: n.pending,
-    ratePerSecond: rate,
-    etaSeconds: isTerminal(n.status) ? 0 : n.status === 'SENDING' ? etaSeconds(n.pending, rate) : null,
-    updatedAt: now.toISOString(),
-  };
-}
-
 /**
  * Live progress of one notification from `notificationProgress(id)`. Its first event is
  * the current snapshot, and graphql-ws subscribes again after a reconnection, so the view
@@ -84,54 +44,14 @@ export function progressFromPoll(n: PolledNotification, samples: readonly Sample
  * status; `refresh()` starts it again (e.g. after "retry failed").
  */
 export function useNotificationProgress(id: string): ProgressState {
-  const subscribed = FEATURES.subscriptions;
   const connection = useConnectionState();
-
-  const [sub, resubscribe] = useSubscription({
-    query: NotificationProgressSubscription,
-    variables: { id },
-    pause: !subscribed,
-  });
-
-  const [poll, reexecute] = useQuery({
-    query: NotificationProgressPollQuery,
-    variables: { id },
-    requestPolicy: 'network-only',
-    pause: subscribed,
-  });
-  const samples = useRef<Sample[]>([]);
-  const sampledId = useRef(id);
-  const polled = poll.data?.notification;
-  const progress = useMemo(() => {
-    if (subscribed) return sub.data?.notificationProgress ?? null;
-    if (!polled) return null;
-    if (sampledId.current !== polled.id) {
-      sampledId.current = polled.id;
-      samples.current = [];
-    }
-    const now = Date.now();
-    samples.current = [...samples.current.filter((s) => now - s.at <= 30_000), { at: now, done: done(polled) }];
-    return progressFromPoll(polled, samples.current, new Date(now));
-  }, [subscribed, sub.data, polled]);
-  const polling = !subscribed && !(progress && isTerminal(progress.status));
-  useInterval(() => reexecute({ requestPolicy: 'network-only' }), polling ? PROGRESS_POLL_MS : null);
-
-  if (!subscribed) {
-    return {
-      progress,
-      error: poll.error,
-      fetching: poll.fetching && !poll.data,
-      live: true,
-      source: 'polling',
-      refresh: () => reexecute({ requestPolicy: 'network-only' }),
-    };
-  }
+  const [sub, resubscribe] = useSubscription({ query: NotificationProgressSubscription, variables: { id } });
+  const progress = sub.data?.notificationProgress ?? null;
   return {
     progress,
     error: sub.error,
     fetching: !sub.data && !sub.error,
     live: connection.state === 'connected',
-    source: 'subscription',
     refresh: () => {
       // The server ends the stream after a terminal status; a running one reports the
       // change by itself. (urql's `fetching` stays true after a stream ends, so the
@@ -153,16 +73,11 @@ export function useLiveNotifications(conferenceId: string, first: number, after:
     requestPolicy: 'cache-and-network',
   });
   const refetch = useThrottled(() => reexecute({ requestPolicy: 'network-only' }), LIVE_REFETCH_MS);
-  const [changed] = useSubscription({
-    query: NotificationsChangedSubscription,
-    variables: { conferenceId },
-    pause: !FEATURES.subscriptions,
-  });
+  const [changed] = useSubscription({ query: NotificationsChangedSubscription, variables: { conferenceId } });
   useEffect(() => {
     if (changed.data) refetch();
   }, [changed.data, refetch]);
   useOnReconnect(refetch);
-  useInterval(() => reexecute({ requestPolicy: 'network-only' }), FEATURES.subscriptions ? null : LIST_POLL_MS);
   return [result, reexecute] as const;
 }
 
@@ -179,11 +94,7 @@ export function useLiveAttendeeCount(conferenceId: string) {
   });
   const refetch = useThrottled(() => reexecute({ requestPolicy: 'network-only' }), LIVE_REFETCH_MS);
   const [latest, setLatest] = useState<string | null>(null);
-  const [registered] = useSubscription({
-    query: AttendeeRegisteredSubscription,
-    variables: { conferenceId },
-    pause: !FEATURES.subscriptions,
-  });
+  const [registered] = useSubscription({ query: AttendeeRegisteredSubscription, variables: { conferenceId } });
   useEffect(() => {
     const a = registered.data?.attendeeRegistered;
     if (!a) return;
@@ -192,6 +103,5 @@ export function useLiveAttendeeCount(conferenceId: string) {
   }, [registered.data, refetch]);
   useEffect(() => setLatest(null), [conferenceId]);
   useOnReconnect(refetch);
-  useInterval(() => reexecute({ requestPolicy: 'network-only' }), FEATURES.subscriptions ? null : COUNT_POLL_MS);
   return { count: result.data?.attendees.totalCount ?? null, latest, error: result.error };
 }

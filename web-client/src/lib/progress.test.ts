@@ -1,12 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { progressFromPoll } from '../hooks/live';
 import {
   availableControls,
-  etaSeconds,
   formatDuration,
   formatRate,
   percent,
-  rateFromSamples,
+  progressFromNotification,
   segments,
   type NotificationStatus,
 } from './progress';
@@ -36,38 +34,24 @@ describe('progress arithmetic', () => {
     expect(segments(p({ total: 200, sent: 100, failed: 50 }))).toEqual({ sent: 50, failed: 25, cancelled: 0 });
     expect(segments(p({ total: 0 }))).toEqual({ sent: 0, failed: 0, cancelled: 0 });
   });
+});
 
-  it('measures the rate over the recent window of samples', () => {
-    expect(rateFromSamples([])).toBeNull();
-    expect(rateFromSamples([{ at: 0, done: 0 }])).toBeNull();
-    expect(rateFromSamples([{ at: 0, done: 0 }, { at: 2000, done: 50 }])).toBe(25);
-    // Samples older than the window are ignored.
-    expect(
-      rateFromSamples(
-        [
-          { at: 0, done: 0 },
-          { at: 20_000, done: 100 },
-          { at: 25_000, done: 150 },
-        ],
-        10_000,
-      ),
-    ).toBe(10);
-  });
-
-  it('estimates the time left from the pending count and the rate', () => {
-    expect(etaSeconds(100, 25)).toBe(4);
-    expect(etaSeconds(101, 25)).toBe(5);
-    expect(etaSeconds(0, null)).toBe(0);
-    expect(etaSeconds(10, 0)).toBeNull();
-    expect(etaSeconds(10, null)).toBeNull();
-  });
-
-  it('builds a progress object from a polled notification', () => {
+describe('progress read over HTTP', () => {
+  it('has the counters and status of the notification, and no rate or ETA', () => {
     const n = { id: 'n1', status: 'SENDING' as const, total: 100, sent: 40, failed: 10, cancelled: 0, pending: 50 };
-    const progress = progressFromPoll(n, [{ at: 0, done: 0 }, { at: 5000, done: 50 }], new Date('2027-01-01T00:00:00Z'));
-    expect(progress).toMatchObject({ notificationId: 'n1', ratePerSecond: 10, etaSeconds: 5, updatedAt: '2027-01-01T00:00:00.000Z' });
-    const finished = progressFromPoll({ ...n, status: 'COMPLETED', pending: 0 }, [], new Date());
-    expect(finished).toMatchObject({ ratePerSecond: null, etaSeconds: 0 });
+    expect(progressFromNotification(n, new Date('2027-01-01T00:00:00Z'))).toEqual({
+      notificationId: 'n1',
+      status: 'SENDING',
+      total: 100,
+      sent: 40,
+      failed: 10,
+      cancelled: 0,
+      pending: 50,
+      ratePerSecond: null,
+      etaSeconds: null,
+      updatedAt: '2027-01-01T00:00:00.000Z',
+    });
+    expect(progressFromNotification({ ...n, status: 'COMPLETED', sent: 90, pending: 0 }, new Date()).etaSeconds).toBe(0);
   });
 });
 

@@ -1,28 +1,34 @@
-// Progress of a notification send: the shape the `notificationProgress` subscription will
-// deliver, and the arithmetic and formatting the progress view needs.
+// Progress of a notification send: the shape the `notificationProgress` subscription
+// delivers (generated from the schema), and the arithmetic and formatting the progress
+// view needs.
+import type { NotificationProgressSubscription, NotificationStatus } from '../gql/graphql';
 
-export type NotificationStatus =
-  | 'QUEUED'
-  | 'SENDING'
-  | 'PAUSED'
-  | 'COMPLETED'
-  | 'COMPLETED_WITH_ERRORS'
-  | 'CANCELLED';
+export type { NotificationStatus };
 
-/** Mirrors the announced `NotificationProgress` GraphQL type. */
-export interface NotificationProgress {
-  notificationId: string;
-  status: NotificationStatus;
-  total: number;
-  sent: number;
-  failed: number;
-  cancelled: number;
-  pending: number;
-  /** Deliveries finished per second, recently; null while unknown. */
-  ratePerSecond: number | null;
-  /** Seconds until nothing is pending at the current rate; null while unknown. */
-  etaSeconds: number | null;
-  updatedAt: string;
+/** One event of `notificationProgress`: counters, status, and the server's recent rate and ETA (null while unknown). */
+export type NotificationProgress = NotificationProgressSubscription['notificationProgress'];
+
+/**
+ * Progress from a notification read over HTTP, for the page to show before the first live
+ * event (or when the live connection cannot be made). Rate and ETA are unknown.
+ */
+export function progressFromNotification(
+  n: Pick<NotificationProgress, 'status' | 'total' | 'sent' | 'failed' | 'cancelled' | 'pending'> & { id: string },
+  readAt: Date,
+): NotificationProgress {
+  const { id, status, total, sent, failed, cancelled, pending } = n;
+  return {
+    notificationId: id,
+    status,
+    total,
+    sent,
+    failed,
+    cancelled,
+    pending,
+    ratePerSecond: null,
+    etaSeconds: isTerminal(status) ? 0 : null,
+    updatedAt: readAt.toISOString(),
+  };
 }
 
 export const TERMINAL: readonly NotificationStatus[] = ['COMPLETED', 'COMPLETED_WITH_ERRORS', 'CANCELLED'];
@@ -48,33 +54,6 @@ export function segments(p: Pick<NotificationProgress, 'total' | 'sent' | 'faile
   if (p.total <= 0) return { sent: 0, failed: 0, cancelled: 0 };
   const w = (n: number) => Math.max(0, Math.min(100, (n / p.total) * 100));
   return { sent: w(p.sent), failed: w(p.failed), cancelled: w(p.cancelled) };
-}
-
-export interface Sample {
-  /** Milliseconds (any monotonic clock). */
-  at: number;
-  /** Finished deliveries at that time. */
-  done: number;
-}
-
-/**
- * Deliveries per second over the samples within `windowMs` of the newest one. Used while
- * progress comes from polling; the subscription reports the server's own rate.
- */
-export function rateFromSamples(samples: readonly Sample[], windowMs = 10_000): number | null {
-  const last = samples[samples.length - 1];
-  if (!last) return null;
-  const first = samples.find((s) => last.at - s.at <= windowMs);
-  if (!first || first === last) return null;
-  const seconds = (last.at - first.at) / 1000;
-  if (seconds <= 0) return null;
-  return Math.max(0, (last.done - first.done) / seconds);
-}
-
-export function etaSeconds(pending: number, ratePerSecond: number | null): number | null {
-  if (pending <= 0) return 0;
-  if (ratePerSecond === null || ratePerSecond <= 0) return null;
-  return Math.ceil(pending / ratePerSecond);
 }
 
 export function formatRate(ratePerSecond: number | null): string {

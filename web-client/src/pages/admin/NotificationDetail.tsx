@@ -1,4 +1,4 @@
-import { useEffect } from 'react';
+import { useEffect, useMemo } from 'react';
 import { useQuery } from 'urql';
 import { errorSummary, hasCode } from '../../api/errors';
 import { FailedDeliveriesQuery, NotificationQuery } from '../../api/operations';
@@ -9,15 +9,24 @@ import { usePageTitle, useThrottled } from '../../hooks/common';
 import { useCursorPager } from '../../hooks/useCursorPager';
 import { LIVE_REFETCH_MS, useNotificationProgress } from '../../hooks/live';
 import { formatDateTime, plural } from '../../lib/format';
+import { progressFromNotification } from '../../lib/progress';
 import { Link } from '../../router';
 import { ConferenceNav, conferencePath } from './AdminShell';
 
 export const FAILED_PAGE_SIZE = 20;
 
 export function NotificationDetail({ id, justCreated }: { id: string; justCreated: boolean }) {
-  const [{ data, error, fetching }, reexecute] = useQuery({ query: NotificationQuery, variables: { id } });
+  const [{ data, error, fetching }, reexecute] = useQuery({
+    query: NotificationQuery,
+    variables: { id },
+    requestPolicy: 'cache-and-network',
+  });
   const live = useNotificationProgress(id);
   const n = data?.notification;
+  // Until the first live event (or without a live connection at all), the figures read
+  // over HTTP, dated when they were read.
+  const readAt = useMemo(() => (data ? new Date() : null), [data]);
+  const progress = live.progress ?? (n && readAt ? progressFromNotification(n, readAt) : null);
   // Started and completed times change with the status.
   const status = live.progress?.status;
   useEffect(() => {
@@ -53,14 +62,12 @@ export function NotificationDetail({ id, justCreated }: { id: string; justCreate
         </Alert>
       )}
       {live.error && <Alert>{errorSummary(live.error)}</Alert>}
-      {live.progress ? (
+      {progress && (
         <>
-          <ProgressView progress={live.progress} source={live.source} live={live.live} />
-          <NotificationControls progress={live.progress} onChanged={live.refresh} />
-          <FailedDeliveries id={id} failed={live.progress.failed} />
+          <ProgressView progress={progress} live={live.live} />
+          <NotificationControls progress={progress} onChanged={live.refresh} />
+          <FailedDeliveries id={id} failed={progress.failed} />
         </>
-      ) : (
-        !live.error && <Loading label="Loading progress…" />
       )}
       <details className="card template">
         <summary>Templates</summary>

@@ -1,8 +1,10 @@
 import { fireEvent, render, screen, waitFor, within } from '@testing-library/react';
 import { Provider } from 'urql';
 import { describe, expect, it, vi } from 'vitest';
+import { fromValue } from 'wonka';
 import { SessionProvider } from '../../auth/session';
 import { TOKEN_KEY } from '../../auth/token';
+import { progressFromNotification } from '../../lib/progress';
 import { graphQLError, mockClient } from '../../test/mockClient';
 import { Compose } from './Compose';
 import { NotificationDetail } from './NotificationDetail';
@@ -11,8 +13,12 @@ const notification = {
   id: 'n1',
   subject: 'Hello {{ first_name }}',
   message: 'Body',
-  status: 'COMPLETED_WITH_ERRORS',
+  status: 'COMPLETED_WITH_ERRORS' as const,
   total: 3,
+  sent: 2,
+  failed: 1,
+  cancelled: 0,
+  pending: 0,
   submittedAt: '2027-01-01T10:00:00Z',
   startedAt: '2027-01-01T10:00:01Z',
   completedAt: '2027-01-01T10:00:05Z',
@@ -25,8 +31,6 @@ describe('notification page', () => {
       switch (name) {
         case 'Notification':
           return { data: { notification } };
-        case 'NotificationProgressPoll':
-          return { data: { notification: { id: 'n1', status: 'COMPLETED_WITH_ERRORS', total: 3, sent: 2, failed: 1, cancelled: 0, pending: 0 } } };
         case 'FailedDeliveries':
           return {
             data: {
@@ -54,7 +58,11 @@ describe('notification page', () => {
         default:
           return undefined;
       }
-    });
+    }, (name) =>
+      name === 'NotificationProgress'
+        ? fromValue({ data: { notificationProgress: progressFromNotification(notification, new Date('2027-01-01T10:00:05Z')) } })
+        : undefined,
+    );
     render(
       <Provider value={client}>
         <NotificationDetail id="n1" justCreated={false} />
