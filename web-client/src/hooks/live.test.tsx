@@ -86,13 +86,16 @@ describe('notification page, live', () => {
 
   it('says the figures are stale while the connection is down, and live again once it is back', async () => {
     const events = makeSubject<{ data?: { notificationProgress: NotificationProgress } }>();
-    const monitor = connected();
+    const monitor = createConnectionMonitor({ state: 'connecting', retries: 0 });
     const client = mockClient(
       (name) => (name === 'Notification' ? { data: { notification } } : undefined),
       () => events.source,
     );
     renderWith(client, monitor, <NotificationDetail id="n1" justCreated={false} />);
     await screen.findByRole('heading', { level: 1, name: 'Hello' });
+    // Being connected for the first time: the figures just read are not stale.
+    expect(screen.getByTestId('progress-freshness').textContent).toContain('Live from the server');
+    act(() => monitor.set({ state: 'connected', retries: 0 }));
     act(() => events.next({ data: { notificationProgress: snapshot({ sent: 10, pending: 310, updatedAt: '2027-01-01T10:00:05Z' }) } }));
     act(() => monitor.set({ state: 'reconnecting', retries: 1 }));
     const stale = screen.getByTestId('progress-freshness');

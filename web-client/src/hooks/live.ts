@@ -51,7 +51,9 @@ export function useNotificationProgress(id: string): ProgressState {
     progress,
     error: sub.error,
     fetching: !sub.data && !sub.error,
-    live: connection.state === 'connected',
+    // While the first connection is being made the figures are fresh from HTTP; after a
+    // drop, or when the server refused the connection, they are not followed any more.
+    live: connection.state === 'connected' || connection.state === 'connecting',
     refresh: () => {
       // The server ends the stream after a terminal status; a running one reports the
       // change by itself. (urql's `fetching` stays true after a stream ends, so the
