@@ -321,6 +321,25 @@ describe('TechConf web client', () => {
     // By keyboard this time.
     await page.getByRole('button', { name: 'Resume' }).focus();
     await page.keyboard.press('Enter');
+    await page.locator('.progress [data-status="SENDING"]').waitFor();
+    await page.waitForFunction(
+      (from) => Number(document.querySelector('[data-testid="count-sent"]')?.textContent?.replace(/\D/g, '')) > from,
+      settled,
+    );
+
+    // The server restarts mid-send: the card says its figures are stale until the page is
+    // connected again, and the first event on the new connection is a fresh snapshot.
+    await server.halt();
+    await page.locator('.progress[data-live="false"]').getByText('Live updates are interrupted').waitFor();
+    await screenshot(page, 'progress-interrupted');
+    const snapshotsBefore = wsMessages.filter((m) => !m.sent && m.type === 'next' && m.payload?.data?.notificationProgress).length;
+    await server.start({ worker: true, env: { WORKER_RATE_LIMIT: '25', WORKER_BATCH_SIZE: '10', WORKER_POLL_MS: '200' } });
+    await page.locator('.progress[data-live="true"]').waitFor({ timeout: 30_000 });
+    await waitFor(
+      () => wsMessages.filter((m) => !m.sent && m.type === 'next' && m.payload?.data?.notificationProgress).length > snapshotsBefore,
+      { what: 'a snapshot on the new connection' },
+    );
+
     await page.locator('.progress [data-status="COMPLETED"]').waitFor({ timeout: 60_000 });
     assert.equal(await page.getByTestId('progress-percent').innerText(), '100%');
     assert.equal(await count('count-sent'), total);
