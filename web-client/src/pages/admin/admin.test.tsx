@@ -77,6 +77,61 @@ describe('notification page', () => {
   });
 });
 
+describe('failed deliveries', () => {
+  it('pages through them, twenty at a time, with each error', async () => {
+    const failed = Array.from({ length: 25 }, (_, i) => ({
+      id: `d${i}`,
+      email: `person${i}@example.org`,
+      attempts: 3,
+      lastError: `550 5.1.1 <person${i}@example.org>: mailbox unavailable`,
+      nextAttemptAt: null,
+      attendee: { id: `a${i}`, firstName: 'Person', lastName: String(i) },
+    }));
+    const withFailures = { ...notification, total: 100, sent: 75, failed: 25 };
+    const client = mockClient(
+      (name, variables) => {
+        if (name === 'Notification') return { data: { notification: withFailures } };
+        if (name !== 'FailedDeliveries') return undefined;
+        const start = variables.after ? Number(variables.after) : 0;
+        const end = Math.min(start + Number(variables.first), failed.length);
+        return {
+          data: {
+            notification: {
+              id: 'n1',
+              deliveries: {
+                totalCount: failed.length,
+                pageInfo: { hasNextPage: end < failed.length, endCursor: String(end) },
+                nodes: failed.slice(start, end),
+              },
+            },
+          },
+        };
+      },
+      (name) =>
+        name === 'NotificationProgress'
+          ? fromValue({ data: { notificationProgress: progressFromNotification(withFailures, new Date('2027-01-01T10:00:05Z')) } })
+          : undefined,
+    );
+    render(
+      <Provider value={client}>
+        <NotificationDetail id="n1" justCreated={false} />
+      </Provider>,
+    );
+    const rows = async () => within(await screen.findByTestId('failed-deliveries')).getAllByRole('row').slice(1);
+    expect(await rows()).toHaveLength(20);
+    expect(screen.getByText('25 recipients could not be emailed.')).toBeTruthy();
+    const pager = screen.getByRole('navigation', { name: 'Failed delivery pages' });
+    fireEvent.click(within(pager).getByRole('button', { name: 'Next →' }));
+    await within(pager).findByText('Page 2');
+    await waitFor(async () => expect(await rows()).toHaveLength(5));
+    expect(screen.getByText('550 5.1.1 <person24@example.org>: mailbox unavailable')).toBeTruthy();
+    expect((within(pager).getByRole('button', { name: 'Next →' }) as HTMLButtonElement).disabled).toBe(true);
+    fireEvent.click(within(pager).getByRole('button', { name: '← Previous' }));
+    await within(pager).findByText('Page 1');
+    await waitFor(async () => expect(await rows()).toHaveLength(20));
+  });
+});
+
 describe('compose', () => {
   function renderCompose(client: ReturnType<typeof mockClient>) {
     window.sessionStorage.setItem(TOKEN_KEY, 'tok');
