@@ -167,19 +167,50 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Ready when the database answers.
-async fn readyz(State(state): State<AppState>) -> Response {
-    match state.db.ping().await {
-        Ok(()) => (StatusCode::OK, Json(serde_json::json!({"database": "ok"}))).into_response(),
+/// The Service Bus queue `/readyz` checks, set by [`Application::run_until`] when Service
+/// Bus is configured. Without it the job table is the queue, and the database check covers it.
+#[derive(Clone)]
+struct QueueProbe(crate::queue::servicebus::ServiceBusQueue);
+
+/// Ready when the database answers and so does the queue: `{"database": .., "queue": ..,
+/// "queue_backend": "database" | "servicebus"}`, each `ok` or why not; 503 unless all are `ok`.
+async fn readyz(
+    State(state): State<AppState>,
+    probe: Option<axum::Extension<QueueProbe>>,
+) -> Response {
+    let database = match state.db.ping().await {
+        Ok(()) => "ok",
         Err(err) => {
             tracing::warn!(error = %err, "readiness check: database unreachable");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(serde_json::json!({"database": "unreachable"})),
-            )
-                .into_response()
+            "unreachable"
         }
-    }
+    };
+    let (backend, queue) = match probe {
+        None => ("database", database),
+        Some(axum::Extension(QueueProbe(servicebus))) => {
+            use crate::queue::servicebus::ServiceBusError;
+            let queue = match servicebus.ping().await {
+                Ok(()) => "ok",
+                Err(err) => {
+                    tracing::warn!(error = %err, "readiness check: Service Bus not usable");
+                    match err {
+                        ServiceBusError::Unauthorized { .. }
+                        | ServiceBusError::Forbidden { .. } => "unauthorized",
+                        ServiceBusError::QueueNotFound { .. } => "queue not found",
+                        _ => "unreachable",
+                    }
+                }
+            };
+            ("servicebus", queue)
+        }
+    };
+    let status = if database == "ok" && queue == "ok" {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = serde_json::json!({"database": database, "queue": queue, "queue_backend": backend});
+    (status, Json(body)).into_response()
 }
 
 /// How `serve` starts.
@@ -237,12 +268,30 @@ impl Application {
 
     /// Serves until `shutdown` completes, then finishes in-flight requests.
     /// With `--with-worker`, the worker runs alongside and stops with the server, after
-    /// finishing its in-flight batches.
+    /// finishing its in-flight batches. With Service Bus configured, an outbox relay runs
+    /// alongside too (unless `SERVICEBUS_RELAY=off`), and `/readyz` checks the queue.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (stop, stopped) = tokio::sync::watch::channel(false);
+        let mut router = self.router;
+        let mut relay = None;
+        if let Some(servicebus) = &self.settings.servicebus {
+            let probe = crate::queue::servicebus::ServiceBusQueue::new(servicebus)
+                .context("SERVICEBUS_CONNECTION_STRING: cannot set up the client")?;
+            router = router.layer(axum::Extension(QueueProbe(probe)));
+            if servicebus.relay.enabled {
+                relay = Some(
+                    crate::queue::servicebus::spawn_relay(
+                        self.state.db.clone(),
+                        servicebus,
+                        stopped.clone(),
+                    )
+                    .context("SERVICEBUS_CONNECTION_STRING: cannot start the outbox relay")?,
+                );
+            }
+        }
         let worker = if self.options.with_worker {
             let worker =
                 crate::worker::Worker::new(self.state.db.clone(), &self.settings, stopped)?;
@@ -250,7 +299,7 @@ impl Application {
         } else {
             None
         };
-        let served = axum::serve(self.listener, self.router)
+        let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(async move {
                 shutdown.await;
                 let _ = stop.send(true);
@@ -259,6 +308,9 @@ impl Application {
             .context("serving HTTP");
         if let Some(worker) = worker {
             worker.await.context("the worker task failed")??;
+        }
+        if let Some(relay) = relay {
+            relay.await.context("the outbox relay task failed")?;
         }
         served
     }

@@ -1,4 +1,4 @@
-//! The `techconf` command line: serve, migrate, seed, token, schema.
+//! The `techconf` command line: serve, worker, relay, migrate, seed, token, schema.
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -34,8 +34,11 @@ enum Command {
         #[arg(long)]
         no_migrate: bool,
     },
-    /// Run the fan-out worker (the same as the `techconf-worker` binary).
+    /// Run the fan-out worker (the same as the `techconf-worker` binary). With Service Bus
+    /// configured it also runs an outbox relay, unless `SERVICEBUS_RELAY=off`.
     Worker,
+    /// Run only the Service Bus outbox relay (needs SERVICEBUS_CONNECTION_STRING).
+    Relay,
     /// Apply pending database migrations.
     Migrate {
         /// Only list pending migrations.
@@ -130,6 +133,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             no_migrate,
         } => serve(settings, with_worker, migrate, no_migrate).await,
         Command::Worker => run_worker(settings).await,
+        Command::Relay => run_relay(settings).await,
         Command::Migrate { status } => {
             let db = crate::db::connect(&settings.database_url).await?;
             if status {
@@ -192,11 +196,42 @@ pub async fn run_worker(settings: Settings) -> anyhow::Result<()> {
         .await
         .context("the worker never migrates; run `techconf migrate` first")?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let relay = match &settings.servicebus {
+        Some(servicebus) if servicebus.relay.enabled => Some(
+            crate::queue::servicebus::spawn_relay(db.clone(), servicebus, stopped.clone())
+                .context("SERVICEBUS_CONNECTION_STRING: cannot start the outbox relay")?,
+        ),
+        _ => None,
+    };
     let worker = crate::worker::Worker::new(db, &settings, stopped)?;
     let running = tokio::spawn(worker.run());
     shutdown_signal().await;
     let _ = stop.send(true);
-    running.await.context("the worker task failed")?
+    let worked = running.await.context("the worker task failed")?;
+    if let Some(relay) = relay {
+        relay.await.context("the outbox relay task failed")?;
+    }
+    worked
+}
+
+/// Runs only the outbox relay until SIGINT or SIGTERM (whatever `SERVICEBUS_RELAY` says).
+async fn run_relay(settings: Settings) -> anyhow::Result<()> {
+    let Some(servicebus) = &settings.servicebus else {
+        anyhow::bail!(
+            "SERVICEBUS_CONNECTION_STRING is not set: the relay publishes jobs to Service Bus \
+             and has nothing to do with the database queue"
+        );
+    };
+    let db = crate::db::connect(&settings.database_url).await?;
+    crate::db::ensure_migrated(&db, false)
+        .await
+        .context("the relay never migrates; run `techconf migrate` first")?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let relay = crate::queue::servicebus::spawn_relay(db, servicebus, stopped)
+        .context("SERVICEBUS_CONNECTION_STRING: cannot start the outbox relay")?;
+    shutdown_signal().await;
+    let _ = stop.send(true);
+    relay.await.context("the outbox relay task failed")
 }
 
 async fn serve(

@@ -282,11 +282,8 @@ impl Settings {
                 shutdown_grace: millis(&get, "WORKER_SHUTDOWN_GRACE_MS", "30000")?,
                 sender: parse("MAIL_FROM", "TechConf <no-reply@techconf.local>")?,
             },
-            servicebus: ServiceBusSettings::from_vars(
-                get("SERVICEBUS_CONNECTION_STRING").as_deref(),
-                get("SERVICEBUS_QUEUE").as_deref(),
-            )
-            .map_err(|e| ConfigError::new(e.variable(), e.to_string()))?,
+            servicebus: ServiceBusSettings::from_lookup(get)
+                .map_err(|e| ConfigError::new(e.variable(), e.to_string()))?,
         };
         if settings
             .worker

@@ -8,7 +8,10 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, QueryResult, Statement,
+    TransactionTrait, Value,
+};
 use uuid::Uuid;
 
 use super::{JobPayload, status};
@@ -23,6 +26,20 @@ pub struct ClaimedJob {
     /// Attempts including this one.
     pub attempts: i32,
     pub max_attempts: i32,
+}
+
+impl ClaimedJob {
+    /// From a claim's `RETURNING id, kind, payload, attempts, max_attempts`.
+    fn from_row(row: &QueryResult) -> Result<Self, DbErr> {
+        let payload: String = row.try_get("", "payload")?;
+        Ok(Self {
+            id: row.try_get("", "id")?,
+            kind: row.try_get("", "kind")?,
+            payload: serde_json::from_str(&payload).map_err(|e| e.to_string()),
+            attempts: row.try_get("", "attempts")?,
+            max_attempts: row.try_get("", "max_attempts")?,
+        })
+    }
 }
 
 /// The job table, seen from one worker.
@@ -58,37 +75,40 @@ impl DatabaseQueue {
         } else {
             ""
         };
-        let sql = format!(
-            "UPDATE job SET status = '{running}', locked_until = $1, locked_by = $2, \
-                 attempts = attempts + 1 \
-             WHERE id = (SELECT id FROM job \
+        let condition = format!(
+            "id = (SELECT id FROM job \
                  WHERE published_at IS NULL AND ((status = '{pending}' AND run_at <= $3) \
                     OR (status = '{running}' AND locked_until < $3)) \
-                 ORDER BY priority DESC, run_at ASC LIMIT 1 {lock}) \
-             RETURNING id, kind, payload, attempts, max_attempts",
+                 ORDER BY priority DESC, run_at ASC LIMIT 1 {lock})",
             running = status::RUNNING,
             pending = status::PENDING,
         );
+        self.claim_where(db, &condition, vec![now.into()]).await
+    }
+
+    /// Takes the lease on the row matching `condition`, whose placeholders start at `$3`
+    /// (`$1` and `$2` are the lease's end and holder), and counts an attempt.
+    async fn claim_where(
+        &self,
+        db: &impl ConnectionTrait,
+        condition: &str,
+        values: Vec<Value>,
+    ) -> Result<Option<ClaimedJob>, DbErr> {
+        let sql = format!(
+            "UPDATE job SET status = '{running}', locked_until = $1, locked_by = $2, \
+                 attempts = attempts + 1 WHERE {condition} \
+             RETURNING id, kind, payload, attempts, max_attempts",
+            running = status::RUNNING,
+        );
+        let mut all = vec![
+            self.lease_end(Utc::now()).into(),
+            self.worker_id.clone().into(),
+        ];
+        all.extend(values);
         let row = db
-            .query_one_raw(statement(
-                backend,
-                &sql,
-                vec![
-                    self.lease_end(now).into(),
-                    self.worker_id.clone().into(),
-                    now.into(),
-                ],
-            ))
+            .query_one_raw(statement(db.get_database_backend(), &sql, all))
             .await?;
-        let Some(row) = row else { return Ok(None) };
-        let payload: String = row.try_get("", "payload")?;
-        Ok(Some(ClaimedJob {
-            id: row.try_get("", "id")?,
-            kind: row.try_get("", "kind")?,
-            payload: serde_json::from_str(&payload).map_err(|e| e.to_string()),
-            attempts: row.try_get("", "attempts")?,
-            max_attempts: row.try_get("", "max_attempts")?,
-        }))
+        row.as_ref().map(ClaimedJob::from_row).transpose()
     }
 
     /// Extends the lease; false if the lease was lost (another worker took the job).
@@ -168,6 +188,153 @@ impl DatabaseQueue {
         ))
         .await?;
         Ok(())
+    }
+}
+
+/// What [`DatabaseQueue::claim_by_id`] found.
+#[derive(Debug)]
+pub enum ClaimById {
+    /// This worker now holds the job's lease.
+    Claimed(ClaimedJob),
+    /// Another worker (or another slot of this one) holds a live lease until `until`: the job
+    /// must not run twice at once. Ask again then.
+    Busy { until: DateTime<Utc> },
+    /// The job gave up earlier and is kept as `failed` for an operator: nothing to run.
+    Failed,
+    /// No such row: the job is done (finished rows are deleted), was handed over to a
+    /// successor row, or was never one of ours.
+    Missing,
+}
+
+impl DatabaseQueue {
+    /// Claims the job `id` whatever its `published_at`: for a queue that delivers job ids
+    /// (Service Bus), where the message is the signal that the job is due.
+    ///
+    /// Exactly one of several concurrent callers wins: the conditional update takes the row
+    /// only while it is `pending`, or `running` with an expired lease. On PostgreSQL a second
+    /// update waits for the first to commit and then re-checks the condition (so it finds the
+    /// fresh lease); on SQLite there is one writer at a time.
+    pub async fn claim_by_id(
+        &self,
+        db: &impl ConnectionTrait,
+        id: Uuid,
+    ) -> Result<ClaimById, DbErr> {
+        let backend = db.get_database_backend();
+        let now = Utc::now();
+        let condition = format!(
+            "id = $3 AND (status = '{pending}' \
+                 OR (status = '{running}' AND (locked_until IS NULL OR locked_until < $4)))",
+            running = status::RUNNING,
+            pending = status::PENDING,
+        );
+        if let Some(job) = self
+            .claim_where(db, &condition, vec![id.into(), now.into()])
+            .await?
+        {
+            return Ok(ClaimById::Claimed(job));
+        }
+        let row = db
+            .query_one_raw(statement(
+                backend,
+                "SELECT status, locked_until FROM job WHERE id = $1",
+                vec![id.into()],
+            ))
+            .await?;
+        let Some(row) = row else {
+            return Ok(ClaimById::Missing);
+        };
+        let state: String = row.try_get("", "status")?;
+        let until: Option<DateTime<Utc>> = row.try_get("", "locked_until")?;
+        Ok(match state.as_str() {
+            status::FAILED => ClaimById::Failed,
+            // Pending again (released between the two statements), or running: look again when
+            // the holder's lease runs out, or at once.
+            _ => ClaimById::Busy {
+                until: until.unwrap_or(now),
+            },
+        })
+    }
+
+    /// Replaces the claimed job with a new row (a new id, the same payload) that is pending
+    /// and unpublished, due at `run_at`, and deletes this one, in one transaction. Returns the
+    /// new id, or `None` when this worker no longer holds the job (nothing changed).
+    ///
+    /// This is how a job waits or backs off behind a queue that delivers job ids: the
+    /// successor is published when due, under its own id, so the queue's duplicate detection
+    /// (which drops a repeated id) cannot swallow it, and a late copy of the old message finds
+    /// no row and is settled. `count_attempt: false` gives the attempt back (a job that only
+    /// waits, for delivery retries say, has not failed); `error`, when given, becomes
+    /// `last_error`.
+    pub async fn hand_over(
+        &self,
+        db: &DatabaseConnection,
+        job: Uuid,
+        run_at: DateTime<Utc>,
+        error: Option<&str>,
+        count_attempt: bool,
+    ) -> Result<Option<Uuid>, DbErr> {
+        let txn = db.begin().await?;
+        let backend = txn.get_database_backend();
+        let successor = Uuid::now_v7();
+        let given_back = if count_attempt { 0 } else { 1 };
+        let inserted = txn
+            .execute_raw(statement(
+                backend,
+                "INSERT INTO job (id, kind, payload, status, priority, attempts, max_attempts, \
+                     run_at, locked_until, locked_by, last_error, created_at, published_at) \
+                 SELECT $1, kind, payload, $2, priority, attempts - $3, max_attempts, $4, \
+                     NULL, NULL, COALESCE($5, last_error), created_at, NULL \
+                 FROM job WHERE id = $6 AND locked_by = $7 AND status = $8",
+                vec![
+                    successor.into(),
+                    status::PENDING.into(),
+                    given_back.into(),
+                    run_at.into(),
+                    error.map(str::to_owned).into(),
+                    job.into(),
+                    self.worker_id.clone().into(),
+                    status::RUNNING.into(),
+                ],
+            ))
+            .await?;
+        if inserted.rows_affected() != 1 {
+            txn.rollback().await?;
+            return Ok(None);
+        }
+        txn.execute_raw(statement(
+            backend,
+            "DELETE FROM job WHERE id = $1 AND locked_by = $2",
+            vec![job.into(), self.worker_id.clone().into()],
+        ))
+        .await?;
+        super::wake_workers(&txn).await?;
+        txn.commit().await?;
+        Ok(Some(successor))
+    }
+
+    /// Marks a job that is not running as `failed` with `error` (a job whose queue message
+    /// cannot be processed), so that it does not wait forever unseen. False when there was no
+    /// such pending job.
+    pub async fn fail_pending(
+        &self,
+        db: &impl ConnectionTrait,
+        job: Uuid,
+        error: &str,
+    ) -> Result<bool, DbErr> {
+        let result = db
+            .execute_raw(statement(
+                db.get_database_backend(),
+                "UPDATE job SET status = $1, last_error = $2, locked_until = NULL, \
+                     locked_by = NULL WHERE id = $3 AND status = $4",
+                vec![
+                    status::FAILED.into(),
+                    error.into(),
+                    job.into(),
+                    status::PENDING.into(),
+                ],
+            ))
+            .await?;
+        Ok(result.rows_affected() == 1)
     }
 }
 

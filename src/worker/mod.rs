@@ -5,11 +5,16 @@
 //! when done, and reschedules it with backoff when it fails; a job that keeps failing is
 //! kept as `failed` with its last error. On shutdown a worker stops claiming, lets each
 //! running job finish the batch it is sending, records it, and hands the job back.
+//!
+//! Where jobs come from: the job table's claim loop by default; with Service Bus configured,
+//! peek-locked messages that name a job row, which is then claimed by id (see
+//! [`servicebus`](self::servicebus) for how the two interact).
 mod backoff;
 mod confirmation;
 mod plan;
 pub mod rate;
 mod send;
+mod servicebus;
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -24,6 +29,7 @@ use tracing::Instrument;
 use crate::config::{Settings, WorkerSettings};
 use crate::mail::{Mailer, Sender};
 use crate::queue::database::{ClaimedJob, DatabaseQueue};
+use crate::queue::servicebus::ServiceBusQueue;
 use crate::queue::{JobPayload, WAKE_CHANNEL};
 
 pub use send::{send_slices, try_finish};
@@ -76,6 +82,23 @@ pub struct Worker {
     context: Arc<JobContext>,
     queue: DatabaseQueue,
     wake: Arc<Notify>,
+    /// Set when jobs arrive through Service Bus instead of the job table's claim loop.
+    servicebus: Option<ServiceBusQueue>,
+}
+
+/// What became of a job run by [`Worker::execute`].
+#[derive(Debug)]
+enum Verdict {
+    /// Finished: the row goes.
+    Done,
+    /// Run again at this time (deliveries waiting for their retry); not an attempt.
+    WaitUntil(DateTime<Utc>),
+    /// Stopped for shutdown: hand it back, not an attempt.
+    Interrupted,
+    /// Keep the row as `failed` with this reason.
+    GiveUp(String),
+    /// Failed, worth another attempt at `at`.
+    Retry { reason: String, at: DateTime<Utc> },
 }
 
 /// Jobs one worker runs at the same time; their emails share the mailer's concurrency bound.
@@ -92,6 +115,12 @@ impl Worker {
             std::process::id(),
             &uuid::Uuid::now_v7().simple().to_string()[20..]
         );
+        let servicebus = match &settings.servicebus {
+            Some(servicebus) => Some(ServiceBusQueue::new(servicebus).map_err(|e| {
+                anyhow::anyhow!("SERVICEBUS_CONNECTION_STRING: cannot set up the client: {e}")
+            })?),
+            None => None,
+        };
         Ok(Self {
             context: Arc::new(JobContext {
                 db,
@@ -102,6 +131,7 @@ impl Worker {
             }),
             queue: DatabaseQueue::new(worker_id, settings.worker.lease),
             wake: Arc::new(Notify::new()),
+            servicebus,
         })
     }
 
@@ -109,16 +139,28 @@ impl Worker {
     /// period) and returns.
     pub async fn run(self) -> anyhow::Result<()> {
         let worker = Arc::new(self);
-        tracing::info!(worker = worker.queue.worker_id(), "worker started");
-        let listener = tokio::spawn(listen_for_wakeups(
-            worker.context.db.clone(),
-            worker.wake.clone(),
-            worker.context.shutdown.clone(),
-        ));
+        let source = match &worker.servicebus {
+            Some(servicebus) => format!("Service Bus queue `{}`", servicebus.queue_name()),
+            None => "the job table".to_owned(),
+        };
+        tracing::info!(worker = worker.queue.worker_id(), %source, "worker started");
+        let listener = match worker.servicebus {
+            Some(_) => None,
+            None => Some(tokio::spawn(listen_for_wakeups(
+                worker.context.db.clone(),
+                worker.wake.clone(),
+                worker.context.shutdown.clone(),
+            ))),
+        };
         let mut slots = tokio::task::JoinSet::new();
         for _ in 0..JOB_SLOTS {
             let worker = worker.clone();
-            slots.spawn(async move { worker.slot_loop().await });
+            slots.spawn(async move {
+                match &worker.servicebus {
+                    Some(servicebus) => worker.servicebus_loop(servicebus).await,
+                    None => worker.slot_loop().await,
+                }
+            });
         }
         let mut shutdown = worker.context.shutdown.clone();
         let _ = shutdown.wait_for(|stop| *stop).await;
@@ -134,7 +176,9 @@ impl Worker {
             );
             slots.abort_all();
         }
-        listener.abort();
+        if let Some(listener) = listener {
+            listener.abort();
+        }
         tracing::info!("worker stopped");
         Ok(())
     }
@@ -168,29 +212,30 @@ impl Worker {
 
     async fn run_claimed(&self, job: ClaimedJob) -> Result<(), DbErr> {
         let db = &self.context.db;
+        match self.execute(&job).await {
+            Verdict::Done => self.queue.complete(db, job.id).await,
+            Verdict::WaitUntil(at) => self.queue.release(db, job.id, at).await,
+            Verdict::Interrupted => self.queue.release(db, job.id, Utc::now()).await,
+            Verdict::GiveUp(reason) => self.queue.fail(db, job.id, &reason, None).await,
+            Verdict::Retry { reason, at } => self.queue.fail(db, job.id, &reason, Some(at)).await,
+        }
+    }
+
+    /// Runs a claimed job (keeping its lease) and decides what becomes of it; the caller
+    /// records that. Malformed payloads and jobs past their attempts are not run.
+    async fn execute(&self, job: &ClaimedJob) -> Verdict {
         let payload = match &job.payload {
             Ok(payload) => payload.clone(),
             Err(reason) => {
                 tracing::error!(%reason, "malformed job payload: kept as failed");
-                return self
-                    .queue
-                    .fail(db, job.id, &format!("malformed payload: {reason}"), None)
-                    .await;
+                return Verdict::GiveUp(format!("malformed payload: {reason}"));
             }
         };
         if job.attempts > job.max_attempts {
             tracing::error!(
                 "job exceeded its attempts (its worker died each time): kept as failed"
             );
-            return self
-                .queue
-                .fail(
-                    db,
-                    job.id,
-                    "gave up: the lease expired on every attempt",
-                    None,
-                )
-                .await;
+            return Verdict::GiveUp("gave up: the lease expired on every attempt".into());
         }
         let heartbeat = self.spawn_heartbeat(job.id);
         let result = AssertUnwindSafe(run_job(&self.context, &payload))
@@ -206,12 +251,12 @@ impl Worker {
             });
         heartbeat.abort();
         match result {
-            Ok(JobOutcome::Done) => self.queue.complete(db, job.id).await,
-            Ok(JobOutcome::WaitUntil(at)) => self.queue.release(db, job.id, at).await,
-            Ok(JobOutcome::Interrupted) => self.queue.release(db, job.id, Utc::now()).await,
+            Ok(JobOutcome::Done) => Verdict::Done,
+            Ok(JobOutcome::WaitUntil(at)) => Verdict::WaitUntil(at),
+            Ok(JobOutcome::Interrupted) => Verdict::Interrupted,
             Err(JobError::Permanent(reason)) => {
                 tracing::error!(%reason, "job failed permanently: kept as failed");
-                self.queue.fail(db, job.id, &reason, None).await
+                Verdict::GiveUp(reason)
             }
             Err(JobError::Transient(reason)) if job.attempts < job.max_attempts => {
                 let settings = &self.context.settings;
@@ -219,11 +264,11 @@ impl Worker {
                     backoff::delay(settings.retry_base, settings.retry_cap, job.attempts as u32);
                 tracing::warn!(%reason, ?wait, "job failed: will retry");
                 let at = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
-                self.queue.fail(db, job.id, &reason, Some(at)).await
+                Verdict::Retry { reason, at }
             }
             Err(JobError::Transient(reason)) => {
                 tracing::error!(%reason, "job failed on its last attempt: kept as failed");
-                self.queue.fail(db, job.id, &reason, None).await
+                Verdict::GiveUp(reason)
             }
         }
     }

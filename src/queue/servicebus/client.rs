@@ -319,7 +319,11 @@ enum Failure {
 impl ServiceBusQueue {
     /// The production client for `settings` (`SERVICEBUS_CONNECTION_STRING`, `SERVICEBUS_QUEUE`).
     pub fn new(settings: &ServiceBusSettings) -> Result<Self, ServiceBusError> {
-        Self::builder(settings.connection.clone(), settings.queue.clone()).build()
+        let builder = Self::builder(settings.connection.clone(), settings.queue.clone());
+        match &settings.endpoint {
+            Some(endpoint) => builder.endpoint(endpoint.clone()).build(),
+            None => builder.build(),
+        }
     }
 
     /// A client of `queue` (a queue name, or `name/$DeadLetterQueue` to read its dead letters).

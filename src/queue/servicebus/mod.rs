@@ -19,21 +19,63 @@ pub mod connection_string;
 pub mod relay;
 mod transport;
 
+use std::time::Duration;
+
 pub use client::{
     LockGuard, ReceivedMessage, RetryPolicy, ServiceBusError, ServiceBusQueue,
     ServiceBusQueueBuilder,
 };
 pub use connection_string::{ConnectionString, ConnectionStringError};
-pub use relay::{RelayError, RelayOptions, publish_batch, publish_pending, run_relay};
+pub use relay::{RelayError, RelayOptions, publish_batch, publish_pending, run_relay, spawn_relay};
 
 /// The queue name used when `SERVICEBUS_QUEUE` is not set (from the original TechConf design).
 pub const DEFAULT_QUEUE: &str = "notificationqueue";
 
-/// `SERVICEBUS_CONNECTION_STRING` and `SERVICEBUS_QUEUE`, parsed.
+/// `SERVICEBUS_*`, parsed.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ServiceBusSettings {
     pub connection: ConnectionString,
     pub queue: String,
+    /// `SERVICEBUS_ENDPOINT`: send requests to this base URL (e.g. `http://127.0.0.1:41234`)
+    /// instead of `https://NS.servicebus.windows.net`, with SAS tokens still signed for the
+    /// latter. For tests and local emulators only.
+    pub endpoint: Option<String>,
+    pub relay: RelaySettings,
+}
+
+/// How the outbox relay runs inside `techconf serve` and `techconf worker`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RelaySettings {
+    /// `SERVICEBUS_RELAY` (`on`, the default, or `off`): whether this process runs a relay.
+    /// Several relays may run at once; at least one must.
+    pub enabled: bool,
+    /// `SERVICEBUS_RELAY_BATCH` (default 100): rows claimed and published per pass.
+    pub batch_size: usize,
+    /// `SERVICEBUS_RELAY_LEASE_MS` (default 60000): how long a claimed batch is kept from other
+    /// relays; after a relay dies, its claimed rows wait this long for another relay.
+    pub lease: Duration,
+}
+
+impl Default for RelaySettings {
+    fn default() -> Self {
+        let defaults = RelayOptions::default();
+        Self {
+            enabled: true,
+            batch_size: defaults.batch_size,
+            lease: defaults.lease,
+        }
+    }
+}
+
+impl RelaySettings {
+    /// The relay's options with these settings.
+    pub fn options(&self) -> RelayOptions {
+        RelayOptions {
+            batch_size: self.batch_size,
+            lease: self.lease,
+            ..RelayOptions::default()
+        }
+    }
 }
 
 /// A bad Service Bus setting; [`SettingsError::variable`] names the variable.
@@ -43,6 +85,11 @@ pub enum SettingsError {
     Connection(#[from] ConnectionStringError),
     #[error("{0}")]
     Queue(String),
+    #[error("{reason}")]
+    Other {
+        variable: &'static str,
+        reason: String,
+    },
 }
 
 impl SettingsError {
@@ -50,6 +97,7 @@ impl SettingsError {
         match self {
             SettingsError::Connection(_) => "SERVICEBUS_CONNECTION_STRING",
             SettingsError::Queue(_) => "SERVICEBUS_QUEUE",
+            SettingsError::Other { variable, .. } => variable,
         }
     }
 }
@@ -57,7 +105,7 @@ impl SettingsError {
 impl ServiceBusSettings {
     /// From the two variables' values: `None` without a connection string (the database queue
     /// is used). The queue is `SERVICEBUS_QUEUE`, else the connection string's `EntityPath`,
-    /// else [`DEFAULT_QUEUE`].
+    /// else [`DEFAULT_QUEUE`]. The other settings take their defaults.
     pub fn from_vars(
         connection: Option<&str>,
         queue: Option<&str>,
@@ -80,7 +128,67 @@ impl ServiceBusSettings {
         };
         validate_queue_name(queue).map_err(SettingsError::Queue)?;
         let queue = queue.to_owned();
-        Ok(Some(Self { connection, queue }))
+        Ok(Some(Self {
+            connection,
+            queue,
+            endpoint: None,
+            relay: RelaySettings::default(),
+        }))
+    }
+
+    /// Every `SERVICEBUS_*` variable, read through `get` (which returns `None` for unset or
+    /// blank variables).
+    pub fn from_lookup(
+        get: impl Fn(&'static str) -> Option<String>,
+    ) -> Result<Option<Self>, SettingsError> {
+        let Some(mut settings) = Self::from_vars(
+            get("SERVICEBUS_CONNECTION_STRING").as_deref(),
+            get("SERVICEBUS_QUEUE").as_deref(),
+        )?
+        else {
+            return Ok(None);
+        };
+        if let Some(endpoint) = get("SERVICEBUS_ENDPOINT") {
+            let endpoint = endpoint.trim().to_owned();
+            transport::EndpointOverride::parse(&endpoint).map_err(|reason| {
+                SettingsError::Other {
+                    variable: "SERVICEBUS_ENDPOINT",
+                    reason,
+                }
+            })?;
+            settings.endpoint = Some(endpoint);
+        }
+        if let Some(relay) = get("SERVICEBUS_RELAY") {
+            settings.relay.enabled = match relay.trim().to_ascii_lowercase().as_str() {
+                "on" | "true" | "1" | "yes" => true,
+                "off" | "false" | "0" | "no" => false,
+                other => {
+                    return Err(SettingsError::Other {
+                        variable: "SERVICEBUS_RELAY",
+                        reason: format!("`{other}`: expected `on` or `off`"),
+                    });
+                }
+            };
+        }
+        let positive = |variable: &'static str| -> Result<Option<u64>, SettingsError> {
+            let Some(raw) = get(variable) else {
+                return Ok(None);
+            };
+            match raw.trim().parse::<u64>() {
+                Ok(n) if n > 0 => Ok(Some(n)),
+                _ => Err(SettingsError::Other {
+                    variable,
+                    reason: format!("`{raw}`: expected a positive whole number"),
+                }),
+            }
+        };
+        if let Some(batch) = positive("SERVICEBUS_RELAY_BATCH")? {
+            settings.relay.batch_size = usize::try_from(batch).unwrap_or(usize::MAX);
+        }
+        if let Some(lease) = positive("SERVICEBUS_RELAY_LEASE_MS")? {
+            settings.relay.lease = Duration::from_millis(lease);
+        }
+        Ok(Some(settings))
     }
 }
 
@@ -169,6 +277,48 @@ mod tests {
         let s = settings(&[("SERVICEBUS_CONNECTION_STRING", CS)]).unwrap();
         let shown = format!("{s:?}");
         assert!(!shown.contains("s3cr3t"), "{shown}");
+    }
+
+    #[test]
+    fn the_relay_and_endpoint_settings_have_defaults_and_name_their_variable() {
+        let s = settings(&[("SERVICEBUS_CONNECTION_STRING", CS)]).unwrap();
+        let sb = s.servicebus.unwrap();
+        assert_eq!(sb.endpoint, None);
+        assert_eq!(sb.relay, RelaySettings::default());
+        assert!(sb.relay.enabled);
+
+        let s = settings(&[
+            ("SERVICEBUS_CONNECTION_STRING", CS),
+            ("SERVICEBUS_ENDPOINT", "http://127.0.0.1:4000"),
+            ("SERVICEBUS_RELAY", "off"),
+            ("SERVICEBUS_RELAY_BATCH", "5"),
+            ("SERVICEBUS_RELAY_LEASE_MS", "1500"),
+        ])
+        .unwrap();
+        let sb = s.servicebus.unwrap();
+        assert_eq!(sb.endpoint.as_deref(), Some("http://127.0.0.1:4000"));
+        assert!(!sb.relay.enabled);
+        assert_eq!(sb.relay.options().batch_size, 5);
+        assert_eq!(sb.relay.options().lease, Duration::from_millis(1500));
+
+        for (variable, value) in [
+            ("SERVICEBUS_ENDPOINT", "ftp://x"),
+            ("SERVICEBUS_RELAY", "sometimes"),
+            ("SERVICEBUS_RELAY_BATCH", "0"),
+            ("SERVICEBUS_RELAY_LEASE_MS", "soon"),
+        ] {
+            let err =
+                settings(&[("SERVICEBUS_CONNECTION_STRING", CS), (variable, value)]).unwrap_err();
+            assert_eq!(err.variable, variable, "{err}");
+            assert!(!err.to_string().contains("s3cr3t"), "{err}");
+        }
+        // Without a connection string the other variables are not looked at.
+        assert!(
+            settings(&[("SERVICEBUS_RELAY", "sometimes")])
+                .unwrap()
+                .servicebus
+                .is_none()
+        );
     }
 
     #[test]

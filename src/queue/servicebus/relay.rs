@@ -13,7 +13,8 @@
 //! window, and a job that does run twice only acts on `pending` deliveries.
 //!
 //! Consequence for retries: never reset `published_at` to retry a job; a republished id is
-//! dropped as a duplicate. Abandon the message instead, or enqueue a new job row.
+//! dropped as a duplicate. The worker hands a job that must run again later over to a new row
+//! (`DatabaseQueue::hand_over`), which is published under its own id when due.
 use std::future::Future;
 use std::time::Duration;
 
@@ -24,8 +25,10 @@ use sea_orm::{
     ColumnTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, FromQueryResult, QueryFilter,
     Statement,
 };
+use tokio::sync::watch;
 use uuid::Uuid;
 
+use super::ServiceBusSettings;
 use super::client::{ServiceBusError, ServiceBusQueue, backoff_delay};
 use crate::entity::job;
 use crate::queue::status;
@@ -136,7 +139,7 @@ pub async fn publish_batch(
             }
         }
     }
-    mark_published(db, &sent).await?;
+    mark_published(db, &relay_id, &sent).await?;
     release(db, &relay_id, &unsent).await?;
     tracing::debug!(
         published = sent.len(),
@@ -196,6 +199,27 @@ pub async fn run_relay(
         }
     }
     tracing::info!(queue = queue.queue_name(), "outbox relay stopped");
+}
+
+/// Starts a relay for `settings` (a client of its own, the relay options it sets) as a task
+/// that runs until `shutdown` turns true or its sender is dropped. For `techconf serve`,
+/// `techconf worker` and `techconf relay`.
+pub fn spawn_relay(
+    db: DatabaseConnection,
+    settings: &ServiceBusSettings,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<()>, ServiceBusError> {
+    let queue = ServiceBusQueue::new(settings)?;
+    let options = settings.relay.options();
+    if settings.endpoint.is_some() {
+        tracing::warn!("SERVICEBUS_ENDPOINT is set: Service Bus requests go to a local endpoint");
+    }
+    Ok(tokio::spawn(async move {
+        let stop = async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        };
+        run_relay(&db, &queue, &options, stop).await;
+    }))
 }
 
 /// Leases up to `batch_size` due, unpublished, pending rows, oldest first.
@@ -258,20 +282,32 @@ async fn claim(
     Ok(claimed)
 }
 
-/// Sets `published_at` and drops the lease. Whoever finishes first marks the row.
-async fn mark_published(db: &DatabaseConnection, ids: &[Uuid]) -> Result<(), DbErr> {
+/// Sets `published_at`, then drops this relay's lease. Whoever finishes first marks the row.
+///
+/// The lease is dropped only where this relay still holds it: a worker may already have
+/// received the message and claimed the row (a lease of its own) before the row is marked.
+async fn mark_published(
+    db: &DatabaseConnection,
+    relay_id: &str,
+    ids: &[Uuid],
+) -> Result<(), DbErr> {
     if ids.is_empty() {
         return Ok(());
     }
     job::Entity::update_many()
         .col_expr(job::Column::PublishedAt, Expr::value(Some(Utc::now())))
+        .filter(job::Column::Id.is_in(ids.iter().copied()))
+        .filter(job::Column::PublishedAt.is_null())
+        .exec(db)
+        .await?;
+    job::Entity::update_many()
         .col_expr(
             job::Column::LockedUntil,
             Expr::value(Option::<DateTime<Utc>>::None),
         )
         .col_expr(job::Column::LockedBy, Expr::value(Option::<String>::None))
         .filter(job::Column::Id.is_in(ids.iter().copied()))
-        .filter(job::Column::PublishedAt.is_null())
+        .filter(job::Column::LockedBy.eq(relay_id))
         .exec(db)
         .await?;
     Ok(())
