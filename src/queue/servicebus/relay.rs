@@ -331,3 +331,55 @@ async fn release(db: &DatabaseConnection, relay_id: &str, ids: &[Uuid]) -> Resul
         .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queue::database::{ClaimById, DatabaseQueue};
+    use crate::queue::{JobPayload, enqueue};
+
+    /// A worker can receive a message and claim its row before the relay that sent it marks
+    /// the row published: marking must not take the worker's lease away (the row would then
+    /// be `running` with no lease, and no one would ever finish or take it over).
+    #[tokio::test]
+    async fn marking_a_row_published_keeps_the_lease_of_a_worker_that_claimed_it_first() {
+        let database = testkit::TestDatabase::sqlite();
+        let db = database.connect().await;
+        crate::db::ensure_migrated(&db, true).await.unwrap();
+        let payload = JobPayload::Plan {
+            notification_id: Uuid::now_v7(),
+        };
+        let id = enqueue(&db, &payload, None).await.unwrap();
+        let claimed = claim(&db, "relay-1", &RelayOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1);
+
+        let worker = DatabaseQueue::new("worker-1", Duration::from_secs(60));
+        let ClaimById::Claimed(_) = worker.claim_by_id(&db, id).await.unwrap() else {
+            panic!("the worker claims the row the relay is publishing");
+        };
+        mark_published(&db, "relay-1", &[id]).await.unwrap();
+
+        let row = job::Entity::find_by_id(id).one(&db).await.unwrap().unwrap();
+        assert!(row.published_at.is_some());
+        assert_eq!(row.locked_by.as_deref(), Some("worker-1"));
+        assert!(
+            worker.extend(&db, id).await.unwrap(),
+            "the worker still holds it"
+        );
+
+        // Without a worker in between, marking drops the relay's own lease.
+        let other = enqueue(&db, &payload, None).await.unwrap();
+        claim(&db, "relay-2", &RelayOptions::default())
+            .await
+            .unwrap();
+        mark_published(&db, "relay-2", &[other]).await.unwrap();
+        let row = job::Entity::find_by_id(other)
+            .one(&db)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((row.locked_by, row.locked_until), (None, None));
+    }
+}
