@@ -437,7 +437,12 @@ async fn deliveries_that_wait_for_a_retry_are_handed_over_and_still_emailed_once
     let fake = FakeServiceBus::start().await;
     let smtp_server = FakeSmtp::builder().tempfail_first(3).start().await;
     let smtp = smtp_server.handle();
-    let vars = environment(&database, &fake, &smtp.url()).with("WORKER_RETRY_BASE_MS", "500");
+    // One batch per slice, and retries a second away: a slice with a tempfailed delivery has
+    // nothing else to do right after its batch, so its job waits.
+    let vars = environment(&database, &fake, &smtp.url())
+        .with("WORKER_SLICE_SIZE", "10")
+        .with("WORKER_RETRY_BASE_MS", "1000")
+        .with("WORKER_RETRY_CAP_MS", "1000");
     let app = spawn_app(&vars, true).await;
     let conference = app.create_conference().await;
     let emails = insert_attendees(&app.db, conference, ATTENDEES).await;
@@ -454,7 +459,7 @@ async fn deliveries_that_wait_for_a_retry_are_handed_over_and_still_emailed_once
     assert!(emails.iter().all(|e| seen.contains_key(e)));
 
     // One plan job and one send job per slice, plus at least one successor.
-    let slices = ATTENDEES.div_ceil(20);
+    let slices = ATTENDEES.div_ceil(10);
     let published: HashSet<String> = fake.sends().into_iter().map(|s| s.message_id).collect();
     assert!(
         published.len() > 1 + slices,
