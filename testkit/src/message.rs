@@ -35,6 +35,9 @@ pub struct ReceivedMessage {
     /// `FakeSmtp` only: sequence number (1-based) of the TCP connection that
     /// carried the message, to check connection reuse. `None` for smtp-sink.
     pub session: Option<u64>,
+    /// `FakeSmtp` only: when the message was accepted (recorded just before
+    /// the `250` reply). `None` for smtp-sink.
+    pub received_at: Option<std::time::Instant>,
     body_offset: usize,
 }
 
@@ -66,6 +69,7 @@ impl ReceivedMessage {
             message_id,
             to,
             session: None,
+            received_at: None,
             body_offset,
         }
     }

@@ -25,6 +25,16 @@
 //!   connections get `ECONNREFUSED`); [`FakeSmtpHandle::up`] listens again on
 //!   the same port.
 //!
+//! * **Slowness**: [`FakeSmtpBuilder::data_reply_delay`] (or
+//!   [`FakeSmtpHandle::set_data_reply_delay`]) holds back the reply to the end
+//!   of DATA, like a server that takes its time to queue a message; the
+//!   message is recorded after the delay, just before the `250`. This keeps a
+//!   client mid-send for long enough to kill or stop it there, without a huge
+//!   number of messages.
+//!
+//! Every recorded message carries the [`Instant`] it was accepted
+//! ([`ReceivedMessage::received_at`]), for measuring send rates.
+//!
 //! Note that lettre closes a connection after any error reply (it sends
 //! `QUIT`), so a rejected message costs a new connection for the next send.
 
@@ -33,7 +43,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{
     AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader,
@@ -80,6 +90,7 @@ struct Behaviour {
     tempfail_remaining: usize,
     tempfail_switch: bool,
     max_message_size: usize,
+    data_reply_delay: Duration,
 }
 
 impl Default for Behaviour {
@@ -89,6 +100,7 @@ impl Default for Behaviour {
             tempfail_remaining: 0,
             tempfail_switch: false,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            data_reply_delay: Duration::ZERO,
         }
     }
 }
@@ -155,6 +167,14 @@ impl FakeSmtpBuilder {
     /// `552 5.3.4` at `MAIL FROM ... SIZE=` and at the end of DATA.
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.behaviour.max_message_size = bytes;
+        self
+    }
+
+    /// Wait `delay` after the end of DATA before recording the message and
+    /// answering (`250`, or `451` for a tempfail). Each session waits on its
+    /// own, so concurrent connections are slowed down, not serialised.
+    pub fn data_reply_delay(mut self, delay: Duration) -> Self {
+        self.behaviour.data_reply_delay = delay;
         self
     }
 
@@ -316,6 +336,12 @@ impl FakeSmtpHandle {
         lock(&self.shared.behaviour).tempfail_remaining = n;
     }
 
+    /// Changes the delay before the reply to the end of DATA (see
+    /// [`FakeSmtpBuilder::data_reply_delay`]); `Duration::ZERO` turns it off.
+    pub fn set_data_reply_delay(&self, delay: Duration) {
+        lock(&self.shared.behaviour).data_reply_delay = delay;
+    }
+
     /// Number of messages that will still be answered `451` by the counter.
     pub fn tempfail_remaining(&self) -> usize {
         lock(&self.shared.behaviour).tempfail_remaining
@@ -396,13 +422,20 @@ impl FakeSmtpHandle {
         timeout: Duration,
     ) -> Result<Vec<ReceivedMessage>, WaitTimeout> {
         let mut rx = self.shared.count_tx.subscribe();
-        match tokio::time::timeout(timeout, rx.wait_for(|count| *count >= n)).await {
-            Ok(Ok(_)) => Ok(self.messages()),
-            _ => Err(WaitTimeout {
+        // The guard `wait_for` returns is a read lock on the count, and a session takes the
+        // messages lock before updating the count: drop the guard before `messages()`, or a
+        // message arriving just then deadlocks both (they are blocking locks).
+        let reached = tokio::time::timeout(timeout, rx.wait_for(|count| *count >= n))
+            .await
+            .is_ok_and(|seen| seen.is_ok());
+        if reached {
+            Ok(self.messages())
+        } else {
+            Err(WaitTimeout {
                 expected: n,
                 received: self.message_count(),
                 timeout,
-            }),
+            })
         }
     }
 
@@ -599,6 +632,10 @@ where
                     reply(w, "552 5.3.4 Message size exceeds fixed limit\r\n").await?;
                     continue;
                 };
+                let delay = lock(&shared.behaviour).data_reply_delay;
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
                 let tempfail = {
                     let mut behaviour = lock(&shared.behaviour);
                     if behaviour.tempfail_switch {
@@ -621,6 +658,7 @@ where
                 }
                 let mut message = ReceivedMessage::new(helo.clone(), from, recipients, data);
                 message.session = Some(session_id);
+                message.received_at = Some(Instant::now());
                 let id = {
                     // Record before replying, so a client that saw `250`
                     // always finds the message.

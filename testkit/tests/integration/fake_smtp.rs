@@ -408,3 +408,28 @@ async fn raw_protocol_with_pipelining() {
     assert_eq!(messages[1].session, Some(1));
     assert_eq!(server.connections_accepted(), 1);
 }
+
+#[tokio::test]
+async fn the_data_reply_delay_holds_each_message_back_and_stamps_it() {
+    let server = FakeSmtp::builder()
+        .data_reply_delay(Duration::from_millis(150))
+        .start()
+        .await;
+    let transport = server.transport();
+    let started = std::time::Instant::now();
+    transport
+        .send(mail("a@techconf.test", &["b@example.org"], "One", "x"))
+        .await
+        .unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    server.set_data_reply_delay(Duration::ZERO);
+    transport
+        .send(mail("a@techconf.test", &["b@example.org"], "Two", "x"))
+        .await
+        .unwrap();
+    let messages = server.wait_for_count(2, WAIT).await.unwrap();
+    let first = messages[0].received_at.unwrap();
+    let second = messages[1].received_at.unwrap();
+    assert!(first >= started + Duration::from_millis(150));
+    assert!(second >= first);
+}
