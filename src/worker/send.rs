@@ -6,8 +6,9 @@
 //! row still carries this claim's lease, so a duplicated or redelivered job, or two workers
 //! on one slice, never email a `sent` recipient again or count one twice. The one case
 //! that can repeat an email is a worker dying after the SMTP server accepted a message and
-//! before the batch was recorded: at most one batch (`WORKER_BATCH_SIZE`) is then sent
-//! again once its lease expires, with the same Message-IDs.
+//! before its batch was recorded. Every job slot of a worker holds at most one claimed,
+//! unrecorded batch, so at most `JOB_SLOTS × WORKER_BATCH_SIZE` emails are sent again per
+//! dead worker once their lease expires, with the same Message-IDs.
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -47,6 +48,14 @@ struct Claimed {
     attempts: i32,
 }
 
+/// What one run of a send job recorded, for its log line.
+#[derive(Debug, Default)]
+struct Tally {
+    batches: u64,
+    sent: u64,
+    failed: u64,
+}
+
 enum Outcome {
     Sent { message_id: String },
     Failed { error: String },
@@ -81,23 +90,24 @@ pub async fn run(
         address: conference.address.clone(),
     };
 
-    loop {
+    let mut tally = Tally::default();
+    let outcome = loop {
         if context.stopping() {
-            return Ok(JobOutcome::Interrupted);
+            break JobOutcome::Interrupted;
         }
         // Pause and cancel take effect here, between batches.
         if current_status(db, notification_id).await? != Some(NotificationStatus::Sending) {
-            return Ok(JobOutcome::Done);
+            break JobOutcome::Done;
         }
         let lease =
             Utc::now() + chrono::Duration::from_std(context.settings.lease).unwrap_or_default();
         let batch = claim(context, notification_id, first, last, lease).await?;
         if batch.is_empty() {
             if let Some(at) = next_retry(db, notification_id, first, last).await? {
-                return Ok(JobOutcome::WaitUntil(at));
+                break JobOutcome::WaitUntil(at);
             }
             try_finish(db, notification_id).await?;
-            return Ok(JobOutcome::Done);
+            break JobOutcome::Done;
         }
         let attendees = load_attendees(db, &batch).await?;
         let delay = match context.settings.rate_limit {
@@ -143,8 +153,19 @@ pub async fn run(
                 .buffer_unordered(context.settings.concurrency)
                 .collect()
                 .await;
-        record(context, notification_id, lease, outcomes).await?;
-    }
+        record(context, notification_id, lease, outcomes, &mut tally).await?;
+    };
+    tracing::info!(
+        %notification_id,
+        first,
+        last,
+        batches = tally.batches,
+        sent = tally.sent,
+        failed = tally.failed,
+        ?outcome,
+        "send job ran"
+    );
+    Ok(outcome)
 }
 
 async fn deliver(
@@ -279,28 +300,38 @@ async fn load_attendees(
         .collect())
 }
 
-/// The earliest retry time among the slice's pending deliveries, if any are waiting.
+/// When to look at the slice again, if anything in it is unfinished: the earliest retry
+/// time of its pending deliveries, or the earliest lease expiry of deliveries another claim
+/// holds (`sending`: a dead worker's batch, or another job on the same slice). Without the
+/// latter, a job taken over from a dead worker could finish while that worker's last batch
+/// is still leased, and nobody would ever send those deliveries.
 async fn next_retry(
     db: &impl ConnectionTrait,
     notification_id: Uuid,
     first: i64,
     last: i64,
 ) -> Result<Option<DateTime<Utc>>, JobError> {
-    let row = db
-        .query_one_raw(statement(
-            db.get_database_backend(),
-            "SELECT next_attempt_at FROM delivery WHERE notification_id = $1 \
-             AND id BETWEEN $2 AND $3 AND status = 'pending' ORDER BY next_attempt_at LIMIT 1",
+    let backend = db.get_database_backend();
+    let earliest = |column: &'static str, status: &'static str| {
+        statement(
+            backend,
+            &format!(
+                "SELECT {column} AS at FROM delivery WHERE notification_id = $1 \
+                 AND id BETWEEN $2 AND $3 AND status = '{status}' ORDER BY {column} LIMIT 1"
+            ),
             vec![notification_id.into(), first.into(), last.into()],
-        ))
-        .await?;
-    Ok(match row {
-        Some(row) => Some(
-            row.try_get::<Option<DateTime<Utc>>>("", "next_attempt_at")?
-                .unwrap_or_else(Utc::now),
-        ),
-        None => None,
-    })
+        )
+    };
+    let mut at: Option<DateTime<Utc>> = None;
+    for (column, status) in [("next_attempt_at", "pending"), ("locked_until", "sending")] {
+        if let Some(row) = db.query_one_raw(earliest(column, status)).await? {
+            let when = row
+                .try_get::<Option<DateTime<Utc>>>("", "at")?
+                .unwrap_or_else(Utc::now);
+            at = Some(at.map_or(when, |at| at.min(when)));
+        }
+    }
+    Ok(at)
 }
 
 /// Writes a batch's outcomes and the counter change in one transaction. Each row is
@@ -310,6 +341,7 @@ async fn record(
     notification_id: Uuid,
     lease: DateTime<Utc>,
     outcomes: Vec<(Claimed, Outcome)>,
+    tally: &mut Tally,
 ) -> Result<(), JobError> {
     let txn = context.db.begin().await?;
     let backend = txn.get_database_backend();
@@ -394,6 +426,9 @@ async fn record(
             .await?;
         sent = result.rows_affected();
     }
+    tally.batches += 1;
+    tally.sent += sent;
+    tally.failed += failed;
     txn.execute_raw(statement(
         backend,
         "UPDATE notification SET sent = sent + $1, failed = failed + $2, updated_at = $3 \
