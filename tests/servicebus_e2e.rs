@@ -317,6 +317,24 @@ fn per_recipient(messages: &[testkit::ReceivedMessage]) -> HashMap<String, Vec<O
     seen
 }
 
+/// The notification completed with every address in `emails` emailed exactly once.
+async fn assert_emailed_once(
+    app: &TestApp,
+    id: Uuid,
+    smtp: &testkit::FakeSmtpHandle,
+    emails: &[String],
+) {
+    let finished = app.notification(id).await;
+    assert_eq!(
+        (finished.status.as_str(), finished.sent, finished.failed),
+        ("COMPLETED", emails.len() as i32, 0)
+    );
+    let seen = per_recipient(&smtp.messages());
+    let expected: HashSet<&String> = emails.iter().collect();
+    assert_eq!(seen.keys().collect::<HashSet<_>>(), expected);
+    assert!(seen.values().all(|ids| ids.len() == 1), "nobody twice");
+}
+
 // ---------------------------------------------------------------------------------------
 // The whole pipeline
 
@@ -448,15 +466,8 @@ async fn deliveries_that_wait_for_a_retry_are_handed_over_and_still_emailed_once
     let emails = insert_attendees(&app.db, conference, ATTENDEES).await;
 
     let id = app.notify(conference).await;
-    let finished = app.wait_until_done(id, &fake).await;
-    assert_eq!(
-        (finished.status.as_str(), finished.sent),
-        ("COMPLETED", ATTENDEES as i32)
-    );
-    let seen = per_recipient(&smtp.messages());
-    assert_eq!(seen.len(), ATTENDEES);
-    assert!(seen.values().all(|ids| ids.len() == 1), "nobody twice");
-    assert!(emails.iter().all(|e| seen.contains_key(e)));
+    app.wait_until_done(id, &fake).await;
+    assert_emailed_once(&app, id, &smtp, &emails).await;
 
     // One plan job and one send job per slice, plus at least one successor.
     let slices = ATTENDEES.div_ceil(10);
@@ -466,6 +477,38 @@ async fn deliveries_that_wait_for_a_retry_are_handed_over_and_still_emailed_once
         "a waiting send job was handed over to a new job row: {} messages",
         published.len()
     );
+}
+
+/// Service Bus down when the notification is created: the relay keeps the jobs and the
+/// worker keeps trying to receive, both with backoff; when the namespace is back, everyone
+/// is emailed once.
+#[tokio::test]
+async fn a_service_bus_outage_delays_sending_and_loses_nothing() {
+    const ATTENDEES: usize = 30;
+    let database = TestDatabase::sqlite();
+    let fake = FakeServiceBus::start().await;
+    let smtp_server = FakeSmtp::start().await;
+    let smtp = smtp_server.handle();
+    let vars = environment(&database, &fake, &smtp.url());
+    let app = spawn_app(&vars, true).await;
+    let conference = app.create_conference().await;
+    let emails = insert_attendees(&app.db, conference, ATTENDEES).await;
+
+    fake.down();
+    let id = app.notify(conference).await;
+    let (status, body) = app.readyz().await;
+    assert_eq!((status, &body["queue"]), (503, &json!("unreachable")));
+    assert_eq!(
+        app.count("SELECT COUNT(*) AS n FROM job WHERE published_at IS NULL")
+            .await,
+        1,
+        "the plan job waits in the outbox"
+    );
+    assert_eq!(smtp.message_count(), 0);
+    fake.up().await;
+
+    app.wait_until_done(id, &fake).await;
+    assert_emailed_once(&app, id, &smtp, &emails).await;
 }
 
 // ---------------------------------------------------------------------------------------

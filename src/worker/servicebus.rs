@@ -36,6 +36,9 @@ use crate::queue::servicebus::{LockGuard, ReceivedMessage, ServiceBusError, Serv
 
 /// How long one receive waits on the server for a message. Shutdown does not wait for it.
 const RECEIVE_WAIT: Duration = Duration::from_secs(30);
+/// The longest pause between failed receives (each already retried by the client): a
+/// namespace that comes back is noticed within this long.
+const MAX_RECEIVE_BACKOFF: Duration = Duration::from_secs(30);
 /// Bounds of the lock-renewal period, which is half the lock left on a received message.
 const MIN_RENEW_EVERY: Duration = Duration::from_millis(500);
 const MAX_RENEW_EVERY: Duration = Duration::from_secs(60);
@@ -64,8 +67,8 @@ impl Worker {
                 Ok(None) => failures = 0,
                 Err(err) => {
                     failures = failures.saturating_add(1);
-                    let pause =
-                        super::backoff::delay(settings.retry_base, settings.retry_cap, failures);
+                    let cap = settings.retry_cap.min(MAX_RECEIVE_BACKOFF);
+                    let pause = super::backoff::delay(settings.retry_base, cap, failures);
                     tracing::error!(
                         error = %err,
                         retry_in_ms = u64::try_from(pause.as_millis()).unwrap_or(u64::MAX),
