@@ -445,6 +445,56 @@ async fn every_attendee_is_emailed_once_through_service_bus_though_the_relay_and
     terminate(&mut relay).await;
 }
 
+/// SIGTERM mid-send: the worker records the batches in flight and hands its jobs over to
+/// successor rows (it does not abandon their messages), and the next worker finishes without
+/// repeating anyone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_stopped_mid_send_hands_its_jobs_over_and_repeats_nobody() {
+    const ATTENDEES: usize = 120;
+    let database = TestDatabase::postgres().await;
+    let fake = FakeServiceBus::start().await;
+    let sink = SmtpSink::start();
+    let dir = TempDir::new("techconf-sb-stop").unwrap();
+    let vars = environment(&database, &fake, &sink.url()).with("WORKER_RATE_LIMIT", "100");
+    let app = spawn_app(&vars, false).await;
+    let conference = app.create_conference().await;
+    let emails = insert_attendees(&app.db, conference, ATTENDEES).await;
+    let mut worker = spawn_techconf(&["worker"], &vars, dir.path());
+    let id = app.notify(conference).await;
+
+    eventually("a third of the emails are out", async || {
+        sink.completed_count() >= ATTENDEES / 3 + BATCH / 2
+    })
+    .await;
+    terminate(&mut worker).await;
+    let before_stop = sink.completed_count();
+    assert!(before_stop < ATTENDEES, "stopped mid-send");
+    assert_eq!(
+        fake.dead_lettered(QUEUE).len() + fake.in_flight(QUEUE).len(),
+        0,
+        "every message was settled"
+    );
+
+    let mut worker = spawn_techconf(&["worker"], &vars, dir.path());
+    let finished = app.wait_until_done(id, &fake).await;
+    assert_eq!(finished.sent, ATTENDEES as i32);
+    let messages = sink
+        .wait_for_count(ATTENDEES, PATIENCE)
+        .await
+        .expect("every email arrives");
+    let seen = per_recipient(&messages);
+    assert_eq!(seen.len(), ATTENDEES);
+    assert!(emails.iter().all(|e| seen.contains_key(e)));
+    assert_eq!(messages.len(), ATTENDEES, "a graceful stop repeats nobody");
+    let published: HashSet<String> = fake.sends().into_iter().map(|s| s.message_id).collect();
+    assert!(
+        published.len() > 1 + ATTENDEES.div_ceil(20),
+        "the stopped jobs went on as successor rows: {} messages",
+        published.len()
+    );
+    terminate(&mut worker).await;
+}
+
 /// `techconf serve --with-worker` with Service Bus: the relay runs in the server, and a send
 /// job whose deliveries wait for a retry is handed over to a successor job row, published
 /// again when due, instead of being lost or looping on redelivery.

@@ -18,10 +18,12 @@
 //!   `max_attempts` the row is kept as `failed`, as with the database queue.
 //! - **Waiting** (`WaitUntil`: deliveries waiting for their retry): the same hand-over, with
 //!   the attempt given back.
-//! - **Abandon** (immediate redelivery) is for when the worker cannot record an outcome (the
-//!   database is unreachable) and for shutdown (the row is released first, so another worker
-//!   takes it over at once). A message that keeps being abandoned, or whose worker keeps
-//!   dying, reaches the queue's max delivery count and is dead-lettered by the broker.
+//! - **Shutdown** (the job stopped after recording its last batch): the same hand-over, due
+//!   at once, so restarts do not count towards the max delivery count.
+//! - **Abandon** (immediate redelivery) is only for when the worker cannot record an outcome
+//!   (the database is unreachable), or holds a busy job's copy at shutdown. A message that
+//!   keeps being abandoned, or whose worker keeps dying, reaches the queue's max delivery
+//!   count and is dead-lettered by the broker.
 //!
 //! Every hand-over commits before the message is settled. A crash in between leaves the old
 //! message to come back, find no row, and be completed; nothing is lost and nothing runs twice.
@@ -192,37 +194,19 @@ impl Worker {
     ) {
         let db = &self.context.db;
         let verdict = self.execute(&job).await;
+        // Every recorded outcome completes the message: what must run again later does so as
+        // a successor row. Not even a shutdown abandons, or a job stopped by every rolling
+        // restart would count deliveries towards the dead-letter queue.
         let recorded = match verdict {
-            Verdict::Done => self
-                .queue
-                .complete(db, job.id)
-                .await
-                .map(|()| Settle::Complete),
-            Verdict::Interrupted => self
-                .queue
-                .release(db, job.id, Utc::now())
-                .await
-                .map(|()| Settle::Abandon),
-            Verdict::GiveUp(reason) => self
-                .queue
-                .fail(db, job.id, &reason, None)
-                .await
-                .map(|()| Settle::Complete),
-            Verdict::WaitUntil(at) => self
-                .queue
-                .hand_over(db, job.id, at, None, false)
-                .await
-                .map(|successor| handed_over(successor, at)),
-            Verdict::Retry { reason, at } => self
-                .queue
-                .hand_over(db, job.id, at, Some(&reason), true)
-                .await
-                .map(|successor| handed_over(successor, at)),
+            Verdict::Done => self.queue.complete(db, job.id).await,
+            Verdict::GiveUp(reason) => self.queue.fail(db, job.id, &reason, None).await,
+            Verdict::Interrupted => self.hand_over(job.id, Utc::now(), None, false).await,
+            Verdict::WaitUntil(at) => self.hand_over(job.id, at, None, false).await,
+            Verdict::Retry { reason, at } => self.hand_over(job.id, at, Some(&reason), true).await,
         };
         drop(lock);
         match recorded {
-            Ok(Settle::Complete) => settle(servicebus.complete(message).await, "complete"),
-            Ok(Settle::Abandon) => settle(servicebus.abandon(message).await, "abandon"),
+            Ok(()) => settle(servicebus.complete(message).await, "complete"),
             Err(err) => {
                 // The row keeps its lease until it expires; the redelivered message then
                 // claims the job again.
@@ -231,27 +215,32 @@ impl Worker {
             }
         }
     }
+
+    /// [`DatabaseQueue::hand_over`](crate::queue::database::DatabaseQueue::hand_over), logged.
+    async fn hand_over(
+        &self,
+        job: uuid::Uuid,
+        at: chrono::DateTime<Utc>,
+        error: Option<&str>,
+        count_attempt: bool,
+    ) -> Result<(), sea_orm::DbErr> {
+        let successor = self
+            .queue
+            .hand_over(&self.context.db, job, at, error, count_attempt)
+            .await?;
+        match successor {
+            Some(successor) => {
+                tracing::info!(%successor, run_at = %at, "job handed over to a successor row");
+            }
+            None => tracing::warn!("lost the job's lease before handing it over"),
+        }
+        Ok(())
+    }
 }
 
 /// Resolves once shutdown is signalled (or its sender is gone).
 async fn stopped(shutdown: &mut tokio::sync::watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
-}
-
-/// How a message is settled once its job's outcome is recorded.
-enum Settle {
-    Complete,
-    Abandon,
-}
-
-fn handed_over(successor: Option<uuid::Uuid>, at: chrono::DateTime<Utc>) -> Settle {
-    match successor {
-        Some(successor) => {
-            tracing::info!(%successor, run_at = %at, "job handed over to a successor row");
-        }
-        None => tracing::warn!("lost the job's lease before handing it over"),
-    }
-    Settle::Complete
 }
 
 /// Half the lock a message still has, within bounds: its lock is renewed that often.

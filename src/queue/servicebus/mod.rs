@@ -5,15 +5,19 @@
 //! workers receive them with peek-lock through a [`ServiceBusQueue`]. Enabled by
 //! `SERVICEBUS_CONNECTION_STRING` (and `SERVICEBUS_QUEUE`, default `notificationqueue`).
 //!
-//! How a worker consumes, in short:
+//! How a worker consumes (`src/worker/servicebus.rs` has the details and the reasons):
 //! 1. `receive(wait)`; `None` means the queue stayed empty.
-//! 2. No job id, or no such job row, or a payload that does not parse: `reject` (complete +
+//! 2. A `MessageId` that is not a job id, or a body that does not parse: `reject` (complete +
 //!    error log). It could never succeed, so it must not loop.
-//! 3. Otherwise `keep_locked(&msg, lock_duration / 2)` while the job runs.
-//! 4. Success: `complete`. Failure worth retrying: `abandon` (redelivered with
-//!    `DeliveryCount + 1`; past the queue's max delivery count the broker dead-letters it).
-//! 5. `LockLost` on complete or renew: stop; the message comes back and the job, which only
-//!    acts on `pending` deliveries, is safe to run again.
+//! 3. Claim the job row by id (`DatabaseQueue::claim_by_id`): the row lease, not the message
+//!    lock, keeps a job from running twice at once. No row: the job is done; complete.
+//! 4. `keep_locked(&msg, lock_duration / 2)` while the job runs.
+//! 5. Record the outcome on the row, then `complete`. A job that must run again later is
+//!    handed over to a successor row that the relay publishes when due (a new id, so the
+//!    queue's duplicate detection cannot drop it). `abandon` only when the outcome cannot be
+//!    recorded; past the queue's max delivery count the broker dead-letters the message.
+//! 6. `LockLost` on complete or renew: the message comes back and finds the row as it was
+//!    left.
 pub mod client;
 pub mod connection_string;
 pub mod relay;
