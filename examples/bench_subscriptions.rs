@@ -12,7 +12,8 @@
 //! no worker runs, every subscriber connected (`graphql-transport-ws`) and holding its first
 //! snapshot, then the worker started. Reports the latency from the commit of a progress
 //! update (its `updatedAt`, written in the committing transaction) to its arrival at each
-//! subscriber (p50, p99, max), the API process's peak RSS, and the fan-out throughput from the
+//! subscriber (p50, p99, max; events that carry no new commit, only a refreshed rate, are
+//! not latency samples), the API process's peak RSS, and the fan-out throughput from the
 //! notification's `startedAt` to its `completedAt`. Needs `smtp-sink` (Postfix) and PostgreSQL
 //! (`TEST_POSTGRES_URL`). Results are recorded in docs/BENCHMARKS.md.
 use std::process::{Child, Command, Stdio};
@@ -26,6 +27,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use serde_json::{Value, json};
 use testkit::TestDatabase;
 use tokio::sync::Semaphore;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http::HeaderValue};
 
 const TOKEN: &str = "bench-admin-token-0123456789";
@@ -118,7 +120,7 @@ async fn main() -> anyhow::Result<()> {
         }
         let ms = |d: Option<f64>| d.map_or("-".into(), |v| format!("{v:.1}"));
         println!(
-            "{:>11} {:>9} {:>9} {:>9} {:>9} {:>12.0} {:>10.0} {:>9}",
+            "{:>11} {:>9} {:>9} {:>9} {:>9} {:>12.0} {:>10.0} {:>9} {:>7.1}s {:>7.1}s",
             count,
             result.latencies.len(),
             ms(percentile(&result.latencies, 0.50)),
@@ -127,6 +129,8 @@ async fn main() -> anyhow::Result<()> {
             result.peak_rss_mb,
             result.throughput,
             ratio.map_or("-".into(), |r| format!("{r:.3}")),
+            result.api_cpu,
+            result.client_cpu,
         );
     }
     let _ = api.kill();
@@ -139,6 +143,9 @@ async fn main() -> anyhow::Result<()> {
 struct Outcome {
     /// Commit-to-arrival latencies in ms, sorted.
     latencies: Vec<f64>,
+    /// CPU seconds used during the send by the API process and by this client.
+    api_cpu: f64,
+    client_cpu: f64,
     peak_rss_mb: f64,
     throughput: f64,
 }
@@ -209,6 +216,8 @@ async fn run(
 
     let peak = Arc::new(std::sync::Mutex::new(current_rss(api_pid)));
     let sampler = tokio::spawn(sample_rss(api_pid, peak.clone()));
+    let (api_cpu_before, client_cpu_before) =
+        (cpu_seconds(api_pid), cpu_seconds(std::process::id()));
     let mut worker = Command::new(bin)
         .arg("worker")
         .envs(env.iter().cloned())
@@ -221,11 +230,15 @@ async fn run(
     }
     sampler.abort();
     let peak_rss_mb = peak.lock().map_or(0.0, |p| *p).max(current_rss(api_pid));
+    let api_cpu = cpu_seconds(api_pid) - api_cpu_before;
+    let client_cpu = cpu_seconds(std::process::id()) - client_cpu_before;
     stop(&mut worker);
     latencies.sort_by(f64::total_cmp);
     let seconds = (completed - started).as_seconds_f64();
     Ok(Outcome {
         latencies,
+        api_cpu,
+        client_cpu,
         peak_rss_mb,
         throughput: f64::from(attendees) / seconds,
     })
@@ -245,7 +258,9 @@ async fn subscribe(
         "Sec-WebSocket-Protocol",
         HeaderValue::from_static("graphql-transport-ws"),
     );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await?;
+    let config = WebSocketConfig::default().read_buffer_size(4096);
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async_with_config(request, Some(config), false).await?;
     let init =
         json!({"type": "connection_init", "payload": {"authorization": format!("Bearer {TOKEN}")}});
     socket.send(Message::text(init.to_string())).await?;
@@ -256,6 +271,7 @@ async fn subscribe(
     socket.send(Message::text(subscribe.to_string())).await?;
     let mut latencies = Vec::new();
     let mut first = true;
+    let mut last_commit: Option<DateTime<Utc>> = None;
     let mut permit = Some(permit);
     while let Some(message) = socket.next().await {
         let Message::Text(text) = message? else {
@@ -267,6 +283,9 @@ async fn subscribe(
             Some("next") => {
                 if first {
                     first = false;
+                    last_commit = value["payload"]["data"]["notificationProgress"]["updatedAt"]
+                        .as_str()
+                        .and_then(|t| t.parse().ok());
                     drop(permit.take());
                     ready.send(()).await?;
                     continue;
@@ -276,7 +295,12 @@ async fn subscribe(
                         .as_str()
                         .context("an event without updatedAt")?
                         .parse()?;
-                latencies.push((arrived - updated).as_seconds_f64() * 1000.0);
+                // Events that only refresh the rate carry an older commit: not a delivery
+                // of a new commit, so not a latency sample.
+                if last_commit != Some(updated) {
+                    latencies.push((arrived - updated).as_seconds_f64() * 1000.0);
+                }
+                last_commit = Some(updated);
             }
             Some("complete") => break,
             Some("error") => bail!("subscription error: {value}"),
@@ -334,6 +358,22 @@ fn current_rss(pid: u32) -> f64 {
                 .and_then(|kb| kb.parse::<f64>().ok())
         })
         .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// User plus system CPU time of `pid` so far, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let ticks_per_second = 100.0; // USER_HZ on Linux
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            // Fields after the parenthesised command name; utime and stime are 14th and 15th.
+            let rest = stat.rsplit_once(')')?.1;
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let utime: f64 = fields.get(11)?.parse().ok()?;
+            let stime: f64 = fields.get(12)?.parse().ok()?;
+            Some((utime + stime) / ticks_per_second)
+        })
+        .unwrap_or(0.0)
 }
 
 fn percentile(sorted: &[f64], q: f64) -> Option<f64> {

@@ -114,6 +114,11 @@ async fn graphiql() -> Html<String> {
     )
 }
 
+/// The read buffer of one WebSocket connection.
+const WS_READ_BUFFER_BYTES: usize = 4 * 1024;
+/// The largest message a WebSocket client may send (a `subscribe` with its query).
+const WS_MAX_MESSAGE_BYTES: usize = 256 * 1024;
+
 /// Subscriptions, in both the `graphql-transport-ws` and the legacy `graphql-ws` protocol.
 /// The token comes in the `connection_init` payload, as `authorization: "Bearer …"` or
 /// `token: "…"`; without a valid one the connection is refused with the reason.
@@ -124,6 +129,10 @@ async fn graphql_ws(
 ) -> Response {
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        // Clients send a few small messages (init, subscribe) and then only read: a small read
+        // buffer keeps an idle subscriber to a few KiB instead of the default 128 KiB.
+        .read_buffer_size(WS_READ_BUFFER_BYTES)
+        .max_message_size(WS_MAX_MESSAGE_BYTES)
         .on_upgrade(move |stream| {
             let schema = state.schema.clone();
             GraphQLWebSocket::new(stream, schema, protocol)

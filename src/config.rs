@@ -198,6 +198,8 @@ pub struct ApiLimits {
     pub max_body_bytes: usize,
     /// The shortest gap between two subscription events about the same notification.
     pub subscription_interval: Duration,
+    /// Progress events per second one API process sends in all, shared by its subscribers.
+    pub subscription_budget: u32,
 }
 
 /// How the fan-out worker behaves.
@@ -268,6 +270,7 @@ impl Settings {
                 max_complexity: positive(&get, "GRAPHQL_MAX_COMPLEXITY", "5000")?,
                 max_body_bytes: positive(&get, "GRAPHQL_MAX_BODY_BYTES", "262144")?,
                 subscription_interval: millis(&get, "SUBSCRIPTION_MIN_INTERVAL_MS", "200")?,
+                subscription_budget: positive(&get, "SUBSCRIPTION_EVENT_BUDGET", "5000")?,
             },
             worker: WorkerSettings {
                 concurrency: positive(&get, "WORKER_CONCURRENCY", "32")?,

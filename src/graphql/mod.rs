@@ -17,7 +17,7 @@ use crate::config::ApiLimits;
 use crate::domain;
 use crate::error::{ApiError, ApiResult};
 
-pub use subscription::{NotificationProgress, SubscriptionRoot, SubscriptionSettings};
+pub use subscription::{NotificationProgress, Pace, SubscriptionRoot};
 pub use types::*;
 
 #[derive(MergedObject, Default)]
@@ -54,9 +54,10 @@ pub fn build_schema(
     .data(db)
     .data(worker)
     .data(hub)
-    .data(SubscriptionSettings {
-        min_interval: limits.subscription_interval,
-    })
+    .data(Pace::new(
+        limits.subscription_interval,
+        limits.subscription_budget,
+    ))
     .limit_depth(limits.max_depth)
     .limit_complexity(limits.max_complexity)
     .finish()

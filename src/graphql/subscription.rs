@@ -4,6 +4,7 @@
 //! falls behind gets the latest state, never a backlog.
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_graphql::{Context, ID, Result, SimpleObject, Subscription};
@@ -20,10 +21,48 @@ use crate::entity::{attendee, notification};
 use crate::error::{ApiError, IntoGraphql};
 use crate::progress::{Progress, ProgressHub, Watched};
 
-/// How often one subscription may receive an event for the same notification.
-#[derive(Clone, Copy, Debug)]
-pub struct SubscriptionSettings {
-    pub min_interval: Duration,
+/// How often progress events may go out: at most one per `min_interval` per subscription,
+/// and at most `budget` a second for the whole process, shared by its live progress
+/// subscriptions. Past `budget / min_interval` subscribers each one's interval stretches, so
+/// that thousands of watchers cost the process a bounded amount of work (and leave the CPU to
+/// the send they are watching) instead of queueing events they would receive late.
+#[derive(Clone, Debug)]
+pub struct Pace {
+    min_interval: Duration,
+    budget: u32,
+    live: Arc<AtomicUsize>,
+}
+
+impl Pace {
+    pub fn new(min_interval: Duration, budget_per_second: u32) -> Self {
+        Self {
+            min_interval,
+            budget: budget_per_second.max(1),
+            live: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// The gap one subscription keeps between two events, given the live subscriptions.
+    pub fn interval(&self) -> Duration {
+        let live = self.live.load(Ordering::Relaxed) as f64;
+        self.min_interval
+            .max(Duration::from_secs_f64(live / f64::from(self.budget)))
+    }
+
+    /// Counts a subscription as live until the returned guard is dropped.
+    fn join(&self) -> Live {
+        self.live.fetch_add(1, Ordering::Relaxed);
+        Live(self.live.clone())
+    }
+}
+
+/// One live progress subscription, counted by its `Pace`.
+struct Live(Arc<AtomicUsize>);
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Registrations read back per query when a subscriber fell behind.
@@ -83,7 +122,7 @@ impl SubscriptionRoot {
         let id = parse_id("id", &id).gql()?;
         let mut state = hub(ctx).watch(id);
         let first = first_state(&mut state, id).await.gql()?;
-        Ok(progress_events(state, first, min_interval(ctx)))
+        Ok(progress_events(state, first, pace(ctx).clone()))
     }
 
     /// Notifications of one conference (or of all) whenever their status or counters change,
@@ -95,6 +134,8 @@ impl SubscriptionRoot {
     ) -> Result<impl Stream<Item = Notification> + use<>> {
         require(ctx, READERS).gql()?;
         let hub = hub(ctx).clone();
+        // Listen before looking anything up, so no change committed meanwhile is missed.
+        let changes = hub.changes();
         let conference = match conference_id {
             Some(id) => {
                 let id = parse_id("conferenceId", &id).gql()?;
@@ -103,12 +144,11 @@ impl SubscriptionRoot {
             }
             None => None,
         };
-        let changes = hub.changes();
         Ok(notification_events(
             hub,
             changes,
             conference,
-            min_interval(ctx),
+            pace(ctx).min_interval,
         ))
     }
 
@@ -121,10 +161,11 @@ impl SubscriptionRoot {
         require(ctx, READERS).gql()?;
         let hub = hub(ctx).clone();
         let conference = parse_id("conferenceId", &conference_id).gql()?;
+        // Listen before looking the conference up, so no registration meanwhile is missed.
+        let registrations = hub.registrations();
         crate::service::conference::get(hub.db(), conference)
             .await
             .gql()?;
-        let registrations = hub.registrations();
         Ok(registration_events(hub, registrations, conference))
     }
 }
@@ -133,9 +174,8 @@ fn hub<'a>(ctx: &Context<'a>) -> &'a ProgressHub {
     ctx.data_unchecked::<ProgressHub>()
 }
 
-fn min_interval(ctx: &Context<'_>) -> Duration {
-    ctx.data_opt::<SubscriptionSettings>()
-        .map_or(Duration::from_millis(200), |s| s.min_interval)
+fn pace<'a>(ctx: &Context<'a>) -> &'a Pace {
+    ctx.data_unchecked::<Pace>()
 }
 
 /// Waits for the hub's first reading of the notification.
@@ -161,20 +201,22 @@ struct ProgressStream {
     first: Option<Arc<Progress>>,
     last: Arc<Progress>,
     last_sent_at: Instant,
-    min_interval: Duration,
+    pace: Pace,
+    _live: Live,
 }
 
 fn progress_events(
     state: watch::Receiver<Watched>,
     first: Arc<Progress>,
-    min_interval: Duration,
+    pace: Pace,
 ) -> impl Stream<Item = NotificationProgress> {
     let stream = ProgressStream {
         state,
         last: first.clone(),
         first: Some(first),
         last_sent_at: Instant::now(),
-        min_interval,
+        _live: pace.join(),
+        pace,
     };
     futures::stream::unfold(stream, |mut s| async move {
         if let Some(first) = s.first.take() {
@@ -186,8 +228,15 @@ fn progress_events(
         }
         loop {
             s.state.changed().await.ok()?;
-            // Throttle: changes arriving meanwhile collapse into the latest state.
-            tokio::time::sleep_until(s.last_sent_at + s.min_interval).await;
+            // Throttle: changes arriving meanwhile collapse into the latest state. The final
+            // state goes out at once: nothing follows it, and it is the one admins wait for.
+            let deadline = s.last_sent_at + s.pace.interval();
+            if !is_final(&s.state.borrow()) {
+                tokio::select! {
+                    () = tokio::time::sleep_until(deadline) => {}
+                    _ = s.state.wait_for(is_final) => {}
+                }
+            }
             let next = match &*s.state.borrow_and_update() {
                 Watched::Ready(progress) => progress.clone(),
                 Watched::Missing => return None,
@@ -201,6 +250,15 @@ fn progress_events(
             return Some((NotificationProgress::from(&*s.last), s));
         }
     })
+}
+
+/// Whether no event can follow this state.
+fn is_final(state: &Watched) -> bool {
+    match state {
+        Watched::Ready(progress) => progress.is_terminal(),
+        Watched::Missing => true,
+        Watched::Loading => false,
+    }
 }
 
 struct ChangeStream {
@@ -388,11 +446,35 @@ mod tests {
         }
     }
 
+    fn pace() -> Pace {
+        Pace::new(Duration::from_millis(200), 5000)
+    }
+
+    #[test]
+    fn many_subscribers_share_the_event_budget() {
+        let pace = Pace::new(Duration::from_millis(200), 100);
+        let few: Vec<Live> = (0..10).map(|_| pace.join()).collect();
+        assert_eq!(
+            pace.interval(),
+            Duration::from_millis(200),
+            "10 x 5/s fits in 100/s"
+        );
+        let many: Vec<Live> = (0..390).map(|_| pace.join()).collect();
+        assert_eq!(
+            pace.interval(),
+            Duration::from_secs(4),
+            "400 share 100/s: one each 4 s"
+        );
+        drop(many);
+        drop(few);
+        assert_eq!(pace.interval(), Duration::from_millis(200));
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_burst_of_changes_collapses_into_the_latest_state() {
         let initial = state(0, Status::Sending);
         let (changes, receiver) = watch::channel(initial.clone());
-        let events = progress_events(receiver, first(&initial), Duration::from_millis(200));
+        let events = progress_events(receiver, first(&initial), pace());
         futures::pin_mut!(events);
         assert_eq!(events.next().await.map(|e| e.sent), Some(0), "the snapshot");
         for sent in 1..=99 {
@@ -415,32 +497,38 @@ mod tests {
     async fn events_are_spaced_by_the_interval_and_end_with_the_final_state() {
         let initial = state(0, Status::Sending);
         let (changes, receiver) = watch::channel(initial.clone());
-        let events = progress_events(receiver, first(&initial), Duration::from_millis(200));
+        let events = progress_events(receiver, first(&initial), pace());
         let producer = tokio::spawn(async move {
-            // A change every 10 ms for one second, then the end.
+            // A change every 10 ms for about a second, then the end.
             for sent in 1..=99 {
                 tokio::time::sleep(Duration::from_millis(10)).await;
                 changes.send_replace(state(sent, Status::Sending));
             }
+            // Between two throttled events: held back, it would wait for the next slot.
+            tokio::time::sleep(Duration::from_millis(15)).await;
             changes.send_replace(state(100, Status::Completed));
-            changes
+            (changes, Instant::now())
         });
         let received: Vec<(Instant, NotificationProgress)> =
             events.map(|e| (Instant::now(), e)).collect().await;
-        drop(producer.await);
+        let (_changes, completed_at) = producer.await.unwrap();
         assert!(
             (5..=7).contains(&received.len()),
             "about five a second: {}",
             received.len()
         );
-        for pair in received.windows(2) {
+        let (before_last, last) = received.split_at(received.len() - 1);
+        for pair in before_last.windows(2) {
             assert!(pair[1].0 - pair[0].0 >= Duration::from_millis(200));
+        }
+        for pair in received.windows(2) {
             assert!(
                 pair[1].1.sent > pair[0].1.sent,
                 "no repeats, never backwards"
             );
         }
-        let last = &received.last().unwrap().1;
+        let (arrived, last) = &last[0];
         assert_eq!((last.sent, last.status), (100, Status::Completed.into()));
+        assert_eq!(*arrived, completed_at, "the final state is not held back");
     }
 }
