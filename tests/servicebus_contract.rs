@@ -579,6 +579,7 @@ fn quick_relay(batch_size: usize) -> RelayOptions {
         idle_interval: Duration::from_millis(50),
         retry_base: Duration::from_millis(50),
         retry_cap: Duration::from_millis(200),
+        ..RelayOptions::default()
     }
 }
 

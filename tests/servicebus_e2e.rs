@@ -745,20 +745,8 @@ async fn claim_by_id_lets_one_worker_run_a_job_at_a_time(database: TestDatabase)
         other.claim_by_id(&db, id).await.unwrap(),
         ClaimById::Missing
     ));
-    let row = job::Entity::find_by_id(successor)
-        .one(&db)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        (
-            row.status.as_str(),
-            row.attempts,
-            row.published_at,
-            row.locked_by
-        ),
-        ("pending", 0, None, None)
-    );
+    let row = assert_handed_over(&db, id, successor).await;
+    assert_eq!(row.attempts, 0);
     assert_eq!(row.run_at.timestamp_millis(), later.timestamp_millis());
 
     // A failed attempt carries its count and error over.
@@ -780,6 +768,84 @@ async fn claim_by_id_lets_one_worker_run_a_job_at_a_time(database: TestDatabase)
         (1, Some("smtp down"))
     );
     assert_eq!(count(&db, "SELECT COUNT(*) AS n FROM job").await, 1);
+}
+
+/// `old` is gone and `successor` waits in the outbox: pending, unpublished, unleased.
+async fn assert_handed_over(db: &DatabaseConnection, old: Uuid, successor: Uuid) -> job::Model {
+    let find = |id| job::Entity::find_by_id(id).one(db);
+    assert!(find(old).await.unwrap().is_none(), "{old} is gone");
+    let row = find(successor).await.unwrap().expect("the successor row");
+    assert_eq!(
+        (
+            row.status.as_str(),
+            row.published_at,
+            row.locked_by.as_deref()
+        ),
+        ("pending", None, None)
+    );
+    row
+}
+
+/// A published job whose worker died and whose message is gone for good (dead-lettered) is
+/// requeued as a new row by the relay's sweep; live, pending and unpublished jobs are not.
+async fn orphaned_jobs_are_requeued_and_nothing_else(database: TestDatabase) {
+    let db = database.connect().await;
+    techconf::db::ensure_migrated(&db, true).await.unwrap();
+    let payload = JobPayload::Plan {
+        notification_id: Uuid::now_v7(),
+    };
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        ids.push(enqueue(&db, &payload, None).await.unwrap());
+    }
+    let [orphan, live, waiting, unpublished] = <[Uuid; 4]>::try_from(ids).unwrap();
+    db.execute_raw(Statement::from_sql_and_values(
+        db.get_database_backend(),
+        match db.get_database_backend() {
+            sea_orm::DbBackend::Postgres => "UPDATE job SET published_at = $1 WHERE id <> $2",
+            _ => "UPDATE job SET published_at = ?1 WHERE id <> ?2",
+        },
+        [chrono::Utc::now().into(), unpublished.into()],
+    ))
+    .await
+    .unwrap();
+    let dead = DatabaseQueue::new("dead", Duration::from_secs(1));
+    let alive = DatabaseQueue::new("alive", Duration::from_secs(600));
+    for (queue, id) in [(&dead, orphan), (&alive, live), (&dead, unpublished)] {
+        assert!(matches!(
+            queue.claim_by_id(&db, id).await.unwrap(),
+            ClaimById::Claimed(_)
+        ));
+    }
+
+    // As if a minute had passed: the dead worker's one-second leases have run out.
+    let cutoff = chrono::Utc::now() + chrono::Duration::seconds(60);
+    let successors = techconf::queue::database::requeue_orphans(&db, cutoff, 100)
+        .await
+        .unwrap();
+    assert_eq!(successors.len(), 1, "only the orphan: {successors:?}");
+    let row = assert_handed_over(&db, orphan, successors[0]).await;
+    assert_eq!(row.attempts, 1);
+    for id in [live, waiting, unpublished] {
+        assert!(
+            job::Entity::find_by_id(id)
+                .one(&db)
+                .await
+                .unwrap()
+                .is_some(),
+            "{id} is left alone"
+        );
+    }
+}
+
+#[tokio::test]
+async fn orphaned_jobs_are_requeued_and_nothing_else_on_postgres() {
+    orphaned_jobs_are_requeued_and_nothing_else(TestDatabase::postgres().await).await;
+}
+
+#[tokio::test]
+async fn orphaned_jobs_are_requeued_and_nothing_else_on_sqlite() {
+    orphaned_jobs_are_requeued_and_nothing_else(TestDatabase::sqlite()).await;
 }
 
 #[tokio::test]

@@ -338,6 +338,83 @@ impl DatabaseQueue {
     }
 }
 
+/// Hands over published jobs that were claimed and then abandoned for good: `running`, with
+/// a lease that ran out before `expired_before`. Their queue message is gone (dead-lettered
+/// after its worker died on every delivery, say), so without this they would stay `running`
+/// forever. Each is replaced, in its own transaction, by a successor row (a new id, pending,
+/// unpublished, due now, `attempts` kept) for the relay to publish; returns the successors.
+///
+/// Safe even if the message does come back: it then finds no row and is completed, and the
+/// job runs once, as the successor. A job still running somewhere has a live lease and is
+/// left alone. Only `running` rows are taken: a `pending` published row may simply be
+/// waiting in a long queue.
+pub async fn requeue_orphans(
+    db: &DatabaseConnection,
+    expired_before: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<Uuid>, DbErr> {
+    let backend = db.get_database_backend();
+    let orphaned = "published_at IS NOT NULL AND status = $1 \
+                    AND (locked_until IS NULL OR locked_until < $2)";
+    let candidates = db
+        .query_all_raw(statement(
+            backend,
+            &format!("SELECT id FROM job WHERE {orphaned} ORDER BY created_at LIMIT $3"),
+            vec![
+                status::RUNNING.into(),
+                expired_before.into(),
+                i64::try_from(limit).unwrap_or(i64::MAX).into(),
+            ],
+        ))
+        .await?;
+    let mut successors = Vec::new();
+    for row in candidates {
+        let id: Uuid = row.try_get("", "id")?;
+        let txn = db.begin().await?;
+        // The delete re-checks the condition (on PostgreSQL after any concurrent claim
+        // commits), so a job a worker has just claimed again is not touched.
+        let deleted = txn
+            .query_one_raw(statement(
+                backend,
+                &format!(
+                    "DELETE FROM job WHERE id = $3 AND {orphaned} \
+                     RETURNING kind, payload, priority, attempts, max_attempts, last_error, \
+                         created_at"
+                ),
+                vec![status::RUNNING.into(), expired_before.into(), id.into()],
+            ))
+            .await?;
+        let Some(old) = deleted else {
+            txn.rollback().await?;
+            continue;
+        };
+        let successor = Uuid::now_v7();
+        txn.execute_raw(statement(
+            backend,
+            "INSERT INTO job (id, kind, payload, status, priority, attempts, max_attempts, \
+                 run_at, locked_until, locked_by, last_error, created_at, published_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL, $9, $10, NULL)",
+            vec![
+                successor.into(),
+                old.try_get::<String>("", "kind")?.into(),
+                old.try_get::<String>("", "payload")?.into(),
+                status::PENDING.into(),
+                old.try_get::<i32>("", "priority")?.into(),
+                old.try_get::<i32>("", "attempts")?.into(),
+                old.try_get::<i32>("", "max_attempts")?.into(),
+                Utc::now().into(),
+                old.try_get::<Option<String>>("", "last_error")?.into(),
+                old.try_get::<DateTime<Utc>>("", "created_at")?.into(),
+            ],
+        ))
+        .await?;
+        txn.commit().await?;
+        tracing::warn!(job_id = %id, %successor, "requeued a job whose worker and message are gone");
+        successors.push(successor);
+    }
+    Ok(successors)
+}
+
 /// A statement written with PostgreSQL's `$n` placeholders, converted for SQLite.
 pub fn statement(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
     let sql = match backend {

@@ -8,7 +8,7 @@
 //!
 //! Where jobs come from: the job table's claim loop by default; with Service Bus configured,
 //! peek-locked messages that name a job row, which is then claimed by id (see
-//! [`servicebus`](self::servicebus) for how the two interact).
+//! `worker/servicebus.rs` for how the two interact).
 mod backoff;
 mod confirmation;
 mod plan;

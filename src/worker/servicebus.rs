@@ -23,7 +23,10 @@
 //! - **Abandon** (immediate redelivery) is only for when the worker cannot record an outcome
 //!   (the database is unreachable), or holds a busy job's copy at shutdown. A message that
 //!   keeps being abandoned, or whose worker keeps dying, reaches the queue's max delivery
-//!   count and is dead-lettered by the broker.
+//!   count and is dead-lettered by the broker; the relay later requeues its job row, left
+//!   `running` with an expired lease, as a successor ([`requeue_orphans`]).
+//!
+//! [`requeue_orphans`]: crate::queue::database::requeue_orphans
 //!
 //! Every hand-over commits before the message is settled. A crash in between leaves the old
 //! message to come back, find no row, and be completed; nothing is lost and nothing runs twice.

@@ -12,6 +12,10 @@
 //! that is harmless: the queue's duplicate detection drops a repeated `MessageId` within its
 //! window, and a job that does run twice only acts on `pending` deliveries.
 //!
+//! The relay also sweeps, once a minute, for published jobs that lost both their worker and
+//! their message (dead-lettered after the worker died on every delivery): `running` with a
+//! lease that ran out long ago. They are requeued as new rows and published again.
+//!
 //! Consequence for retries: never reset `published_at` to retry a job; a republished id is
 //! dropped as a duplicate. The worker hands a job that must run again later over to a new row
 //! (`DatabaseQueue::hand_over`), which is published under its own id when due.
@@ -47,6 +51,10 @@ pub struct RelayOptions {
     /// Backoff after a failed pass, doubling from `retry_base` up to `retry_cap`.
     pub retry_base: Duration,
     pub retry_cap: Duration,
+    /// A published job whose lease ran out this long ago, still `running`, has lost both its
+    /// worker and its message (dead-lettered, say): the relay requeues it as a new row
+    /// ([`requeue_orphans`](crate::queue::database::requeue_orphans)). Checked once a minute.
+    pub orphan_after: Duration,
 }
 
 impl Default for RelayOptions {
@@ -58,6 +66,7 @@ impl Default for RelayOptions {
             idle_interval: Duration::from_millis(500),
             retry_base: Duration::from_millis(500),
             retry_cap: Duration::from_secs(60),
+            orphan_after: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -167,8 +176,13 @@ pub async fn run_relay(
 ) {
     tokio::pin!(shutdown);
     let mut failures: u32 = 0;
+    let mut next_sweep = tokio::time::Instant::now();
     tracing::info!(queue = queue.queue_name(), "outbox relay started");
     loop {
+        if tokio::time::Instant::now() >= next_sweep {
+            next_sweep += ORPHAN_SWEEP_EVERY;
+            sweep_orphans(db, options).await;
+        }
         let pause = match publish_batch(db, queue, options).await {
             Ok(published) => {
                 failures = 0;
@@ -220,6 +234,19 @@ pub fn spawn_relay(
         };
         run_relay(&db, &queue, &options, stop).await;
     }))
+}
+
+/// How often [`run_relay`] looks for orphaned jobs.
+const ORPHAN_SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+async fn sweep_orphans(db: &DatabaseConnection, options: &RelayOptions) {
+    let Ok(age) = chrono::Duration::from_std(options.orphan_after) else {
+        return;
+    };
+    let limit = u64::try_from(options.batch_size.max(1)).unwrap_or(u64::MAX);
+    if let Err(err) = crate::queue::database::requeue_orphans(db, Utc::now() - age, limit).await {
+        tracing::warn!(error = %err, "outbox relay: could not look for orphaned jobs");
+    }
 }
 
 /// Leases up to `batch_size` due, unpublished, pending rows, oldest first.
