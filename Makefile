@@ -2,7 +2,7 @@
 CARGO ?= cargo
 TECHCONF := ./target/debug/techconf
 
-.PHONY: run test lint web e2e schema bench-fanout bench-subscriptions clean
+.PHONY: run test lint web e2e schema bench-fanout bench-fanout-1m bench-subscriptions clean
 
 ## Start the API, GraphiQL, the web client and the in-process worker on SQLite.
 run: web
@@ -40,12 +40,20 @@ web-client/node_modules/.package-lock.json: web-client/package-lock.json
 schema:
 	$(CARGO) run --quiet --bin techconf -- schema --output schema.graphql
 
-## Fan-out benchmark against smtp-sink on PostgreSQL (see docs/BENCHMARKS.md).
+## Fan-out benchmark against smtp-sink on PostgreSQL (see docs/BENCHMARKS.md): 10k and 100k
+## attendees, 1 and 2 workers, and 10k with Nagle's algorithm left on for comparison.
+## `make bench-fanout-1m` adds 1,000,000 attendees (about 10 minutes).
 bench-fanout:
 	$(CARGO) build --release --bin techconf
 	scripts/bench-fanout.sh 10000 1
+	scripts/bench-fanout.sh 10000 1 32 0
+	scripts/bench-fanout.sh 10000 2
 	scripts/bench-fanout.sh 100000 1
 	scripts/bench-fanout.sh 100000 2
+
+bench-fanout-1m:
+	$(CARGO) build --release --bin techconf
+	scripts/bench-fanout.sh 1000000 1
 
 ## Live-progress benchmark: 0, 1,000 and 10,000 subscribers on one API process watching a
 ## send of 100,000 (see docs/BENCHMARKS.md).

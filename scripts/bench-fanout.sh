@@ -3,13 +3,18 @@
 #
 # Measures end-to-end emails/s from `createNotification` to `COMPLETED` with W worker
 # processes and, in the same run against the same sink, the loopback SMTP limit with
-# `smtp-source` reusing connections. Prints both, their ratio and the workers' peak RSS.
+# `smtp-source` reusing connections (`-d`), measured just before and just after the fan-out.
+# Prints both, their ratio and the workers' peak RSS (VmHWM).
 #
-#   scripts/bench-fanout.sh [N=10000] [WORKERS=1] [CONCURRENCY=32]
+#   scripts/bench-fanout.sh [N=10000] [WORKERS=1] [CONCURRENCY=32] [NODELAY=1]
+#
+# NODELAY=0 leaves Nagle's algorithm on in the worker's SMTP sockets (as lettre does on its
+# own), through the benchmark-only TECHCONF_SMTP_NODELAY switch.
 set -euo pipefail
 N=${1:-10000}
 WORKERS=${2:-1}
 CONCURRENCY=${3:-32}
+NODELAY=${4:-1}
 BIN=${TECHCONF_BIN:-target/release/techconf}
 PG=${BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432}
 DB="techconf_bench_$$"
@@ -31,16 +36,21 @@ user_flag=(); [ "$(id -u)" = 0 ] && user_flag=(-u nobody)
 smtp-sink "${user_flag[@]}" 127.0.0.1:"$SINK_PORT" 1024 & pids+=($!)
 sleep 0.3
 
-# The loopback limit: smtp-source, CONCURRENCY sessions, 100 messages per connection.
-t0=$(now)
-smtp-source -s "$CONCURRENCY" -C 100 -m "$N" -l 1000 -f bench@example.org -t sink@example.org \
-  127.0.0.1:"$SINK_PORT"
-t1=$(now)
-reference=$(python3 -c "print(round($N/($t1-$t0)))")
+# The loopback limit: smtp-source, CONCURRENCY sessions, each sending message after message
+# over one connection (-d), at most 100,000 messages.
+reference() {
+  local m=$(( N < 100000 ? N : 100000 )) t0 t1
+  t0=$(now)
+  smtp-source -d -s "$CONCURRENCY" -m "$m" -l 600 -f bench@example.org -t sink@example.org \
+    127.0.0.1:"$SINK_PORT" >/dev/null
+  t1=$(now)
+  python3 -c "print(round($m/($t1-$t0)))"
+}
+reference_before=$(reference)
 
 psql -q "$PG/postgres" -c "CREATE DATABASE $DB" >/dev/null
 export DATABASE_URL="$PG/$DB" MAIL_URL="smtp://127.0.0.1:$SINK_PORT" TECHCONF_ADMIN_TOKEN="$TOKEN" \
-  WORKER_CONCURRENCY="$CONCURRENCY" LOG_FORMAT=json RUST_LOG=warn
+  WORKER_CONCURRENCY="$CONCURRENCY" TECHCONF_SMTP_NODELAY="$NODELAY" LOG_FORMAT=json RUST_LOG=warn
 "$BIN" migrate >/dev/null
 CONF=$(python3 -c 'import uuid; print(uuid.uuid4())')
 psql -q "$DATABASE_URL" <<SQL
@@ -70,16 +80,24 @@ while true; do
 done
 t1=$(now)
 rss=0
+cpu_ticks=0
 for pid in "${worker_pids[@]}"; do
   kb=$(awk '/VmHWM/ {print $2}' /proc/"$pid"/status)
   [ "$kb" -gt "$rss" ] && rss=$kb
+  # utime + stime of the worker process (fields 14 and 15 of /proc/PID/stat).
+  cpu_ticks=$(( cpu_ticks + $(awk '{print $14 + $15}' /proc/"$pid"/stat) ))
 done
+cpu_seconds=$(python3 -c "print(round($cpu_ticks / $(getconf CLK_TCK), 1))")
 sent=$(psql -tA "$DATABASE_URL" -c "SELECT sent FROM notification WHERE id = '$ID'")
-python3 - "$N" "$WORKERS" "$sent" "$t0" "$t1" "$reference" "$rss" <<'PY'
+reference_after=$(reference)
+python3 - "$N" "$WORKERS" "$CONCURRENCY" "$NODELAY" "$sent" "$t0" "$t1" "$reference_before" \
+  "$reference_after" "$rss" "$cpu_seconds" <<'PY'
 import sys
-n, workers, sent, t0, t1, ref, rss = sys.argv[1:]
+n, workers, concurrency, nodelay, sent, t0, t1, before, after, rss, cpu = sys.argv[1:]
 rate = int(sent) / (float(t1) - float(t0))
-print(f"attendees={n} workers={workers} sent={sent} seconds={float(t1)-float(t0):.2f} "
-      f"emails_per_s={rate:.0f} smtp_source_per_s={ref} ratio={rate/int(ref):.2f} "
-      f"worker_peak_rss_mb={int(rss)/1024:.0f}")
+ref = (int(before) + int(after)) / 2
+print(f"attendees={n} workers={workers} concurrency={concurrency} nodelay={nodelay} "
+      f"sent={sent} seconds={float(t1)-float(t0):.2f} emails_per_s={rate:.0f} "
+      f"smtp_source_per_s={before}/{after} ratio={rate/ref:.3f} "
+      f"worker_peak_rss_mb={int(rss)/1024:.0f} worker_cpu_s={cpu}")
 PY

@@ -19,6 +19,10 @@ use super::{OutgoingEmail, SendError};
 use crate::config::{MailSettings, SmtpTls};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Benchmark-only switch: `TECHCONF_SMTP_NODELAY=0` leaves Nagle's algorithm on, as lettre
+/// would, so `scripts/bench-fanout.sh` can show what `TCP_NODELAY` buys in the same run.
+/// Deliberately not part of the documented settings.
+const NODELAY_ENV: &str = "TECHCONF_SMTP_NODELAY";
 const SEND_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub struct SmtpMailer {
@@ -27,6 +31,7 @@ pub struct SmtpMailer {
     tls: SmtpTls,
     credentials: Option<Credentials>,
     hello: ClientId,
+    nodelay: bool,
     idle: Mutex<Vec<AsyncSmtpConnection>>,
     permits: Semaphore,
 }
@@ -50,6 +55,7 @@ impl SmtpMailer {
                 Credentials::new(user.clone(), pass.expose_secret().to_owned())
             }),
             hello: ClientId::default(),
+            nodelay: std::env::var(NODELAY_ENV).map_or(true, |v| v != "0"),
             idle: Mutex::new(Vec::new()),
             permits: Semaphore::new(concurrency.max(1)),
         })
@@ -122,7 +128,9 @@ impl SmtpMailer {
             .await
             .map_err(|_| unreachable(&"timed out"))?
             .map_err(|e| unreachable(&e))?;
-            stream.set_nodelay(true).map_err(|e| unreachable(&e))?;
+            stream
+                .set_nodelay(self.nodelay)
+                .map_err(|e| unreachable(&e))?;
             let mut connection = tokio::time::timeout(
                 CONNECT_TIMEOUT,
                 AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello),
