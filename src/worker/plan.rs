@@ -14,6 +14,16 @@ pub async fn run(context: &JobContext, notification_id: Uuid) -> Result<JobOutco
     let lock = if backend == DbBackend::Postgres {
         " FOR UPDATE"
     } else {
+        // SQLite: take the write lock first. A transaction that reads first and writes later
+        // cannot wait for the lock when another connection wrote in between: it fails at
+        // once with "database is locked", and with registrations arriving steadily the plan
+        // failed on every attempt. A write as the first statement waits (busy timeout).
+        txn.execute_raw(statement(
+            backend,
+            "UPDATE notification SET status = status WHERE id = $1",
+            vec![notification_id.into()],
+        ))
+        .await?;
         ""
     };
     let row = txn
