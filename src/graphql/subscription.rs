@@ -19,7 +19,7 @@ use super::notification::Notification;
 use super::{Attendee, NotificationStatus, READERS, parse_id, require};
 use crate::entity::{attendee, notification};
 use crate::error::{ApiError, IntoGraphql};
-use crate::progress::{Progress, ProgressHub, Watched};
+use crate::progress::{Progress, ProgressHub, Watched, Watching};
 
 /// How often progress events may go out: at most one per `min_interval` per subscription,
 /// and at most `budget` a second for the whole process, shared by its live progress
@@ -120,9 +120,9 @@ impl SubscriptionRoot {
     ) -> Result<impl Stream<Item = NotificationProgress> + use<>> {
         require(ctx, READERS).gql()?;
         let id = parse_id("id", &id).gql()?;
-        let mut state = hub(ctx).watch(id);
-        let first = first_state(&mut state, id).await.gql()?;
-        Ok(progress_events(state, first, pace(ctx).clone()))
+        let mut watching = hub(ctx).watch(id);
+        let first = first_state(&mut watching.state, id).await.gql()?;
+        Ok(progress_events(watching, first, pace(ctx).clone()))
     }
 
     /// Notifications of one conference (or of all) whenever their status or counters change,
@@ -198,6 +198,7 @@ async fn first_state(
 
 struct ProgressStream {
     state: watch::Receiver<Watched>,
+    finished: watch::Receiver<bool>,
     first: Option<Arc<Progress>>,
     last: Arc<Progress>,
     last_sent_at: Instant,
@@ -206,12 +207,13 @@ struct ProgressStream {
 }
 
 fn progress_events(
-    state: watch::Receiver<Watched>,
+    watching: Watching,
     first: Arc<Progress>,
     pace: Pace,
 ) -> impl Stream<Item = NotificationProgress> {
     let stream = ProgressStream {
-        state,
+        state: watching.state,
+        finished: watching.finished,
         last: first.clone(),
         first: Some(first),
         last_sent_at: Instant::now(),
@@ -227,15 +229,17 @@ fn progress_events(
             return None;
         }
         loop {
-            s.state.changed().await.ok()?;
-            // Throttle: changes arriving meanwhile collapse into the latest state. The final
-            // state goes out at once: nothing follows it, and it is the one admins wait for.
+            // Sleep out the interval first, without waking up for the changes that arrive
+            // meanwhile: they collapse into the latest state. Only the final state cuts the
+            // wait short: nothing follows it, and it is the one admins wait for.
             let deadline = s.last_sent_at + s.pace.interval();
-            if !is_final(&s.state.borrow()) {
-                tokio::select! {
-                    () = tokio::time::sleep_until(deadline) => {}
-                    _ = s.state.wait_for(is_final) => {}
-                }
+            tokio::select! {
+                () = tokio::time::sleep_until(deadline) => {}
+                _ = s.finished.wait_for(|finished| *finished) => {}
+            }
+            // Then send the newest state, once there is one not sent yet.
+            if !s.state.has_changed().ok()? {
+                s.state.changed().await.ok()?;
             }
             let next = match &*s.state.borrow_and_update() {
                 Watched::Ready(progress) => progress.clone(),
@@ -250,15 +254,6 @@ fn progress_events(
             return Some((NotificationProgress::from(&*s.last), s));
         }
     })
-}
-
-/// Whether no event can follow this state.
-fn is_final(state: &Watched) -> bool {
-    match state {
-        Watched::Ready(progress) => progress.is_terminal(),
-        Watched::Missing => true,
-        Watched::Loading => false,
-    }
 }
 
 struct ChangeStream {
@@ -439,6 +434,31 @@ mod tests {
         }))
     }
 
+    /// A stand-in for the hub: publishes states as the hub does.
+    struct Publisher {
+        state: watch::Sender<Watched>,
+        finished: watch::Sender<bool>,
+    }
+
+    impl Publisher {
+        fn new(initial: &Watched) -> (Self, Watching) {
+            let (state, state_receiver) = watch::channel(initial.clone());
+            let (finished, finished_receiver) = watch::channel(false);
+            let watching = Watching {
+                state: state_receiver,
+                finished: finished_receiver,
+            };
+            (Self { state, finished }, watching)
+        }
+
+        fn publish(&self, sent: i64, status: Status) {
+            self.state.send_replace(state(sent, status));
+            if status.is_terminal() {
+                self.finished.send_replace(true);
+            }
+        }
+    }
+
     fn first(watched: &Watched) -> Arc<Progress> {
         match watched {
             Watched::Ready(p) => p.clone(),
@@ -473,14 +493,14 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_burst_of_changes_collapses_into_the_latest_state() {
         let initial = state(0, Status::Sending);
-        let (changes, receiver) = watch::channel(initial.clone());
-        let events = progress_events(receiver, first(&initial), pace());
+        let (changes, watching) = Publisher::new(&initial);
+        let events = progress_events(watching, first(&initial), pace());
         futures::pin_mut!(events);
         assert_eq!(events.next().await.map(|e| e.sent), Some(0), "the snapshot");
         for sent in 1..=99 {
-            changes.send_replace(state(sent, Status::Sending));
+            changes.publish(sent, Status::Sending);
         }
-        changes.send_replace(state(100, Status::Completed));
+        changes.publish(100, Status::Completed);
         let rest: Vec<_> = events.collect().await;
         assert_eq!(
             rest.len(),
@@ -494,19 +514,37 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn after_a_quiet_spell_the_next_change_goes_out_at_once() {
+        let initial = state(0, Status::Sending);
+        let (changes, watching) = Publisher::new(&initial);
+        let events = progress_events(watching, first(&initial), pace());
+        futures::pin_mut!(events);
+        events.next().await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let published_at = Instant::now();
+        changes.publish(1, Status::Sending);
+        assert_eq!(events.next().await.map(|e| e.sent), Some(1));
+        assert_eq!(
+            Instant::now(),
+            published_at,
+            "no throttle wait after an idle interval"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn events_are_spaced_by_the_interval_and_end_with_the_final_state() {
         let initial = state(0, Status::Sending);
-        let (changes, receiver) = watch::channel(initial.clone());
-        let events = progress_events(receiver, first(&initial), pace());
+        let (changes, watching) = Publisher::new(&initial);
+        let events = progress_events(watching, first(&initial), pace());
         let producer = tokio::spawn(async move {
             // A change every 10 ms for about a second, then the end.
             for sent in 1..=99 {
                 tokio::time::sleep(Duration::from_millis(10)).await;
-                changes.send_replace(state(sent, Status::Sending));
+                changes.publish(sent, Status::Sending);
             }
             // Between two throttled events: held back, it would wait for the next slot.
             tokio::time::sleep(Duration::from_millis(15)).await;
-            changes.send_replace(state(100, Status::Completed));
+            changes.publish(100, Status::Completed);
             (changes, Instant::now())
         });
         let received: Vec<(Instant, NotificationProgress)> =

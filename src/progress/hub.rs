@@ -59,8 +59,18 @@ struct Inner {
     _alive: watch::Sender<()>,
 }
 
+/// A subscriber's view of one notification.
+pub struct Watching {
+    /// Its latest state; changes with every committed change.
+    pub state: watch::Receiver<Watched>,
+    /// Whether that state is final (terminal or gone); changes only when that flips, so a
+    /// subscriber can wait for the end without waking up for every change in between.
+    pub finished: watch::Receiver<bool>,
+}
+
 struct Entry {
     state: watch::Sender<Watched>,
+    finished: watch::Sender<bool>,
     rate: RateWindow,
     last_read: Option<Instant>,
 }
@@ -103,23 +113,31 @@ impl ProgressHub {
 
     /// The latest state of one notification, starting from `Loading` if nobody in this
     /// process watched it yet (the hub then reads it at once).
-    pub fn watch(&self, id: Uuid) -> watch::Receiver<Watched> {
+    pub fn watch(&self, id: Uuid) -> Watching {
         let mut watched = lock(&self.inner.watched);
         if let Some(entry) = watched.get(&id) {
-            return entry.state.subscribe();
+            return Watching {
+                state: entry.state.subscribe(),
+                finished: entry.finished.subscribe(),
+            };
         }
-        let (state, receiver) = watch::channel(Watched::Loading);
+        let (state, state_receiver) = watch::channel(Watched::Loading);
+        let (finished, finished_receiver) = watch::channel(false);
         watched.insert(
             id,
             Entry {
                 state,
+                finished,
                 rate: RateWindow::default(),
                 last_read: None,
             },
         );
         drop(watched);
         self.inner.mark(Change::Notification(id));
-        receiver
+        Watching {
+            state: state_receiver,
+            finished: finished_receiver,
+        }
     }
 
     /// Every notification row that changes from now on.
@@ -262,6 +280,10 @@ impl Inner {
             if let Some(entry) = watched.get_mut(&row.id) {
                 let progress = entry.rate.observe(&row, now);
                 entry.last_read = Some(now);
+                let done = progress.is_terminal();
+                entry
+                    .finished
+                    .send_if_modified(|finished| std::mem::replace(finished, done) != done);
                 entry.state.send_if_modified(|current| match current {
                     Watched::Ready(old) if **old == progress => false,
                     _ => {
@@ -278,6 +300,7 @@ impl Inner {
             if let Some(entry) = watched.get_mut(id) {
                 entry.last_read = Some(now);
                 entry.state.send_replace(Watched::Missing);
+                entry.finished.send_replace(true);
             }
         }
     }

@@ -4,7 +4,7 @@ mod hub;
 mod signal;
 mod snapshot;
 
-pub use hub::{LISTENER_APPLICATION_NAME, ProgressHub, Watched};
+pub use hub::{LISTENER_APPLICATION_NAME, ProgressHub, Watched, Watching};
 
 pub use signal::{
     Change, PROGRESS_CHANNEL, REGISTRATION_CHANNEL, Signal, attendee_registered,

@@ -164,6 +164,20 @@ impl TestApp {
         panic!("notification {id} did not finish within 60 s");
     }
 
+    /// Waits until the job table is empty: the job that completes a notification deletes its
+    /// row just after the notification's final commit.
+    pub async fn wait_until_no_jobs(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while self.count("job").await > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "jobs are left behind: {}",
+                self.count("job").await
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     pub async fn count(&self, table: &str) -> i64 {
         let backend = self.db.get_database_backend();
         let row = self
@@ -224,6 +238,20 @@ macro_rules! on_both_backends {
     };
 }
 pub(crate) use on_both_backends;
+
+/// Runs a scenario `async fn NAME(backend: Backend)` on SQLite and on PostgreSQL, on a
+/// two-thread runtime (for scenarios that start their own app, worker or processes).
+macro_rules! on_both {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() { super::$name(crate::helpers::Backend::Sqlite).await; }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() { super::$name(crate::helpers::Backend::Postgres).await; }
+        }
+    )+};
+}
+pub(crate) use on_both;
 
 /// Inserts attendees directly (no confirmation jobs), one per address; returns their ids.
 pub async fn insert_attendees(

@@ -12,8 +12,8 @@ use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http::H
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::helpers::{
-    Backend, TestApp, assert_no_errors, emails, insert_attendees, new_database, settings_for,
-    spawn_app_on,
+    Backend, TestApp, assert_no_errors, emails, insert_attendees, new_database, on_both,
+    settings_for, spawn_app_on,
 };
 
 const PROGRESS: &str = "subscription($id: ID!) { notificationProgress(id: $id) {
@@ -437,17 +437,6 @@ async fn admins_see_each_new_registration(backend: Backend) {
         Event::Errors(errors) => assert_eq!(errors[0]["extensions"]["code"], "NOT_FOUND"),
         other => panic!("expected NOT_FOUND, got {other:?}"),
     }
-}
-
-macro_rules! on_both {
-    ($($name:ident),+ $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() { super::$name(crate::helpers::Backend::Sqlite).await; }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() { super::$name(crate::helpers::Backend::Postgres).await; }
-        }
-    )+};
 }
 
 on_both!(

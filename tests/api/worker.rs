@@ -8,24 +8,13 @@ use testkit::smtp::{FakeSmtp, SmtpSink};
 
 use crate::helpers::{
     Backend, TestApp, assert_no_errors, emails, error_code, insert_attendees, new_database,
-    spawn_app_on,
+    on_both, spawn_app_on,
 };
 
 async fn app_with_smtp(backend: Backend, smtp_url: &str, extra: &[(&str, &str)]) -> TestApp {
     let mut vars = vec![("MAIL_URL", smtp_url)];
     vars.extend_from_slice(extra);
     spawn_app_on(new_database(backend).await, &vars, true).await
-}
-
-macro_rules! on_both {
-    ($($name:ident),+ $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() { super::$name(crate::helpers::Backend::Sqlite).await; }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() { super::$name(crate::helpers::Backend::Postgres).await; }
-        }
-    )+};
 }
 
 on_both!(
@@ -97,7 +86,7 @@ async fn every_attendee_gets_one_personalised_email(backend: Backend) {
             .await,
         230
     );
-    assert_eq!(app.count("job").await, 0, "no jobs are left behind");
+    app.wait_until_no_jobs().await;
 }
 
 async fn a_rejected_address_fails_alone_with_the_servers_reply(backend: Backend) {
@@ -184,7 +173,7 @@ async fn a_conference_without_attendees_completes_at_once(backend: Backend) {
     let done = app.wait_until_finished(&id).await;
     assert_eq!(done["status"], "COMPLETED");
     assert_eq!(done["total"], 0);
-    assert_eq!(app.count("job").await, 0);
+    app.wait_until_no_jobs().await;
 }
 
 async fn a_redelivered_send_job_does_not_email_anyone_twice(backend: Backend) {
@@ -203,13 +192,7 @@ async fn a_redelivered_send_job_does_not_email_anyone_twice(backend: Backend) {
     techconf::queue::enqueue_many(&app.db, &jobs, None)
         .await
         .unwrap();
-    for _ in 0..600 {
-        if app.count("job").await == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(app.count("job").await, 0);
+    app.wait_until_no_jobs().await;
     assert_eq!(smtp.message_count(), 60, "nobody was emailed twice");
     let n = app.wait_until_finished(&id).await;
     assert_eq!(n["sent"], 60);

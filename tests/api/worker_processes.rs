@@ -18,7 +18,9 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::watch;
 
-use crate::helpers::{Backend, TestApp, emails, insert_attendees, new_database, spawn_app_on};
+use crate::helpers::{
+    Backend, TestApp, emails, insert_attendees, new_database, on_both, spawn_app_on,
+};
 
 /// Jobs one worker process runs at once (`JOB_SLOTS` in src/worker/mod.rs): each holds at
 /// most one claimed, unrecorded batch.
@@ -187,15 +189,6 @@ fn bind(app: &TestApp, sql: &str, notification: &str) -> Statement {
 
 /// Waits until the job table is empty: the job that finished a notification deletes its
 /// row just after.
-async fn assert_no_jobs_left(app: &TestApp) {
-    let deadline = Instant::now() + WAIT;
-    let mut every = tokio::time::interval(Duration::from_millis(20));
-    while app.count("job").await > 0 {
-        assert!(Instant::now() < deadline, "jobs are left behind");
-        every.tick().await;
-    }
-}
-
 /// Notification emails (not registration confirmations) received, by recipient.
 fn notification_emails_by_recipient(messages: &[ReceivedMessage]) -> HashMap<String, usize> {
     let mut by_recipient = HashMap::new();
@@ -225,18 +218,7 @@ async fn assert_everyone_sent_once(app: &TestApp, id: &str, attendees: i64) {
     }
     let sql = format!("SELECT COUNT(*) AS n {where_} AND status = 'sent'");
     assert_eq!(scalar(app, &sql, id).await, attendees);
-    assert_no_jobs_left(app).await;
-}
-
-macro_rules! on_both {
-    ($($name:ident),+ $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() { super::$name(crate::helpers::Backend::Sqlite).await; }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() { super::$name(crate::helpers::Backend::Postgres).await; }
-        }
-    )+};
+    app.wait_until_no_jobs().await;
 }
 
 on_both!(
