@@ -232,7 +232,7 @@ impl Inner {
                 return Err(err);
             }
         };
-        self.publish_notifications(&ids, rows, Instant::now());
+        self.publish_notifications(&ids, rows, Instant::now(), Utc::now());
         if !todo.attendees.is_empty() && self.registrations.receiver_count() > 0 {
             let mut attendees = Vec::new();
             for chunk in todo.attendees.chunks(CHUNK) {
@@ -272,13 +272,14 @@ impl Inner {
         asked: &HashSet<Uuid>,
         rows: Vec<notification::Model>,
         now: Instant,
+        wall_clock: DateTime<Utc>,
     ) {
         let mut found = HashSet::with_capacity(rows.len());
         let mut watched = lock(&self.watched);
         for row in rows {
             found.insert(row.id);
             if let Some(entry) = watched.get_mut(&row.id) {
-                let progress = entry.rate.observe(&row, now);
+                let progress = entry.rate.observe(&row, wall_clock);
                 entry.last_read = Some(now);
                 let done = progress.is_terminal();
                 entry

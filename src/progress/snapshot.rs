@@ -1,7 +1,7 @@
 //! A notification's progress at one moment, with its send rate and ETA computed from the
 //! recent past (a sliding window), not averaged since the start.
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -10,7 +10,9 @@ use crate::domain::NotificationStatus;
 use crate::entity::notification;
 
 /// How far back the send rate looks.
-pub const RATE_WINDOW: Duration = Duration::from_secs(10);
+pub const RATE_WINDOW: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
+/// How long without a commit before the silence starts lowering the rate.
+const STALL_GRACE: chrono::TimeDelta = chrono::TimeDelta::seconds(2);
 /// The shortest span over which a rate is worth stating.
 const MIN_RATE_SPAN: Duration = Duration::from_millis(500);
 
@@ -42,15 +44,17 @@ impl Progress {
     }
 }
 
-/// Recent (time, recipients finished) observations of one notification.
+/// Recent (commit time, recipients finished) samples of one notification. Times are the
+/// rows' own `updated_at`, written in the transaction that recorded the progress, so the rate
+/// does not depend on when this process happened to read them.
 #[derive(Debug, Default)]
 pub struct RateWindow {
-    samples: VecDeque<(Instant, i64)>,
+    samples: VecDeque<(DateTime<Utc>, i64)>,
 }
 
 impl RateWindow {
-    /// Records the row as observed at `now` and returns its progress with rate and ETA.
-    pub fn observe(&mut self, row: &notification::Model, now: Instant) -> Progress {
+    /// Records the row, read at `now`, and returns its progress with rate and ETA.
+    pub fn observe(&mut self, row: &notification::Model, now: DateTime<Utc>) -> Progress {
         let status = row
             .status
             .parse::<NotificationStatus>()
@@ -64,13 +68,15 @@ impl RateWindow {
             // Counters went down (failed deliveries retried): the old window no longer applies.
             self.samples.clear();
         }
-        self.samples.push_back((now, finished));
+        if self.samples.back() != Some(&(row.updated_at, finished)) {
+            self.samples.push_back((row.updated_at, finished));
+        }
         // Keep one sample at or beyond the window's edge as its anchor.
         while self.samples.len() > 2
             && self
                 .samples
                 .get(1)
-                .is_some_and(|&(at, _)| now.duration_since(at) >= RATE_WINDOW)
+                .is_some_and(|&(at, _)| now - at >= RATE_WINDOW)
         {
             self.samples.pop_front();
         }
@@ -86,7 +92,10 @@ impl RateWindow {
             eta_seconds: None,
             updated_at: row.updated_at,
         };
-        progress.rate_per_second = self.rate();
+        progress.rate_per_second = match status {
+            NotificationStatus::Sending => self.rate(now),
+            _ => None,
+        };
         progress.eta_seconds = match status {
             _ if progress.is_terminal() => Some(0),
             NotificationStatus::Sending => progress
@@ -98,10 +107,13 @@ impl RateWindow {
         progress
     }
 
-    fn rate(&self) -> Option<f64> {
+    fn rate(&self, now: DateTime<Utc>) -> Option<f64> {
         let &(first_at, first) = self.samples.front()?;
         let &(last_at, last) = self.samples.back()?;
-        let span = last_at.duration_since(first_at);
+        // Batches commit every fraction of a second while a send runs; when none has for a
+        // while, the silence counts too, so a stalled send shows its rate falling.
+        let end = last_at.max(now - STALL_GRACE);
+        let span = (end - first_at).to_std().ok()?;
         if span < MIN_RATE_SPAN {
             return None;
         }
@@ -116,8 +128,17 @@ impl RateWindow {
 mod tests {
     use super::*;
 
-    fn row(status: NotificationStatus, total: i32, sent: i32, failed: i32) -> notification::Model {
-        let now = Utc::now();
+    fn at(start: DateTime<Utc>, millis: i64) -> DateTime<Utc> {
+        start + chrono::TimeDelta::milliseconds(millis)
+    }
+
+    fn row(
+        status: NotificationStatus,
+        total: i32,
+        sent: i32,
+        failed: i32,
+        updated_at: DateTime<Utc>,
+    ) -> notification::Model {
         notification::Model {
             id: Uuid::now_v7(),
             conference_id: None,
@@ -128,10 +149,10 @@ mod tests {
             sent,
             failed,
             cancelled: 0,
-            submitted_at: now,
+            submitted_at: updated_at,
             started_at: None,
             completed_at: None,
-            updated_at: now,
+            updated_at,
             created_by: String::new(),
             idempotency_key: None,
             legacy_id: None,
@@ -140,64 +161,88 @@ mod tests {
         }
     }
 
+    use NotificationStatus::{Completed, Paused, Sending};
+
     #[test]
     fn rate_is_unknown_until_the_window_spans_half_a_second() {
         let mut window = RateWindow::default();
-        let start = Instant::now();
-        let p = window.observe(&row(NotificationStatus::Sending, 1000, 0, 0), start);
+        let t = Utc::now();
+        let p = window.observe(&row(Sending, 1000, 0, 0, t), t);
         assert_eq!((p.rate_per_second, p.eta_seconds), (None, None));
-        let p = window.observe(
-            &row(NotificationStatus::Sending, 1000, 40, 0),
-            start + Duration::from_millis(200),
-        );
+        let p = window.observe(&row(Sending, 1000, 40, 0, at(t, 200)), at(t, 250));
         assert_eq!(p.rate_per_second, None);
-        let p = window.observe(
-            &row(NotificationStatus::Sending, 1000, 90, 10),
-            start + Duration::from_secs(1),
+        let p = window.observe(&row(Sending, 1000, 90, 10, at(t, 1000)), at(t, 1300));
+        assert_eq!(
+            p.rate_per_second,
+            Some(100.0),
+            "from commit times, not read times"
         );
-        assert_eq!(p.rate_per_second, Some(100.0));
         assert_eq!(p.eta_seconds, Some(9));
         assert_eq!(p.pending(), 900);
     }
 
     #[test]
+    fn batches_read_late_do_not_inflate_the_rate() {
+        // 25 emails a second in batches of 10 (one commit every 400 ms), read at odd moments.
+        let mut window = RateWindow::default();
+        let t = Utc::now();
+        let mut last = None;
+        for batch in 0..=10 {
+            let committed = at(t, batch * 400);
+            let read = at(t, batch * 400 + if batch % 2 == 0 { 5 } else { 390 });
+            last =
+                Some(window.observe(&row(Sending, 1000, (batch * 10) as i32, 0, committed), read));
+        }
+        assert_eq!(last.and_then(|p| p.rate_per_second), Some(25.0));
+    }
+
+    #[test]
     fn rate_follows_the_recent_window_not_the_whole_send() {
         let mut window = RateWindow::default();
-        let start = Instant::now();
+        let t = Utc::now();
         // Fast for the first 20 s, then slow: the rate must show the slow part.
         for second in 0..=20 {
-            let sent = second * 100;
-            window.observe(
-                &row(NotificationStatus::Sending, 10_000, sent, 0),
-                start + Duration::from_secs(second as u64),
-            );
+            let c = at(t, second * 1000);
+            window.observe(&row(Sending, 10_000, (second * 100) as i32, 0, c), c);
         }
         let mut last = None;
         for second in 21..=40 {
+            let c = at(t, second * 1000);
             let sent = 2000 + (second - 20) * 10;
-            last = Some(window.observe(
-                &row(NotificationStatus::Sending, 10_000, sent, 0),
-                start + Duration::from_secs(second as u64),
-            ));
+            last = Some(window.observe(&row(Sending, 10_000, sent as i32, 0, c), c));
         }
         let rate = last.and_then(|p| p.rate_per_second).unwrap();
         assert!((rate - 10.0).abs() < 0.5, "rate {rate}");
     }
 
     #[test]
+    fn a_stalled_send_shows_its_rate_falling() {
+        let mut window = RateWindow::default();
+        let t = Utc::now();
+        for second in 0..=5 {
+            let c = at(t, second * 1000);
+            window.observe(&row(Sending, 10_000, (second * 100) as i32, 0, c), c);
+        }
+        let stalled = row(Sending, 10_000, 500, 0, at(t, 5000));
+        let soon = window.observe(&stalled, at(t, 6000));
+        assert_eq!(
+            soon.rate_per_second,
+            Some(100.0),
+            "a pause between batches is not a stall"
+        );
+        let later = window.observe(&stalled, at(t, 12_000));
+        let rate = later.rate_per_second.unwrap();
+        assert!(rate < 60.0, "ten seconds without progress: {rate}");
+    }
+
+    #[test]
     fn eta_is_zero_when_terminal_and_unknown_when_paused() {
         let mut window = RateWindow::default();
-        let start = Instant::now();
-        window.observe(&row(NotificationStatus::Sending, 10, 0, 0), start);
-        let paused = window.observe(
-            &row(NotificationStatus::Paused, 10, 5, 0),
-            start + Duration::from_secs(1),
-        );
-        assert_eq!(paused.eta_seconds, None);
-        let done = window.observe(
-            &row(NotificationStatus::Completed, 10, 10, 0),
-            start + Duration::from_secs(2),
-        );
+        let t = Utc::now();
+        window.observe(&row(Sending, 10, 0, 0, t), t);
+        let paused = window.observe(&row(Paused, 10, 5, 0, at(t, 1000)), at(t, 1000));
+        assert_eq!((paused.rate_per_second, paused.eta_seconds), (None, None));
+        let done = window.observe(&row(Completed, 10, 10, 0, at(t, 2000)), at(t, 2000));
         assert_eq!(done.eta_seconds, Some(0));
         assert_eq!(done.pending(), 0);
     }
@@ -205,12 +250,9 @@ mod tests {
     #[test]
     fn a_retry_that_lowers_the_counters_restarts_the_window() {
         let mut window = RateWindow::default();
-        let start = Instant::now();
-        window.observe(&row(NotificationStatus::Sending, 10, 5, 5), start);
-        let p = window.observe(
-            &row(NotificationStatus::Sending, 10, 5, 0),
-            start + Duration::from_secs(1),
-        );
+        let t = Utc::now();
+        window.observe(&row(Sending, 10, 5, 5, t), t);
+        let p = window.observe(&row(Sending, 10, 5, 0, at(t, 1000)), at(t, 1000));
         assert_eq!(p.rate_per_second, None, "no negative rate");
     }
 }
