@@ -3,7 +3,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
 
 use crate::config::DatabaseUrl;
 
@@ -44,6 +47,18 @@ fn sqlite_path(url: &str) -> Option<&str> {
 }
 
 /// Names of migrations not yet applied.
+/// Starts a transaction that will write. On SQLite it takes the write lock at once (`BEGIN
+/// IMMEDIATE`), waiting for it up to the busy timeout: a deferred transaction that reads
+/// first and writes later cannot wait when another connection wrote in between, and fails
+/// at once with "database is locked". PostgreSQL ignores the mode.
+pub async fn begin_write<C: TransactionTrait>(db: &C) -> Result<C::Transaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    })
+    .await
+}
+
 pub async fn pending_migrations(db: &DatabaseConnection) -> anyhow::Result<Vec<String>> {
     Ok(Migrator::get_pending_migrations(db)
         .await
@@ -83,7 +98,9 @@ pub async fn ensure_migrated(db: &DatabaseConnection, migrate_now: bool) -> anyh
 
 #[cfg(test)]
 mod tests {
-    use super::sqlite_path;
+    use sea_orm::Statement;
+
+    use super::*;
 
     #[test]
     fn sqlite_paths_are_read_from_urls() {
@@ -94,5 +111,51 @@ mod tests {
         assert_eq!(sqlite_path("sqlite:/tmp/x.db"), Some("/tmp/x.db"));
         assert_eq!(sqlite_path("sqlite::memory:"), None);
         assert_eq!(sqlite_path("postgres://x"), None);
+    }
+
+    /// A write transaction that reads first must not fail because another connection wrote
+    /// in between (SQLite's "database is locked" for deferred transactions): the second
+    /// writer waits for the first instead.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_transaction_that_reads_first_survives_a_concurrent_writer() {
+        let database = testkit::TestDatabase::sqlite();
+        let url = DatabaseUrl::new(database.url());
+        let first = connect(&url).await.unwrap();
+        let second = connect(&url).await.unwrap();
+        first
+            .execute_unprepared(
+                "CREATE TABLE counter (n INTEGER NOT NULL); INSERT INTO counter VALUES (0);",
+            )
+            .await
+            .unwrap();
+        let sql = |s: &str| Statement::from_string(DbBackend::Sqlite, s.to_owned());
+
+        let txn = begin_write(&first).await.unwrap();
+        txn.query_one_raw(sql("SELECT n FROM counter"))
+            .await
+            .unwrap();
+        let other = tokio::spawn(async move {
+            second
+                .execute_raw(sql("UPDATE counter SET n = n + 10"))
+                .await
+                .map(|_| ())
+        });
+        // Give the other writer every chance to commit first, as it would with deferred
+        // transactions; here it can only wait for the lock.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        txn.execute_raw(sql("UPDATE counter SET n = n + 1"))
+            .await
+            .expect("the write after the read is not refused");
+        txn.commit().await.unwrap();
+        other
+            .await
+            .unwrap()
+            .expect("the other writer waited its turn");
+        let row = first
+            .query_one_raw(sql("SELECT n FROM counter"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.try_get::<i32>("", "n").unwrap(), 11);
     }
 }

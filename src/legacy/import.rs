@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, Iterable,
-    QueryFilter, QuerySelect, TransactionTrait,
+    QueryFilter, QuerySelect,
     sea_query::{OnConflict, Query},
 };
 use uuid::Uuid;
@@ -65,7 +65,7 @@ pub async fn import(
             rows: t.rows,
         })
         .collect();
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let existing = Existing::load(&txn).await?;
     let plan = Planner::new(data, &existing, &mut report).plan();
     if options.strict && !report.skipped.is_empty() {

@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, QueryResult, Statement,
-    TransactionTrait, Value,
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, QueryResult, Statement, Value,
 };
 use uuid::Uuid;
 
@@ -273,7 +272,7 @@ impl DatabaseQueue {
         error: Option<&str>,
         count_attempt: bool,
     ) -> Result<Option<Uuid>, DbErr> {
-        let txn = db.begin().await?;
+        let txn = crate::db::begin_write(db).await?;
         let backend = txn.get_database_backend();
         let successor = Uuid::now_v7();
         let given_back = if count_attempt { 0 } else { 1 };
@@ -370,7 +369,7 @@ pub async fn requeue_orphans(
     let mut successors = Vec::new();
     for row in candidates {
         let id: Uuid = row.try_get("", "id")?;
-        let txn = db.begin().await?;
+        let txn = crate::db::begin_write(db).await?;
         // The delete re-checks the condition (on PostgreSQL after any concurrent claim
         // commits), so a job a worker has just claimed again is not touched.
         let deleted = txn

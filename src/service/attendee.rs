@@ -3,7 +3,6 @@ use chrono::Utc;
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    TransactionTrait,
     sea_query::{Expr, ExprTrait, Func},
 };
 use uuid::Uuid;
@@ -42,7 +41,7 @@ pub async fn register(
         submitted_at: Utc::now(),
         legacy_id: None,
     };
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     attendee::Entity::insert(active(&row))
         .exec_without_returning(&txn)
         .await

@@ -5,7 +5,7 @@
 //! recorded. Resume and retry enqueue send jobs over exactly the deliveries still pending,
 //! so nobody is skipped and nobody is sent twice.
 use chrono::Utc;
-use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use uuid::Uuid;
 
 use crate::domain::NotificationStatus;
@@ -53,7 +53,7 @@ async fn set_status(
 
 pub async fn pause(db: &DatabaseConnection, id: Uuid) -> ApiResult<notification::Model> {
     let current = super::notification::get(db, id).await?;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     use NotificationStatus::*;
     if !set_status(&txn, id, &[Queued, Sending], Paused, false).await? {
         return Err(refuse(&current, "paused"));
@@ -70,7 +70,7 @@ pub async fn resume(
     slice_size: usize,
 ) -> ApiResult<notification::Model> {
     let current = super::notification::get(db, id).await?;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     use NotificationStatus::*;
     if !set_status(&txn, id, &[Paused], Sending, false).await? {
         return Err(refuse(&current, "resumed"));
@@ -88,7 +88,7 @@ pub async fn resume(
 
 pub async fn cancel(db: &DatabaseConnection, id: Uuid) -> ApiResult<notification::Model> {
     let current = super::notification::get(db, id).await?;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     use NotificationStatus::*;
     if !set_status(&txn, id, &[Queued, Sending, Paused], Cancelled, true).await? {
         return Err(refuse(&current, "cancelled"));
@@ -124,7 +124,7 @@ pub async fn retry_failed(
     if current.legacy_id.is_some() || current.status == NotificationStatus::Cancelled.as_str() {
         return Err(refuse(&current, "retried"));
     }
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let backend = txn.get_database_backend();
     let retried = txn
         .execute_raw(statement(

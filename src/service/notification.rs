@@ -2,7 +2,6 @@
 use chrono::Utc;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -65,7 +64,7 @@ pub async fn create(
         legacy_status: None,
         rate_tat: None,
     };
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let inserted = notification::Entity::insert(active(&row))
         .exec_without_returning(&txn)
         .await;

@@ -6,7 +6,6 @@ use anyhow::Context;
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect,
-    TransactionTrait,
 };
 use serde::Deserialize;
 use uuid::Uuid;
@@ -85,7 +84,7 @@ pub fn parse(text: &str) -> anyhow::Result<SeedFile> {
 
 /// Loads the seed data, adding only what is missing, in one transaction.
 pub async fn load(db: &DatabaseConnection, file: &SeedFile) -> anyhow::Result<SeedReport> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let mut report = SeedReport::default();
     let c = &file.conference;
     if conference::Entity::find_by_id(c.id)

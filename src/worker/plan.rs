@@ -1,7 +1,7 @@
 //! The plan step: one set-based statement creates a notification's deliveries, then the
 //! send work is split into jobs over id ranges, all in one transaction.
 use chrono::Utc;
-use sea_orm::{ConnectionTrait, DbBackend, TransactionTrait};
+use sea_orm::{ConnectionTrait, DbBackend};
 use uuid::Uuid;
 
 use super::{JobContext, JobError, JobOutcome, send};
@@ -9,21 +9,12 @@ use crate::domain::NotificationStatus;
 use crate::queue::{self, database::statement};
 
 pub async fn run(context: &JobContext, notification_id: Uuid) -> Result<JobOutcome, JobError> {
-    let txn = context.db.begin().await?;
+    let txn = crate::db::begin_write(&context.db).await?;
     let backend = txn.get_database_backend();
     let lock = if backend == DbBackend::Postgres {
         " FOR UPDATE"
     } else {
-        // SQLite: take the write lock first. A transaction that reads first and writes later
-        // cannot wait for the lock when another connection wrote in between: it fails at
-        // once with "database is locked", and with registrations arriving steadily the plan
-        // failed on every attempt. A write as the first statement waits (busy timeout).
-        txn.execute_raw(statement(
-            backend,
-            "UPDATE notification SET status = status WHERE id = $1",
-            vec![notification_id.into()],
-        ))
-        .await?;
+        // SQLite: `begin_write` already holds the write lock.
         ""
     };
     let row = txn

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use sea_orm::{ConnectionTrait, EntityTrait, FromQueryResult, TransactionTrait, Value};
+use sea_orm::{ConnectionTrait, EntityTrait, FromQueryResult, Value};
 use uuid::Uuid;
 
 use super::{JobContext, JobError, JobOutcome, backoff, rate};
@@ -343,7 +343,7 @@ async fn record(
     outcomes: Vec<(Claimed, Outcome)>,
     tally: &mut Tally,
 ) -> Result<(), JobError> {
-    let txn = context.db.begin().await?;
+    let txn = crate::db::begin_write(&context.db).await?;
     let backend = txn.get_database_backend();
     let now = Utc::now();
     let mut sent_ids = Vec::new();
