@@ -1,4 +1,4 @@
-import { fireEvent, render, screen, waitFor } from '@testing-library/react';
+import { cleanup, fireEvent, render, screen, waitFor } from '@testing-library/react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SignIn } from '../pages/admin/SignIn';
 import { SessionProvider, useSession } from './session';
@@ -14,7 +14,10 @@ function respond(body: unknown) {
 }
 
 describe('admin sign-in', () => {
-  afterEach(() => vi.unstubAllGlobals());
+  afterEach(() => {
+    cleanup();
+    vi.unstubAllGlobals();
+  });
 
   it('checks the token with the viewer query and keeps it in sessionStorage only', async () => {
     const fetch = respond({ data: { viewer: { name: 'ops', role: 'ADMIN' } } });
