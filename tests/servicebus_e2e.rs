@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, Statement};
 use serde_json::{Value, json};
-use techconf::app::{Application, ServeOptions};
+use techconf::app::ServeOptions;
 use techconf::config::Settings;
 use techconf::entity::{attendee, job, notification};
 use techconf::queue::database::{ClaimById, DatabaseQueue};
@@ -23,6 +23,8 @@ use testkit::{FakeSmtp, SmtpSink, TempDir, TestDatabase};
 use tokio::process::{Child, Command};
 use tokio::sync::oneshot;
 use uuid::Uuid;
+
+mod support;
 
 const QUEUE: &str = "notificationqueue";
 const ADMIN_TOKEN: &str = "servicebus-e2e-admin-token";
@@ -90,26 +92,19 @@ struct TestApp {
 }
 
 async fn spawn_app(vars: &Vars, with_worker: bool) -> TestApp {
-    let app = Application::build(
+    let served = support::serve(
         vars.settings(),
         ServeOptions {
             migrate: true,
             with_worker,
         },
     )
-    .await
-    .expect("the application builds");
-    let address = format!("http://{}", app.local_addr().unwrap());
-    let db = app.db().clone();
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(app.run_until(async {
-        let _ = stopped.await;
-    }));
+    .await;
     TestApp {
-        address,
+        address: served.address,
         client: reqwest::Client::new(),
-        db,
-        _stop: stop,
+        db: served.db,
+        _stop: served.stop,
     }
 }
 
@@ -224,37 +219,8 @@ async fn eventually(what: &str, mut condition: impl AsyncFnMut() -> bool) {
 }
 
 async fn insert_attendees(db: &DatabaseConnection, conference: Uuid, n: usize) -> Vec<String> {
-    let emails: Vec<String> = (0..n).map(|i| format!("person{i}@example.org")).collect();
-    let rows: Vec<attendee::Model> = emails
-        .iter()
-        .enumerate()
-        .map(|(i, email)| attendee::Model {
-            id: Uuid::now_v7(),
-            conference_id: conference,
-            first_name: format!("First{i}"),
-            last_name: format!("Last{i}"),
-            email: email.clone(),
-            job_position: "Engineer".into(),
-            company: "Acme".into(),
-            city: "Porto".into(),
-            state: "PT".into(),
-            interests: None,
-            comments: None,
-            submitted_at: chrono::Utc::now(),
-            legacy_id: None,
-        })
-        .collect();
-    for chunk in rows.chunks(200) {
-        attendee::Entity::insert_many(
-            chunk
-                .iter()
-                .map(techconf::service::attendee::active)
-                .collect::<Vec<_>>(),
-        )
-        .exec_without_returning(db)
-        .await
-        .unwrap();
-    }
+    let emails = support::emails(n);
+    support::insert_attendees(db, conference, &emails).await;
     emails
 }
 

@@ -3,11 +3,13 @@ use std::collections::HashMap;
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use serde_json::{Value, json};
-use techconf::app::{Application, ServeOptions};
+use techconf::app::ServeOptions;
 use techconf::config::Settings;
 use techconf::domain::Role;
 use testkit::db::TestDatabase;
 use tokio::sync::oneshot;
+
+use crate::support::serve;
 
 #[derive(Clone, Copy, Debug)]
 pub enum Backend {
@@ -71,28 +73,21 @@ pub async fn spawn_app_on(
     let mut vars: Vec<(&str, &str)> = FAST_WORKER.to_vec();
     vars.extend_from_slice(extra);
     let settings = settings_for(&database, &vars);
-    let app = Application::build(
+    let served = serve(
         settings,
         ServeOptions {
             migrate: true,
             with_worker,
         },
     )
-    .await
-    .expect("the application builds");
-    let address = format!("http://{}", app.local_addr().unwrap());
-    let db = app.db().clone();
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(app.run_until(async {
-        let _ = stopped.await;
-    }));
+    .await;
     TestApp {
-        address,
+        address: served.address,
         client: reqwest::Client::new(),
-        db,
+        db: served.db,
         admin_token: BOOTSTRAP_TOKEN.to_owned(),
         _database: database,
-        _stop: stop,
+        _stop: served.stop,
     }
 }
 
@@ -259,53 +254,10 @@ pub async fn insert_attendees(
     conference: &str,
     emails: &[String],
 ) -> Vec<uuid::Uuid> {
-    use sea_orm::EntityTrait;
-    use techconf::entity::attendee;
-    let conference_id: uuid::Uuid = conference.parse().unwrap();
-    let rows: Vec<attendee::Model> = emails
-        .iter()
-        .enumerate()
-        .map(|(i, email)| attendee::Model {
-            id: uuid::Uuid::now_v7(),
-            conference_id,
-            first_name: format!("First{i}"),
-            last_name: if i % 10 == 0 {
-                "Hopper".into()
-            } else {
-                format!("Last{i}")
-            },
-            email: email.clone(),
-            job_position: "Engineer".into(),
-            company: if i == 7 {
-                "100%_Pure Ltd".into()
-            } else {
-                "Acme".into()
-            },
-            city: "Porto".into(),
-            state: "PT".into(),
-            interests: None,
-            comments: None,
-            submitted_at: chrono::Utc::now(),
-            legacy_id: None,
-        })
-        .collect();
-    for chunk in rows.chunks(200) {
-        attendee::Entity::insert_many(
-            chunk
-                .iter()
-                .map(techconf::service::attendee::active)
-                .collect::<Vec<_>>(),
-        )
-        .exec_without_returning(db)
-        .await
-        .unwrap();
-    }
-    rows.iter().map(|r| r.id).collect()
+    crate::support::insert_attendees(db, conference.parse().unwrap(), emails).await
 }
 
-pub fn emails(n: usize) -> Vec<String> {
-    (0..n).map(|i| format!("person{i}@example.org")).collect()
-}
+pub use crate::support::emails;
 
 pub const CREATE_NOTIFICATION: &str = "mutation($input: CreateNotificationInput!) {
     createNotification(input: $input) { id status }

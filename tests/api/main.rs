@@ -13,5 +13,7 @@ mod registration;
 mod schema;
 mod seed;
 mod subscriptions;
+#[path = "../support/mod.rs"]
+mod support;
 mod worker;
 mod worker_processes;

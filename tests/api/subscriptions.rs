@@ -4,10 +4,9 @@ use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use techconf::app::{Application, ServeOptions};
+use techconf::app::ServeOptions;
 use testkit::smtp::SmtpSink;
 use tokio::net::TcpStream;
-use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http::HeaderValue};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -15,6 +14,7 @@ use crate::helpers::{
     Backend, TestApp, assert_no_errors, emails, insert_attendees, new_database, on_both,
     settings_for, spawn_app_on,
 };
+use crate::support::{Served, serve};
 
 const PROGRESS: &str = "subscription($id: ID!) { notificationProgress(id: $id) {
     notificationId status total sent failed cancelled pending ratePerSecond etaSeconds updatedAt } }";
@@ -80,6 +80,11 @@ impl Subscription {
             .send(json!({"id": "1", "type": start, "payload": {"query": query, "variables": variables}}))
             .await;
         subscription
+    }
+
+    /// `notificationProgress` of notification `id`.
+    async fn progress(address: &str, token: &str, protocol: Protocol, id: &str) -> Self {
+        Self::start(address, token, protocol, PROGRESS, json!({"id": id})).await
     }
 
     async fn send(&mut self, message: Value) {
@@ -213,14 +218,8 @@ async fn progress_streams_from_a_snapshot_to_the_final_state(backend: Backend) {
         let id = app
             .notify(&conference, "Hi {{ first_name }}", "See you.")
             .await;
-        let mut subscription = Subscription::start(
-            &app.address,
-            &app.admin_token,
-            protocol,
-            PROGRESS,
-            json!({"id": id}),
-        )
-        .await;
+        let mut subscription =
+            Subscription::progress(&app.address, &app.admin_token, protocol, &id).await;
         let events = subscription.collect_until_complete().await;
 
         assert!(
@@ -271,14 +270,8 @@ async fn a_late_subscriber_gets_the_final_state_at_once(backend: Backend) {
     let conference = conference_with_attendees(&app, 20).await;
     let id = app.notify(&conference, "Hi", "Hello.").await;
     app.wait_until_finished(&id).await;
-    let mut subscription = Subscription::start(
-        &app.address,
-        &app.admin_token,
-        Protocol::Modern,
-        PROGRESS,
-        json!({"id": id}),
-    )
-    .await;
+    let mut subscription =
+        Subscription::progress(&app.address, &app.admin_token, Protocol::Modern, &id).await;
     let events = subscription.collect_until_complete().await;
     assert_eq!(events.len(), 1, "{events:?}");
     let only = &events[0].1["notificationProgress"];
@@ -448,31 +441,15 @@ on_both!(
 );
 
 /// A second API process on the same database, without a worker.
-struct Replica {
-    address: String,
-    _stop: oneshot::Sender<()>,
-}
-
-async fn spawn_replica(app: &TestApp) -> Replica {
-    let settings = settings_for(&app._database, &[]);
-    let replica = Application::build(
-        settings,
+async fn spawn_replica(app: &TestApp) -> Served {
+    serve(
+        settings_for(&app._database, &[]),
         ServeOptions {
             migrate: false,
             with_worker: false,
         },
     )
     .await
-    .unwrap();
-    let address = format!("http://{}", replica.local_addr().unwrap());
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(replica.run_until(async {
-        let _ = stopped.await;
-    }));
-    Replica {
-        address,
-        _stop: stop,
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -482,22 +459,10 @@ async fn subscribers_on_every_api_replica_see_the_progress() {
     let replica = spawn_replica(&app).await;
     let conference = conference_with_attendees(&app, 300).await;
     let id = app.notify(&conference, "Hi", "Hello.").await;
-    let mut on_worker = Subscription::start(
-        &app.address,
-        &app.admin_token,
-        Protocol::Modern,
-        PROGRESS,
-        json!({"id": id}),
-    )
-    .await;
-    let mut on_replica = Subscription::start(
-        &replica.address,
-        &app.admin_token,
-        Protocol::Legacy,
-        PROGRESS,
-        json!({"id": id}),
-    )
-    .await;
+    let mut on_worker =
+        Subscription::progress(&app.address, &app.admin_token, Protocol::Modern, &id).await;
+    let mut on_replica =
+        Subscription::progress(&replica.address, &app.admin_token, Protocol::Legacy, &id).await;
     let (a, b) = tokio::join!(
         on_worker.collect_until_complete(),
         on_replica.collect_until_complete()
@@ -536,14 +501,8 @@ async fn subscribers_reach_the_final_state_after_the_listener_connection_drops()
     let app = sending_app(Backend::Postgres, &sink, "100").await;
     let conference = conference_with_attendees(&app, 300).await;
     let id = app.notify(&conference, "Hi", "Hello.").await;
-    let mut subscription = Subscription::start(
-        &app.address,
-        &app.admin_token,
-        Protocol::Modern,
-        PROGRESS,
-        json!({"id": id}),
-    )
-    .await;
+    let mut subscription =
+        Subscription::progress(&app.address, &app.admin_token, Protocol::Modern, &id).await;
     // Wait until sending is under way, then cut the hub's listener connection.
     let mut events = Vec::new();
     while events.len() < 2 {
@@ -597,16 +556,8 @@ async fn one_listener_connection_serves_many_subscribers() {
         } else {
             Protocol::Legacy
         };
-        subscriptions.push(
-            Subscription::start(
-                &app.address,
-                &app.admin_token,
-                protocol,
-                PROGRESS,
-                json!({"id": id}),
-            )
-            .await,
-        );
+        subscriptions
+            .push(Subscription::progress(&app.address, &app.admin_token, protocol, &id).await);
     }
     let all =
         futures::future::join_all(subscriptions.iter_mut().map(|s| s.collect_until_complete()))

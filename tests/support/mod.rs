@@ -1,0 +1,84 @@
+//! Support shared by the integration test binaries (`tests/api`, `tests/servicebus_e2e.rs`):
+//! the real application served on port 0, and attendees inserted directly.
+#![allow(dead_code)] // each binary uses part of it
+
+use sea_orm::{DatabaseConnection, EntityTrait};
+use techconf::app::{Application, ServeOptions};
+use techconf::config::Settings;
+use techconf::entity::attendee;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+/// A running application; it stops when this is dropped.
+pub struct Served {
+    pub address: String,
+    pub db: DatabaseConnection,
+    pub stop: oneshot::Sender<()>,
+}
+
+/// Builds the application (migrating its database), and serves it in the background.
+pub async fn serve(settings: Settings, options: ServeOptions) -> Served {
+    let app = Application::build(settings, options)
+        .await
+        .expect("the application builds");
+    let address = format!("http://{}", app.local_addr().unwrap());
+    let db = app.db().clone();
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    Served { address, db, stop }
+}
+
+/// Inserts attendees directly (no confirmation jobs), one per address; returns their ids.
+/// Every tenth is called Hopper and the eighth works at "100%_Pure Ltd", for search tests.
+pub async fn insert_attendees(
+    db: &DatabaseConnection,
+    conference: Uuid,
+    emails: &[String],
+) -> Vec<Uuid> {
+    let rows: Vec<attendee::Model> = emails
+        .iter()
+        .enumerate()
+        .map(|(i, email)| attendee::Model {
+            id: Uuid::now_v7(),
+            conference_id: conference,
+            first_name: format!("First{i}"),
+            last_name: if i % 10 == 0 {
+                "Hopper".into()
+            } else {
+                format!("Last{i}")
+            },
+            email: email.clone(),
+            job_position: "Engineer".into(),
+            company: if i == 7 {
+                "100%_Pure Ltd".into()
+            } else {
+                "Acme".into()
+            },
+            city: "Porto".into(),
+            state: "PT".into(),
+            interests: None,
+            comments: None,
+            submitted_at: chrono::Utc::now(),
+            legacy_id: None,
+        })
+        .collect();
+    for chunk in rows.chunks(200) {
+        attendee::Entity::insert_many(
+            chunk
+                .iter()
+                .map(techconf::service::attendee::active)
+                .collect::<Vec<_>>(),
+        )
+        .exec_without_returning(db)
+        .await
+        .unwrap();
+    }
+    rows.iter().map(|r| r.id).collect()
+}
+
+/// `n` distinct addresses: person0@example.org, person1@example.org, …
+pub fn emails(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("person{i}@example.org")).collect()
+}
