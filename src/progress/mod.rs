@@ -6,8 +6,5 @@ mod snapshot;
 
 pub use hub::{LISTENER_APPLICATION_NAME, ProgressHub, Watched, Watching};
 
-pub use signal::{
-    Change, PROGRESS_CHANNEL, REGISTRATION_CHANNEL, Signal, attendee_registered,
-    notification_changed,
-};
-pub use snapshot::{Progress, RATE_WINDOW};
+pub use signal::{Signal, attendee_registered, notification_changed};
+pub use snapshot::Progress;

@@ -10,7 +10,7 @@ use crate::domain::NotificationStatus;
 use crate::entity::notification;
 
 /// How far back the send rate looks.
-pub const RATE_WINDOW: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
+const RATE_WINDOW: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
 /// How long without a commit before the silence starts lowering the rate.
 const STALL_GRACE: chrono::TimeDelta = chrono::TimeDelta::seconds(2);
 /// The shortest span over which a rate is worth stating.
