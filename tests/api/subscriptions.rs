@@ -14,7 +14,7 @@ use crate::helpers::{
     Backend, TestApp, assert_no_errors, emails, insert_attendees, new_database, on_both,
     settings_for, spawn_app_on,
 };
-use crate::support::{Served, serve};
+use crate::support::serve;
 
 const PROGRESS: &str = "subscription($id: ID!) { notificationProgress(id: $id) {
     notificationId status total sent failed cancelled pending ratePerSecond etaSeconds updatedAt } }";
@@ -441,9 +441,9 @@ on_both!(
 );
 
 /// A second API process on the same database, without a worker.
-async fn spawn_replica(app: &TestApp) -> Served {
+async fn spawn_replica(app: &TestApp) -> TestApp {
     serve(
-        settings_for(&app._database, &[]),
+        settings_for(app.database(), &[]),
         ServeOptions {
             migrate: false,
             with_worker: false,
