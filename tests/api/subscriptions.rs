@@ -559,7 +559,7 @@ async fn subscribers_reach_the_final_state_after_the_listener_connection_drops()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_listener_connection_serves_many_subscribers() {
+async fn one_listener_connection_serves_many_subscribers_and_the_worker() {
     let sink = SmtpSink::start();
     let app = sending_app(Backend::Postgres, &sink, "200").await;
     let conference = conference_with_attendees(&app, 100).await;
@@ -585,6 +585,22 @@ async fn one_listener_connection_serves_many_subscribers() {
         );
     }
     assert_eq!(listener_backends(&app).await.len(), 1);
+    // The in-process worker waits for jobs on that same connection: no other one listens.
+    use sea_orm::{ConnectionTrait, Statement};
+    let listening = app
+        .db
+        .query_all_raw(Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT pid FROM pg_stat_activity \
+             WHERE datname = current_database() AND query ILIKE 'LISTEN%'",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        listening.len(),
+        1,
+        "one LISTEN connection for hub and worker"
+    );
 }
 
 /// The app with its in-process worker sending to an SMTP server that holds each reply back,
