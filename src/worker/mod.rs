@@ -99,7 +99,9 @@ enum Verdict {
 }
 
 /// Jobs one worker runs at the same time; their emails share the mailer's concurrency bound.
-const JOB_SLOTS: usize = 4;
+/// Each holds at most one claimed, unrecorded batch, so this bounds what a dead worker can
+/// repeat (docs/WORKER.md); tests check that bound against it.
+pub const JOB_SLOTS: usize = 4;
 
 impl Worker {
     pub fn new(

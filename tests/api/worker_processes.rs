@@ -22,9 +22,7 @@ use crate::helpers::{
     Backend, TestApp, emails, insert_attendees, new_database, on_both, spawn_app_on,
 };
 
-/// Jobs one worker process runs at once (`JOB_SLOTS` in src/worker/mod.rs): each holds at
-/// most one claimed, unrecorded batch.
-const JOB_SLOTS: usize = 4;
+use techconf::worker::JOB_SLOTS;
 const WAIT: Duration = Duration::from_secs(30);
 
 /// A `techconf worker` child process and the log lines it wrote (JSON, on stderr).
