@@ -18,10 +18,9 @@ use tokio::sync::{Notify, broadcast, watch};
 use uuid::Uuid;
 
 use super::listener::{Heard, Listener};
-use super::signal::{Change, local};
+use super::signal::{Change, WAKE_CHANNEL, local};
 use super::snapshot::{Progress, RateWindow};
 use crate::entity::{attendee, notification};
-use crate::store::job::WAKE_CHANNEL;
 
 /// Watched notifications still in progress are re-read at least this often, so a stalled send
 /// shows its rate falling even when nothing commits.

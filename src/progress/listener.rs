@@ -15,8 +15,7 @@ use sea_orm::DatabaseConnection;
 use sea_orm::sqlx::postgres::{PgListener, PgPoolOptions};
 use tokio::sync::{broadcast, watch};
 
-use super::signal::{PROGRESS_CHANNEL, REGISTRATION_CHANNEL};
-use crate::store::job::WAKE_CHANNEL;
+use super::signal::{PROGRESS_CHANNEL, REGISTRATION_CHANNEL, WAKE_CHANNEL};
 
 /// The `application_name` of the listener connection, to find it in `pg_stat_activity`.
 pub const LISTENER_APPLICATION_NAME: &str = "techconf-progress";

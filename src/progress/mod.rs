@@ -8,5 +8,5 @@ mod snapshot;
 pub use hub::{ProgressHub, Watched, Watching};
 pub use listener::{Heard, LISTENER_APPLICATION_NAME, Listener};
 
-pub use signal::{Signal, attendee_registered, notification_changed};
+pub use signal::{Signal, WAKE_CHANNEL, attendee_registered, notification_changed};
 pub use snapshot::Progress;
