@@ -356,14 +356,7 @@ impl<'a> Planner<'a> {
                 self.skip(table, a.id, a.line_number, refusal);
                 continue;
             }
-            let Some(submitted_at) = mapping::utc(a.submitted_date) else {
-                let refusal = Refusal {
-                    problem: Problem::InvalidValue,
-                    reason: format!("submitted_date: {} is out of range", a.submitted_date),
-                };
-                self.skip(table, a.id, a.line_number, refusal);
-                continue;
-            };
+            let submitted_at = a.submitted_date.to_utc();
             emails.insert(key, Holder::Imported { legacy_id: a.id });
             let stored = existing.attendees.get(&a.id);
             let changed = stored.is_none_or(|s| {
@@ -422,8 +415,8 @@ impl<'a> Planner<'a> {
                 self.report.note(table, n.id, line, note);
             }
             let stored = existing.notifications.get(&n.id);
-            let completed_at = n.completed_date.and_then(mapping::utc);
-            let submitted_at = match n.submitted_date.and_then(mapping::utc).or(completed_at) {
+            let completed_at = n.completed_date.map(|at| at.to_utc());
+            let submitted_at = match n.submitted_date.map(|at| at.to_utc()).or(completed_at) {
                 Some(at) => at,
                 None => {
                     self.report.note(

@@ -2,7 +2,6 @@
 //! legacy PostgreSQL database. Both give the same typed records, so one loader serves both.
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use anyhow::Context;
 use sea_orm::{
@@ -10,11 +9,13 @@ use sea_orm::{
     IsolationLevel, QueryResult, Statement, TransactionTrait,
 };
 
-use super::dump::{
-    LegacyAttendee, LegacyConference, LegacyDate, LegacyDump, LegacyNotification, LegacyTable,
-    LegacyTimestamp, TableSummary, parse_legacy_bool, read_legacy_dump,
+use chrono::{DateTime, FixedOffset};
+
+use crate::dump::{
+    LegacyAttendee, LegacyConference, LegacyDump, LegacyNotification, LegacyTable, TableSummary,
+    parse_legacy_bool, parse_legacy_date, parse_legacy_price, parse_legacy_timestamp,
+    read_legacy_dump,
 };
-use crate::config::DatabaseUrl;
 
 /// Where the rows were read from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,10 +76,11 @@ pub fn read_dump_file(path: &Path) -> anyhow::Result<LegacyData> {
     .with_context(|| format!("reading {}", path.display()))
 }
 
-/// Reads the three legacy tables from a live database, in one read-only snapshot.
-pub async fn read_database(url: &DatabaseUrl) -> anyhow::Result<LegacyData> {
-    let redacted = url.redacted();
-    let mut options = ConnectOptions::new(url.expose().to_owned());
+/// Reads the three legacy tables from the live database at `url`, in one read-only snapshot.
+/// `shown_as` names it in messages and the report: the URL with its password hidden.
+pub async fn read_database(url: &str, shown_as: String) -> anyhow::Result<LegacyData> {
+    let redacted = shown_as;
+    let mut options = ConnectOptions::new(url.to_owned());
     options.max_connections(1).sqlx_logging(false);
     let db = Database::connect(options)
         .await
@@ -214,14 +216,14 @@ impl<'a> Row<'a> {
             .map_err(|e| anyhow::anyhow!("{}: invalid value {value:?}: {e}", self.context(column)))
     }
 
-    fn timestamp(&self, column: &str) -> anyhow::Result<LegacyTimestamp> {
+    fn timestamp(&self, column: &str) -> anyhow::Result<DateTime<FixedOffset>> {
         let value = self.text(column)?;
-        self.parsed(column, &value, LegacyTimestamp::from_str)
+        self.parsed(column, &value, parse_legacy_timestamp)
     }
 
-    fn optional_timestamp(&self, column: &str) -> anyhow::Result<Option<LegacyTimestamp>> {
+    fn optional_timestamp(&self, column: &str) -> anyhow::Result<Option<DateTime<FixedOffset>>> {
         self.optional_text(column)?
-            .map(|value| self.parsed(column, &value, LegacyTimestamp::from_str))
+            .map(|value| self.parsed(column, &value, parse_legacy_timestamp))
             .transpose()
     }
 }
@@ -236,13 +238,8 @@ fn conference(row: &QueryResult) -> anyhow::Result<LegacyConference> {
         id: r.id,
         name: r.text("name")?,
         active: r.parsed("active", &active, parse_legacy_bool)?,
-        date: r.parsed("date", &date, LegacyDate::from_str)?,
-        price: r.parsed("price", &price, |v| {
-            v.parse::<f64>()
-                .ok()
-                .filter(|p| p.is_finite())
-                .ok_or("expected a finite number")
-        })?,
+        date: r.parsed("date", &date, parse_legacy_date)?,
+        price: r.parsed("price", &price, parse_legacy_price)?,
         address: r.text("address")?,
     })
 }

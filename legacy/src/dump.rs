@@ -41,10 +41,10 @@
 //! on the next line). LF and CRLF line endings are accepted; decoded values
 //! must be valid UTF-8. Only UTF-8 (or `SQL_ASCII`) dumps are accepted.
 
-use std::fmt;
-use std::io::{self, BufRead, Write};
-use std::str::FromStr;
+use std::io::{self, BufRead};
 use std::sync::Arc;
+
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveTime, Offset, Timelike, Utc};
 
 /// Names of the legacy TechConf tables understood by the typed layer.
 pub const LEGACY_TABLES: [&str; 3] = ["conference", "attendee", "notification"];
@@ -235,8 +235,8 @@ impl DumpError {
     }
 }
 
-/// Error returned by the [`FromStr`] implementations of [`LegacyDate`] and
-/// [`LegacyTimestamp`] and by [`parse_legacy_bool`].
+/// Error returned by [`parse_legacy_date`], [`parse_legacy_timestamp`] and
+/// [`parse_legacy_bool`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("{reason}")]
 pub struct ParseValueError {
@@ -1138,279 +1138,136 @@ fn parse_copy_statement(line: &[u8]) -> Result<CopyHeader, &'static str> {
 // Dates and timestamps
 // ---------------------------------------------------------------------------
 
-/// A calendar date (`date` column), validated (`YYYY-MM-DD`, real day of
-/// month, year 1..=9999). `Display` gives `YYYY-MM-DD`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct LegacyDate {
-    /// Year, 1..=9999.
-    pub year: i32,
-    /// Month, 1..=12.
-    pub month: u8,
-    /// Day of month, 1..=28/29/30/31.
-    pub day: u8,
+// chrono does the calendar and reads the numbers. Its parser is lenient (one-digit fields, a
+// space before the offset, leap second 60, no seconds in an offset), so each value is first
+// checked against the exact shape PostgreSQL writes with `DateStyle = ISO`: a value in any other
+// shape is refused, never guessed at.
+
+/// `d` stands for one ASCII digit, any other byte for itself.
+const DATE_SHAPE: &str = "dddd-dd-dd";
+/// The time of day after the date and its separator.
+const TIME_SHAPE: &str = "dd:dd:dd";
+const TIMESTAMP_FORMAT: &str = "expected a timestamp as YYYY-MM-DD HH:MM:SS[.ffffff][+HH[:MM]]";
+/// PostgreSQL accepts UTC offsets up to 15:59:59.
+const MAX_OFFSET_SECONDS: i32 = 15 * 3_600 + 59 * 60 + 59;
+
+fn has_shape(value: &[u8], shape: &str) -> bool {
+    value.len() == shape.len()
+        && value.iter().zip(shape.bytes()).all(|(&b, s)| match s {
+            b'd' => b.is_ascii_digit(),
+            _ => b == s,
+        })
 }
 
-fn is_leap_year(year: i32) -> bool {
-    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
-}
-
-fn days_in_month(year: i32, month: u8) -> u8 {
-    match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if is_leap_year(year) => 29,
-        2 => 28,
-        _ => 0,
+fn reject_unsupported(value: &str, what: &'static str) -> Result<(), ParseValueError> {
+    if value.eq_ignore_ascii_case("infinity") || value.eq_ignore_ascii_case("-infinity") {
+        return Err(ParseValueError::new(match what {
+            "date" => "infinite dates are not supported",
+            _ => "infinite timestamps are not supported",
+        }));
     }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(year: i32, month: u8, day: u8) -> i64 {
-    let y = i64::from(year) - i64::from(month <= 2);
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(month);
-    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// Inverse of [`days_from_civil`].
-fn civil_from_days(days: i64) -> (i32, u8, u8) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
-    let year = (yoe + era * 400 + i64::from(month <= 2)) as i32;
-    (year, month, day)
-}
-
-fn digits(bytes: &[u8]) -> Option<u32> {
-    if bytes.is_empty() || !bytes.iter().all(u8::is_ascii_digit) {
-        return None;
+    if value.ends_with(" BC") {
+        return Err(ParseValueError::new(match what {
+            "date" => "BC dates are not supported",
+            _ => "BC timestamps are not supported",
+        }));
     }
-    Some(
-        bytes
-            .iter()
-            .fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0')),
-    )
+    Ok(())
 }
 
-impl LegacyDate {
-    /// Days since 1970-01-01 (negative before).
-    pub fn days_since_epoch(&self) -> i64 {
-        days_from_civil(self.year, self.month, self.day)
+/// A `date` value, `YYYY-MM-DD` (year 1..=9999, a real day of the month).
+pub fn parse_legacy_date(value: &str) -> Result<NaiveDate, ParseValueError> {
+    reject_unsupported(value, "date")?;
+    if !has_shape(value.as_bytes(), DATE_SHAPE) {
+        return Err(ParseValueError::new("expected a date as YYYY-MM-DD"));
     }
+    let date = NaiveDate::parse_from_str(value, "%Y-%m-%d").map_err(|_| {
+        // Tell a bad month from a bad day: the month is fine if its first day exists.
+        let first_of_month = format!("{}-01", &value[..7]);
+        ParseValueError::new(
+            match NaiveDate::parse_from_str(&first_of_month, "%Y-%m-%d") {
+                Ok(_) => "day out of range for the month",
+                Err(_) => "month out of range",
+            },
+        )
+    })?;
+    if date.year() == 0 {
+        return Err(ParseValueError::new("year 0000 does not exist"));
+    }
+    Ok(date)
 }
 
-impl FromStr for LegacyDate {
-    type Err = ParseValueError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s.eq_ignore_ascii_case("infinity") || s.eq_ignore_ascii_case("-infinity") {
-            return Err(ParseValueError::new("infinite dates are not supported"));
-        }
-        if s.ends_with(" BC") {
-            return Err(ParseValueError::new("BC dates are not supported"));
-        }
-        let b = s.as_bytes();
-        if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-            return Err(ParseValueError::new("expected a date as YYYY-MM-DD"));
-        }
-        let (Some(year), Some(month), Some(day)) =
-            (digits(&b[..4]), digits(&b[5..7]), digits(&b[8..10]))
-        else {
-            return Err(ParseValueError::new("expected a date as YYYY-MM-DD"));
-        };
-        if year == 0 {
-            return Err(ParseValueError::new("year 0000 does not exist"));
-        }
-        let (year, month, day) = (year as i32, month as u8, day as u8);
-        if !(1..=12).contains(&month) {
-            return Err(ParseValueError::new("month out of range"));
-        }
-        if day == 0 || day > days_in_month(year, month) {
-            return Err(ParseValueError::new("day out of range for the month"));
-        }
-        Ok(Self { year, month, day })
+/// A `timestamptz` (or `timestamp`) value as pg_dump writes it with `DateStyle = ISO`:
+/// `YYYY-MM-DD HH:MM:SS[.ffffff][±HH[:MM[:SS]]]`; a `T` separator and a `Z` suffix are accepted
+/// too. The written offset is kept. A value without one (a `timestamp without time zone`
+/// column, which is what SQLAlchemy's `DateTime` creates) is read as UTC, because the Flask
+/// application stored `datetime.utcnow()`.
+pub fn parse_legacy_timestamp(value: &str) -> Result<DateTime<FixedOffset>, ParseValueError> {
+    const FORMAT: &str = TIMESTAMP_FORMAT;
+    reject_unsupported(value, "timestamp")?;
+    let b = value.as_bytes();
+    let (Some(date), Some(&separator), Some(time)) = (b.get(..10), b.get(10), b.get(11..19)) else {
+        return Err(ParseValueError::new(FORMAT));
+    };
+    if !has_shape(date, DATE_SHAPE)
+        || !matches!(separator, b' ' | b'T')
+        || !has_shape(time, TIME_SHAPE)
+    {
+        return Err(ParseValueError::new(FORMAT));
     }
-}
-
-impl fmt::Display for LegacyDate {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
-    }
-}
-
-/// A point in time from a `timestamptz` (or `timestamp`) column, as written
-/// by pg_dump with `DateStyle = ISO`:
-/// `YYYY-MM-DD HH:MM:SS[.ffffff][±HH[:MM[:SS]]]` (a `T` separator and a `Z`
-/// suffix are accepted too).
-///
-/// Convert with [`LegacyTimestamp::to_rfc3339`] (e.g. for
-/// `chrono::DateTime::parse_from_rfc3339`) or
-/// [`LegacyTimestamp::unix_micros`] (e.g. for
-/// `chrono::DateTime::from_timestamp_micros`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct LegacyTimestamp {
-    /// Local date (in the written offset).
-    pub date: LegacyDate,
-    /// 0..=23
-    pub hour: u8,
-    /// 0..=59
-    pub minute: u8,
-    /// 0..=59
-    pub second: u8,
-    /// 0..=999_999
-    pub microsecond: u32,
-    /// UTC offset in seconds as written (`+05:30` → 19_800). `None` when the
-    /// value has no offset (a `timestamp without time zone` column, which is
-    /// what SQLAlchemy's `DateTime` creates); such values are interpreted as
-    /// UTC by the conversion methods, because the Flask application stored
-    /// `datetime.utcnow()`.
-    pub offset_seconds: Option<i32>,
-}
-
-impl LegacyTimestamp {
-    /// Microseconds since 1970-01-01T00:00:00Z.
-    pub fn unix_micros(&self) -> i64 {
-        let seconds = self.date.days_since_epoch() * 86_400
-            + i64::from(self.hour) * 3_600
-            + i64::from(self.minute) * 60
-            + i64::from(self.second)
-            - i64::from(self.offset_seconds.unwrap_or(0));
-        seconds * 1_000_000 + i64::from(self.microsecond)
-    }
-
-    /// The UTC timestamp for `micros` microseconds since the Unix epoch
-    /// (`offset_seconds = Some(0)`).
-    pub fn from_unix_micros(micros: i64) -> Self {
-        let seconds = micros.div_euclid(1_000_000);
-        let microsecond = micros.rem_euclid(1_000_000) as u32;
-        let days = seconds.div_euclid(86_400);
-        let secs_of_day = seconds.rem_euclid(86_400);
-        let (year, month, day) = civil_from_days(days);
-        Self {
-            date: LegacyDate { year, month, day },
-            hour: (secs_of_day / 3_600) as u8,
-            minute: (secs_of_day / 60 % 60) as u8,
-            second: (secs_of_day % 60) as u8,
-            microsecond,
-            offset_seconds: Some(0),
-        }
-    }
-
-    /// RFC 3339 form, keeping the written offset:
-    /// `2019-03-14 09:26:53.123456+05:30` → `2019-03-14T09:26:53.123456+05:30`.
-    /// The fraction is omitted when zero and has no trailing zeros otherwise.
-    /// A missing offset is rendered as `+00:00`; an offset with a seconds
-    /// part (historical local mean time, not representable in RFC 3339) is
-    /// converted to UTC.
-    pub fn to_rfc3339(&self) -> String {
-        let offset = self.offset_seconds.unwrap_or(0);
-        if offset % 60 != 0 {
-            return Self::from_unix_micros(self.unix_micros()).to_rfc3339();
-        }
-        let mut out = format!(
-            "{}T{:02}:{:02}:{:02}",
-            self.date, self.hour, self.minute, self.second
-        );
-        if self.microsecond != 0 {
-            let fraction = format!("{:06}", self.microsecond);
-            out.push('.');
-            out.push_str(fraction.trim_end_matches('0'));
-        }
-        let sign = if offset < 0 { '-' } else { '+' };
-        let abs = offset.unsigned_abs();
-        out.push_str(&format!("{sign}{:02}:{:02}", abs / 3_600, abs / 60 % 60));
-        out
-    }
-}
-
-impl FromStr for LegacyTimestamp {
-    type Err = ParseValueError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        const FORMAT: &str = "expected a timestamp as YYYY-MM-DD HH:MM:SS[.ffffff][+HH[:MM]]";
-        if s.eq_ignore_ascii_case("infinity") || s.eq_ignore_ascii_case("-infinity") {
-            return Err(ParseValueError::new(
-                "infinite timestamps are not supported",
-            ));
-        }
-        if s.ends_with(" BC") {
-            return Err(ParseValueError::new("BC timestamps are not supported"));
-        }
-        let b = s.as_bytes();
-        if b.len() < 19 || !matches!(b[10], b' ' | b'T') || b[13] != b':' || b[16] != b':' {
-            return Err(ParseValueError::new(FORMAT));
-        }
-        let date = LegacyDate::from_str(s.get(..10).ok_or(ParseValueError::new(FORMAT))?)?;
-        let (Some(hour), Some(minute), Some(second)) =
-            (digits(&b[11..13]), digits(&b[14..16]), digits(&b[17..19]))
-        else {
-            return Err(ParseValueError::new(FORMAT));
-        };
-        if hour > 23 || minute > 59 || second > 59 {
-            return Err(ParseValueError::new("time of day out of range"));
-        }
-        let mut rest = &b[19..];
-        let mut microsecond = 0;
-        if let Some(after_dot) = rest.strip_prefix(b".") {
-            let len = after_dot.iter().take_while(|d| d.is_ascii_digit()).count();
-            if !(1..=6).contains(&len) {
+    let after_seconds = &value[19..];
+    let fraction_len = match after_seconds.strip_prefix('.') {
+        Some(digits) => match digits.bytes().take_while(u8::is_ascii_digit).count() {
+            0 | 7.. => {
                 return Err(ParseValueError::new(
                     "fractional seconds must have 1 to 6 digits",
                 ));
             }
-            let value = digits(&after_dot[..len]).ok_or(ParseValueError::new(FORMAT))?;
-            microsecond = value * 10u32.pow(6 - len as u32);
-            rest = &after_dot[len..];
-        }
-        let offset_seconds = match rest {
-            [] => None,
-            [b'Z' | b'z'] => Some(0),
-            [sign @ (b'+' | b'-'), tail @ ..] => {
-                let parts: Vec<&[u8]> = tail.split(|c| *c == b':').collect();
-                if parts.len() > 3 || parts.iter().any(|p| p.len() != 2) {
-                    return Err(ParseValueError::new(
-                        "UTC offset must look like +HH, +HH:MM or +HH:MM:SS",
-                    ));
-                }
-                let mut total = 0i32;
-                for (part, unit) in parts.iter().zip([3_600, 60, 1]) {
-                    let value = digits(part).ok_or(ParseValueError::new(FORMAT))?;
-                    if unit != 3_600 && value > 59 {
-                        return Err(ParseValueError::new("UTC offset out of range"));
-                    }
-                    total += value as i32 * unit;
-                }
-                if total > 15 * 3_600 + 59 * 60 + 59 {
-                    return Err(ParseValueError::new("UTC offset out of range"));
-                }
-                Some(if *sign == b'-' { -total } else { total })
-            }
-            _ => return Err(ParseValueError::new(FORMAT)),
-        };
-        Ok(Self {
-            date,
-            hour: hour as u8,
-            minute: minute as u8,
-            second: second as u8,
-            microsecond,
-            offset_seconds,
-        })
-    }
+            n => n + 1,
+        },
+        None => 0,
+    };
+    let (local, offset) = value.split_at(19 + fraction_len);
+    let date = parse_legacy_date(&local[..10])?;
+    let time = NaiveTime::parse_from_str(&local[11..], "%H:%M:%S%.f")
+        .ok()
+        .filter(|t| t.nanosecond() < 1_000_000_000) // no leap second 60
+        .ok_or(ParseValueError::new("time of day out of range"))?;
+    let offset = parse_offset(offset)?;
+    date.and_time(time)
+        .and_local_timezone(offset)
+        .single()
+        .ok_or(ParseValueError::new(FORMAT))
 }
 
-impl fmt::Display for LegacyTimestamp {
-    /// Same as [`LegacyTimestamp::to_rfc3339`].
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_rfc3339())
+/// `""` (no offset: UTC), `Z`, `+HH`, `+HH:MM` or `+HH:MM:SS` (local mean time before time
+/// zones, in dumps of old dates).
+fn parse_offset(value: &str) -> Result<FixedOffset, ParseValueError> {
+    const SHAPE: &str = "UTC offset must look like +HH, +HH:MM or +HH:MM:SS";
+    let (sign, rest) = match value {
+        "" | "Z" | "z" => return Ok(Utc.fix()),
+        _ if value.starts_with('+') => (1, &value[1..]),
+        _ if value.starts_with('-') => (-1, &value[1..]),
+        _ => return Err(ParseValueError::new(TIMESTAMP_FORMAT)),
+    };
+    if !["dd", "dd:dd", "dd:dd:dd"]
+        .iter()
+        .any(|shape| has_shape(rest.as_bytes(), shape))
+    {
+        return Err(ParseValueError::new(SHAPE));
     }
+    let mut seconds = 0;
+    for (part, unit) in rest.split(':').zip([3_600, 60, 1]) {
+        let n: i32 = part.parse().map_err(|_| ParseValueError::new(SHAPE))?;
+        if unit != 3_600 && n > 59 {
+            return Err(ParseValueError::new("UTC offset out of range"));
+        }
+        seconds += n * unit;
+    }
+    if seconds > MAX_OFFSET_SECONDS {
+        return Err(ParseValueError::new("UTC offset out of range"));
+    }
+    FixedOffset::east_opt(sign * seconds).ok_or(ParseValueError::new("UTC offset out of range"))
 }
 
 /// Parses a `bit(1)` (`0`/`1`) or `boolean` (`t`/`f`, `true`/`false`) value.
@@ -1474,7 +1331,7 @@ pub struct LegacyConference {
     /// `active bit(1)` (or boolean)
     pub active: bool,
     /// `date date`
-    pub date: LegacyDate,
+    pub date: NaiveDate,
     /// `price double precision`; always finite.
     pub price: f64,
     /// `address varchar(300)`
@@ -1509,7 +1366,7 @@ pub struct LegacyAttendee {
     /// `interests text NULL` (also `None` if the column is absent)
     pub interests: Option<String>,
     /// `submitted_date timestamptz`
-    pub submitted_date: LegacyTimestamp,
+    pub submitted_date: DateTime<FixedOffset>,
     /// `comments text NULL` (also `None` if the column is absent)
     pub comments: Option<String>,
 }
@@ -1527,9 +1384,9 @@ pub struct LegacyNotification {
     /// `message text`
     pub message: String,
     /// `submitted_date timestamptz NULL`
-    pub submitted_date: Option<LegacyTimestamp>,
+    pub submitted_date: Option<DateTime<FixedOffset>>,
     /// `completed_date timestamptz NULL`
-    pub completed_date: Option<LegacyTimestamp>,
+    pub completed_date: Option<DateTime<FixedOffset>>,
     /// `subject text` (may be empty)
     pub subject: String,
 }
@@ -1693,25 +1550,32 @@ fn parse_i32(value: &str) -> Result<i32, &'static str> {
     value.parse().map_err(|_| "expected an integer (32-bit)")
 }
 
-fn parse_price(value: &str) -> Result<f64, &'static str> {
-    let price: f64 = value.parse().map_err(|_| "expected a number")?;
+/// A `double precision` price; it must be finite.
+pub fn parse_legacy_price(value: &str) -> Result<f64, ParseValueError> {
+    let price: f64 = value
+        .parse()
+        .map_err(|_| ParseValueError::new("expected a number"))?;
     if price.is_finite() {
         Ok(price)
     } else {
-        Err("the price must be a finite number")
+        Err(ParseValueError::new("the price must be a finite number"))
     }
+}
+
+fn parse_price(value: &str) -> Result<f64, &'static str> {
+    parse_legacy_price(value).map_err(|e| e.reason())
 }
 
 fn parse_bool(value: &str) -> Result<bool, &'static str> {
     parse_legacy_bool(value).map_err(|e| e.reason())
 }
 
-fn parse_date(value: &str) -> Result<LegacyDate, &'static str> {
-    value.parse::<LegacyDate>().map_err(|e| e.reason())
+fn parse_date(value: &str) -> Result<NaiveDate, &'static str> {
+    parse_legacy_date(value).map_err(|e| e.reason())
 }
 
-fn parse_timestamp(value: &str) -> Result<LegacyTimestamp, &'static str> {
-    value.parse::<LegacyTimestamp>().map_err(|e| e.reason())
+fn parse_timestamp(value: &str) -> Result<DateTime<FixedOffset>, &'static str> {
+    parse_legacy_timestamp(value).map_err(|e| e.reason())
 }
 
 struct ConferenceCols {
@@ -2030,1312 +1894,5 @@ pub fn read_legacy_dump<R: BufRead>(input: R) -> Result<LegacyDump, DumpError> {
     LegacyDump::from_records(LegacyRecords::new(input))
 }
 
-// ---------------------------------------------------------------------------
-// Synthetic dumps (benchmarks, tests)
-// ---------------------------------------------------------------------------
-
-/// Writes `value` in COPY text format (`None` → `\N`).
-fn write_copy_field<W: Write>(w: &mut W, value: Option<&str>) -> io::Result<()> {
-    let Some(value) = value else {
-        return w.write_all(b"\\N");
-    };
-    let bytes = value.as_bytes();
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let escape: &[u8] = match b {
-            b'\\' => b"\\\\",
-            b'\t' => b"\\t",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            _ => continue,
-        };
-        w.write_all(&bytes[start..i])?;
-        w.write_all(escape)?;
-        start = i + 1;
-    }
-    w.write_all(&bytes[start..])
-}
-
-fn write_copy_row<W: Write>(w: &mut W, fields: &[Option<&str>]) -> io::Result<()> {
-    for (i, field) in fields.iter().enumerate() {
-        if i > 0 {
-            w.write_all(b"\t")?;
-        }
-        write_copy_field(w, *field)?;
-    }
-    w.write_all(b"\n")
-}
-
-const SYNTHETIC_HEADER: &str = "--
--- PostgreSQL database dump
---
-
--- Dumped from database version 15.8
--- Dumped by pg_dump version 15.8
-
-SET statement_timeout = 0;
-SET lock_timeout = 0;
-SET idle_in_transaction_session_timeout = 0;
-SET client_encoding = 'UTF8';
-SET standard_conforming_strings = on;
-SELECT pg_catalog.set_config('search_path', '', false);
-SET check_function_bodies = false;
-SET xmloption = content;
-SET client_min_messages = warning;
-SET row_security = off;
-
-SET default_tablespace = '';
-
-SET default_table_access_method = heap;
-
-CREATE TABLE public.attendee (
-    id integer NOT NULL,
-    first_name text NOT NULL,
-    last_name text NOT NULL,
-    conference_id integer NOT NULL,
-    job_position text NOT NULL,
-    email text NOT NULL,
-    company text NOT NULL,
-    city text NOT NULL,
-    state text NOT NULL,
-    interests text,
-    submitted_date timestamp with time zone NOT NULL,
-    comments text
-);
-
-ALTER TABLE public.attendee ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
-    SEQUENCE NAME public.attendee_id_seq
-    START WITH 1
-    INCREMENT BY 1
-    NO MINVALUE
-    NO MAXVALUE
-    CACHE 1
-);
-
-CREATE TABLE public.conference (
-    id integer NOT NULL,
-    name character varying(100) NOT NULL,
-    active bit(1) NOT NULL,
-    date date NOT NULL,
-    price double precision NOT NULL,
-    address character varying(300) NOT NULL
-);
-
-ALTER TABLE public.conference ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
-    SEQUENCE NAME public.conference_id_seq
-    START WITH 1
-    INCREMENT BY 1
-    NO MINVALUE
-    NO MAXVALUE
-    CACHE 1
-);
-
-CREATE TABLE public.notification (
-    id integer NOT NULL,
-    status text NOT NULL,
-    message text NOT NULL,
-    submitted_date timestamp with time zone,
-    completed_date timestamp with time zone,
-    subject text NOT NULL
-);
-
-ALTER TABLE public.notification ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
-    SEQUENCE NAME public.notification_id_seq
-    START WITH 1
-    INCREMENT BY 1
-    NO MINVALUE
-    NO MAXVALUE
-    CACHE 1
-);
-
-";
-
-const FIRST_NAMES: [&str; 8] = [
-    "Alice", "Bob", "Chloé", "Dmitri", "Émile", "Fatima", "Guo", "Hannah",
-];
-const LAST_NAMES: [&str; 8] = [
-    "Johnson",
-    "Smith",
-    "O'Brien",
-    "Müller",
-    "Nakamura",
-    "Okafor",
-    "Silva",
-    "Van der Berg",
-];
-const CITIES: [(&str, &str); 4] = [
-    ("Seattle", "WA"),
-    ("Austin", "TX"),
-    ("Boston", "MA"),
-    ("Denver", "CO"),
-];
-
-/// Writes a synthetic plain-format pg_dump of the legacy TechConf schema with
-/// `conferences` conferences, `attendees_per_conference` attendees each and
-/// one notification per conference; used for benchmarks and tests.
-///
-/// The output is deterministic and parses without errors with
-/// [`read_legacy_dump`]; some values contain tabs, newlines, backslashes,
-/// non-ASCII text and NULLs. The writer is buffered internally.
-pub fn write_synthetic_dump<W: Write>(
-    w: W,
-    conferences: u32,
-    attendees_per_conference: u32,
-) -> io::Result<()> {
-    let mut w = io::BufWriter::with_capacity(64 * 1024, w);
-    w.write_all(SYNTHETIC_HEADER.as_bytes())?;
-
-    // 2019-01-01T00:00:00Z
-    let base = days_from_civil(2019, 1, 1) * 86_400 * 1_000_000;
-    let total = u64::from(conferences) * u64::from(attendees_per_conference);
-
-    w.write_all(b"COPY public.attendee (id, first_name, last_name, conference_id, job_position, email, company, city, state, interests, submitted_date, comments) FROM stdin;\n")?;
-    for n in 0..total {
-        let id = (n + 1).to_string();
-        let conference_id = (n / u64::from(attendees_per_conference.max(1)) + 1).to_string();
-        let first = FIRST_NAMES[(n % 8) as usize];
-        let last = LAST_NAMES[(n / 8 % 8) as usize];
-        let (city, state) = CITIES[(n % 4) as usize];
-        let email = format!("attendee{}@example.com", n + 1);
-        let company = format!("Company {}", n % 97);
-        let interests = (n % 5 != 0).then_some("Rust, cloud\tnative, \"serverless\"");
-        let comments = match n % 7 {
-            0 => None,
-            1 => Some("Line one\nLine two\\three"),
-            _ => Some("Looking forward to it — à bientôt!"),
-        };
-        let offset = if n % 3 == 0 { "+05:30" } else { "+00" };
-        let micros = (n % 1_000_000) as i64 * 61_123_457;
-        let ts = LegacyTimestamp::from_unix_micros(base + micros);
-        let submitted = format!(
-            "{} {:02}:{:02}:{:02}.{:06}{offset}",
-            ts.date, ts.hour, ts.minute, ts.second, ts.microsecond
-        );
-        write_copy_row(
-            &mut w,
-            &[
-                Some(&id),
-                Some(first),
-                Some(last),
-                Some(&conference_id),
-                Some("Software Engineer"),
-                Some(&email),
-                Some(&company),
-                Some(city),
-                Some(state),
-                interests,
-                Some(&submitted),
-                comments,
-            ],
-        )?;
-    }
-    w.write_all(b"\\.\n\n\n")?;
-
-    w.write_all(b"COPY public.conference (id, name, active, date, price, address) FROM stdin;\n")?;
-    for c in 0..conferences {
-        let id = (c + 1).to_string();
-        let name = format!("TechConf {}", 2000 + c % 100);
-        let date =
-            LegacyTimestamp::from_unix_micros(base + i64::from(c % 3_650) * 86_400 * 1_000_000)
-                .date
-                .to_string();
-        let price = format!("{}.99", 100 + c % 400);
-        let active = if c % 2 == 0 { "1" } else { "0" };
-        write_copy_row(
-            &mut w,
-            &[
-                Some(&id),
-                Some(&name),
-                Some(active),
-                Some(&date),
-                Some(&price),
-                Some("1 Convention Plaza, Seattle, WA"),
-            ],
-        )?;
-    }
-    w.write_all(b"\\.\n\n\n")?;
-
-    w.write_all(b"COPY public.notification (id, status, message, submitted_date, completed_date, subject) FROM stdin;\n")?;
-    for c in 0..conferences {
-        let id = (c + 1).to_string();
-        let status = format!("Notified {attendees_per_conference} attendees");
-        write_copy_row(
-            &mut w,
-            &[
-                Some(&id),
-                Some(&status),
-                Some("Dear attendee,\n\nSee you soon!"),
-                Some("2019-03-01 10:00:00+00"),
-                Some("2019-03-01 10:05:00.5+00"),
-                Some("Reminder"),
-            ],
-        )?;
-    }
-    w.write_all(b"\\.\n\n\n")?;
-
-    // The sequences behind the identity columns, as pg_dump writes them (so that psql can
-    // load the dump too).
-    for (sequence, last) in [
-        ("attendee", total),
-        ("conference", u64::from(conferences)),
-        ("notification", u64::from(conferences)),
-    ] {
-        writeln!(
-            w,
-            "SELECT pg_catalog.setval('public.{sequence}_id_seq', {}, {});\n",
-            last.max(1),
-            last > 0
-        )?;
-    }
-    w.write_all(
-        b"ALTER TABLE ONLY public.attendee\n    ADD CONSTRAINT attendee_pkey PRIMARY KEY (id);\n\n\
-          --\n-- PostgreSQL database dump complete\n--\n\n",
-    )?;
-    w.flush()
-}
-
-// ---------------------------------------------------------------------------
-// Tests
-// ---------------------------------------------------------------------------
-
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
-mod tests {
-    use super::*;
-    use std::io::Read;
-
-    fn events(input: &str) -> Result<Vec<DumpEvent>, DumpError> {
-        DumpReader::new(input.as_bytes()).collect()
-    }
-
-    fn rows_of(input: &[u8]) -> Vec<Vec<Option<String>>> {
-        DumpReader::new(input)
-            .map(|e| e.unwrap())
-            .filter_map(|e| match e {
-                DumpEvent::Row { fields, .. } => Some(fields),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn rows(input: &str) -> Vec<Vec<Option<String>>> {
-        rows_of(input.as_bytes())
-    }
-
-    fn s(v: &str) -> Option<String> {
-        Some(v.to_owned())
-    }
-
-    fn fixture(name: &str) -> Vec<u8> {
-        let path = format!(
-            "{}/tests/fixtures/legacy/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"))
-    }
-
-    const ATTENDEE_COLS: &str = "id, first_name, last_name, conference_id, job_position, email, \
-                                 company, city, state, interests, submitted_date, comments";
-
-    const GOOD_ATTENDEE: &str = "1\tAda\tLovelace\t1\tEngineer\tada@example.com\tACME\tLondon\tLDN\t\\N\t2019-03-14 09:26:53.123456+00\t\\N";
-
-    fn attendee_dump(rows: &[&str]) -> String {
-        let mut out = format!("COPY public.attendee ({ATTENDEE_COLS}) FROM stdin;\n");
-        for row in rows {
-            out.push_str(row);
-            out.push('\n');
-        }
-        out.push_str("\\.\n");
-        out
-    }
-
-    fn ts(s: &str) -> LegacyTimestamp {
-        s.parse().unwrap()
-    }
-
-    // --- COPY text format -------------------------------------------------
-
-    #[test]
-    fn decodes_every_escape() {
-        let input = "COPY t (a) FROM stdin;\n\
-                     x\\by\\fz\\nw\\rv\\tu\\vt\\\\s\n\
-                     \\101\\7\\60\\1012\\303\\251\n\
-                     \\x41\\x9\\x4a4\\xzz\\xC3\\xA9\n\
-                     \\q\\.\\N\\'\\\"\n\
-                     \\\\N\n\
-                     \\.\n";
-        assert_eq!(
-            rows(input),
-            vec![
-                vec![s("x\u{8}y\u{c}z\nw\rv\tu\u{b}t\\s")],
-                vec![s("A\u{7}0A2é")],
-                vec![s("A\tJ4xzzé")],
-                vec![s("q.N'\"")],
-                vec![s("\\N")],
-            ]
-        );
-    }
-
-    #[test]
-    fn octal_escape_above_377_keeps_low_byte() {
-        // \501 = 0o501 = 0x141 -> low byte 0x41 'A', like PostgreSQL.
-        assert_eq!(
-            rows("COPY t (a) FROM stdin;\n\\501\n\\.\n"),
-            vec![vec![s("A")]]
-        );
-    }
-
-    #[test]
-    fn null_empty_and_escaped_tab_fields() {
-        let input = "COPY t (a, b, c, d) FROM stdin;\n\\N\t\ta\\\tb\t\\N\n\\.\n";
-        assert_eq!(rows(input), vec![vec![None, s(""), s("a\tb"), None]]);
-    }
-
-    #[test]
-    fn raw_utf8_passes_through() {
-        assert_eq!(
-            rows("COPY t (a, b) FROM stdin;\n東京大学\tZoë\n\\.\n"),
-            vec![vec![s("東京大学"), s("Zoë")]]
-        );
-    }
-
-    #[test]
-    fn invalid_utf8_from_escapes_is_an_error() {
-        let err = events("COPY public.t (a, name) FROM stdin;\nok\tcaf\\351\n\\.\n").unwrap_err();
-        assert!(
-            matches!(&err, DumpError::InvalidUtf8 { table, line: 2, column } if table == "t" && column == "name"),
-            "{err:?}"
-        );
-        assert!(err.to_string().contains("line 2"));
-        // Invalid raw bytes as well.
-        let mut raw = b"COPY t (a) FROM stdin;\n".to_vec();
-        raw.extend_from_slice(b"\xff\n\\.\n");
-        let err = DumpReader::new(raw.as_slice())
-            .collect::<Result<Vec<_>, _>>()
-            .unwrap_err();
-        assert!(
-            matches!(err, DumpError::InvalidUtf8 { line: 2, .. }),
-            "{err:?}"
-        );
-    }
-
-    #[test]
-    fn crlf_line_endings() {
-        let input = "SET client_encoding = 'UTF8';\r\n\r\nCOPY public.t (a, b) FROM stdin;\r\n1\tx\\r\r\n2\t\\N\r\n\\.\r\nSELECT 1;\r\n";
-        let events = events(input).unwrap();
-        assert_eq!(
-            events,
-            vec![
-                DumpEvent::CopyStart {
-                    schema: s("public"),
-                    table: Arc::from("t"),
-                    columns: vec!["a".into(), "b".into()],
-                    line_number: 3,
-                },
-                DumpEvent::Row {
-                    table: Arc::from("t"),
-                    line_number: 4,
-                    fields: vec![s("1"), s("x\r")],
-                },
-                DumpEvent::Row {
-                    table: Arc::from("t"),
-                    line_number: 5,
-                    fields: vec![s("2"), None],
-                },
-                DumpEvent::CopyEnd {
-                    table: Arc::from("t"),
-                    line_number: 6,
-                    rows: 2,
-                },
-            ]
-        );
-    }
-
-    #[test]
-    fn backslash_newline_continues_the_row() {
-        let input = "COPY t (a, b) FROM stdin;\nfirst\\\nsecond\tx\n3\\\\\ty\n\\.\n";
-        let events = events(input).unwrap();
-        assert!(matches!(
-            &events[1],
-            DumpEvent::Row { line_number: 2, fields, .. } if *fields == vec![s("first\nsecond"), s("x")]
-        ));
-        assert!(matches!(
-            &events[2],
-            DumpEvent::Row { line_number: 4, fields, .. } if *fields == vec![s("3\\"), s("y")]
-        ));
-        assert!(matches!(
-            &events[3],
-            DumpEvent::CopyEnd {
-                line_number: 5,
-                rows: 2,
-                ..
-            }
-        ));
-    }
-
-    #[test]
-    fn empty_copy_block_and_terminator_without_newline() {
-        let events = events(
-            "COPY public.notification (id) FROM stdin;\n\\.\nCOPY public.t (a) FROM stdin;\n1\n\\.",
-        )
-        .unwrap();
-        assert_eq!(events.len(), 5);
-        assert!(matches!(
-            &events[1],
-            DumpEvent::CopyEnd {
-                rows: 0,
-                line_number: 2,
-                ..
-            }
-        ));
-        assert!(matches!(
-            &events[4],
-            DumpEvent::CopyEnd {
-                rows: 1,
-                line_number: 5,
-                ..
-            }
-        ));
-        // CRLF file whose last line is `\.` without a newline.
-        assert_eq!(
-            rows("COPY t (a) FROM stdin;\r\nx\r\n\\.\r"),
-            vec![vec![s("x")]]
-        );
-    }
-
-    #[test]
-    fn last_sql_line_without_newline() {
-        let events =
-            events("COPY t (a) FROM stdin;\nx\n\\.\n\nSELECT pg_catalog.setval('s', 1, true);")
-                .unwrap();
-        assert_eq!(events.len(), 3);
-    }
-
-    // --- Truncation and structural errors ----------------------------------
-
-    #[test]
-    fn truncated_inside_a_row() {
-        let input = format!("SET x = 1;\n{}", attendee_dump(&[GOOD_ATTENDEE]));
-        let cut = input.find("\\.").unwrap() - 10;
-        let err = events(&input[..cut]).unwrap_err();
-        assert!(
-            matches!(&err, DumpError::UnterminatedCopy { table, start_line: 2, line: 3 } if table == "attendee"),
-            "{err:?}"
-        );
-        assert!(err.to_string().starts_with("truncated dump"), "{err}");
-    }
-
-    #[test]
-    fn truncated_after_complete_rows() {
-        // Complete rows, with and without final newline, but no `\.`.
-        for input in [
-            "COPY t (a) FROM stdin;\n1\n2\n",
-            "COPY t (a) FROM stdin;\n1\n2",
-        ] {
-            let mut reader = DumpReader::new(input.as_bytes());
-            let mut rows = 0;
-            let err = loop {
-                match reader.next_event() {
-                    Ok(Some(DumpEvent::Row { .. })) => rows += 1,
-                    Ok(Some(_)) => {}
-                    Ok(None) => panic!("expected an error"),
-                    Err(e) => break e,
-                }
-            };
-            assert!(
-                matches!(err, DumpError::UnterminatedCopy { line: 3, .. }),
-                "{err:?}"
-            );
-            assert!(rows >= 1);
-            // The reader is finished after an error.
-            assert!(reader.next_event().unwrap().is_none());
-        }
-    }
-
-    #[test]
-    fn truncated_inside_an_ignored_table() {
-        let err = events("COPY public.flask_sessions (id) FROM stdin;\n1\n")
-            .map(|_| ())
-            .unwrap_err();
-        assert!(matches!(err, DumpError::UnterminatedCopy { .. }));
-        let err = DumpReader::new(&b"COPY public.flask_sessions (id) FROM stdin;\n1\n"[..])
-            .with_tables(["attendee"])
-            .collect::<Result<Vec<_>, _>>()
-            .unwrap_err();
-        assert!(matches!(err, DumpError::UnterminatedCopy { .. }), "{err:?}");
-    }
-
-    #[test]
-    fn field_count_mismatch() {
-        let err = events("COPY public.conference (id, name, active) FROM stdin;\n1\tTechConf\t1\n2\tTechConf\n\\.\n")
-            .unwrap_err();
-        assert!(
-            matches!(&err, DumpError::FieldCountMismatch { table, line: 3, expected: 3, found: 2 } if table == "conference"),
-            "{err:?}"
-        );
-        assert!(err.to_string().contains("line 3"));
-        let err = events("COPY t (a) FROM stdin;\nx\ty\n\\.\n").unwrap_err();
-        assert!(matches!(
-            err,
-            DumpError::FieldCountMismatch {
-                expected: 1,
-                found: 2,
-                ..
-            }
-        ));
-    }
-
-    #[test]
-    fn invalid_copy_statements() {
-        let err = events("COPY public.t (a, b FROM stdin;\n").unwrap_err();
-        assert!(
-            matches!(err, DumpError::InvalidCopyStatement { line: 1, .. }),
-            "{err:?}"
-        );
-        let err = events("COPY t (a, a) FROM stdin;\n\\.\n").unwrap_err();
-        assert!(matches!(
-            err,
-            DumpError::InvalidCopyStatement {
-                reason: "duplicate column name",
-                ..
-            }
-        ));
-        let err = events("COPY t (a) FROM stdin WITH (FORMAT csv);\n1\n\\.\n").unwrap_err();
-        assert!(
-            matches!(err, DumpError::UnsupportedCopyFormat { line: 1, .. }),
-            "{err:?}"
-        );
-        // Unsupported format in a table nobody asked for is just skipped.
-        let events = DumpReader::new(&b"COPY t (a) FROM stdin WITH (FORMAT csv);\n1\n\\.\n"[..])
-            .with_tables(["attendee"])
-            .collect::<Result<Vec<_>, _>>()
-            .unwrap();
-        assert!(matches!(&events[..], [DumpEvent::Skipped { rows: 1, .. }]));
-    }
-
-    #[test]
-    fn pg_dump_archives_are_rejected_with_a_hint() {
-        let err = events("PGDMP\u{1}\u{e}\u{0}").unwrap_err();
-        assert!(err.to_string().contains("pg_restore"), "{err}");
-        let err = DumpReader::new(&[0x1f_u8, 0x8b, 8, 0][..])
-            .next_event()
-            .unwrap_err();
-        assert!(err.to_string().contains("gzip"), "{err}");
-    }
-
-    #[test]
-    fn non_utf8_client_encoding_is_rejected() {
-        let err = events("SET client_encoding = 'LATIN1';\n").unwrap_err();
-        assert!(
-            matches!(&err, DumpError::UnsupportedEncoding { line: 1, encoding } if encoding == "LATIN1"),
-            "{err:?}"
-        );
-        assert!(
-            events("SET client_encoding TO 'utf-8';\nSET client_encoding = 'SQL_ASCII';\n").is_ok()
-        );
-        // Odd SET statements must not trip the parser (multibyte text, no value).
-        assert!(events("SET x é;\nSET client_encoding\nSET\n").is_ok());
-    }
-
-    #[test]
-    fn io_errors_are_reported() {
-        struct Failing;
-        impl io::Read for Failing {
-            fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
-                Err(io::Error::other("disk on fire"))
-            }
-        }
-        let input = io::BufReader::new(io::Cursor::new(b"SET a = 1;\n".to_vec()).chain(Failing));
-        let err = DumpReader::new(input)
-            .collect::<Result<Vec<_>, _>>()
-            .unwrap_err();
-        assert!(matches!(err, DumpError::Io { line: 1, .. }), "{err:?}");
-        assert!(err.to_string().contains("disk on fire"));
-    }
-
-    // --- Statement recognition ----------------------------------------------
-
-    #[test]
-    fn schema_qualification_and_quoted_identifiers() {
-        let input = "COPY attendee (id) FROM stdin;\n1\n\\.\n\
-                     COPY \"public\".\"attendee\" (\"id\") FROM stdin;\n2\n\\.\n\
-                     COPY Public.ATTENDEE (ID) FROM stdin;\n3\n\\.\n\
-                     COPY public.\"Attendee\" (\"Id\", \"a \"\"q\"\" b\") FROM stdin;\n4\t5\n\\.\n\
-                     COPY techdb.archive.attendee (id) FROM stdin;\n6\n\\.\n";
-        let starts: Vec<(Option<String>, String, Vec<String>)> = events(input)
-            .unwrap()
-            .into_iter()
-            .filter_map(|e| match e {
-                DumpEvent::CopyStart {
-                    schema,
-                    table,
-                    columns,
-                    ..
-                } => Some((schema, table.to_string(), columns)),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(
-            starts,
-            vec![
-                (None, "attendee".into(), vec!["id".into()]),
-                (s("public"), "attendee".into(), vec!["id".into()]),
-                (s("public"), "attendee".into(), vec!["id".into()]),
-                (
-                    s("public"),
-                    "Attendee".into(),
-                    vec!["Id".into(), "a \"q\" b".into()]
-                ),
-                (s("archive"), "attendee".into(), vec!["id".into()]),
-            ]
-        );
-        // Table filter: "Attendee" (quoted, mixed case) is a different table.
-        let selected = DumpReader::new(input.as_bytes())
-            .with_tables(["attendee"])
-            .with_schema("public")
-            .filter(|e| matches!(e, Ok(DumpEvent::CopyStart { .. })))
-            .count();
-        assert_eq!(selected, 3); // unqualified + two public.attendee
-    }
-
-    #[test]
-    fn unknown_tables_are_skipped() {
-        let input = "COPY public.flask_sessions (id, data) FROM stdin;\n1\t\\\\x00\n2\t\\N\n\\.\n\
-                     COPY public.attendee (id) FROM stdin;\n7\n\\.\n";
-        let events: Vec<DumpEvent> = DumpReader::new(input.as_bytes())
-            .with_tables(["attendee"])
-            .collect::<Result<_, _>>()
-            .unwrap();
-        assert_eq!(
-            events[0],
-            DumpEvent::Skipped {
-                schema: s("public"),
-                table: "flask_sessions".into(),
-                line_number: 1,
-                rows: 2,
-            }
-        );
-        assert!(
-            matches!(&events[2], DumpEvent::Row { line_number: 6, fields, .. } if *fields == vec![s("7")])
-        );
-        assert_eq!(events.len(), 4);
-    }
-
-    #[test]
-    fn copy_inside_strings_comments_and_function_bodies_is_not_a_copy() {
-        let input = "CREATE FUNCTION f() RETURNS void LANGUAGE sql AS $_$\n\
-                     SELECT 1;\n\
-                     COPY public.attendee (id) FROM stdin;\n\
-                     $_$;\n\
-                     COMMENT ON TABLE x IS 'multi\n\
-                     COPY public.attendee (id) FROM stdin;\n\
-                     it''s';\n\
-                     /* block\n\
-                     COPY public.attendee (id) FROM stdin;\n\
-                     */\n\
-                     SELECT 1,\n\
-                     COPY public.attendee (id) FROM stdin;\n\
-                     SET standard_conforming_strings = off;\n\
-                     SELECT 'it\\'s\n\
-                     COPY public.attendee (id) FROM stdin;\n\
-                     ';\n\
-                     SELECT E'\\'\n\
-                     COPY public.attendee (id) FROM stdin;\n\
-                     ', $$ $tag$ $$, \"x;y\" -- ;\n\
-                     ;\n\
-                     \\restrict abc\n\
-                     COPY public.attendee (id) FROM stdin;\n\
-                     42\n\
-                     \\.\n";
-        let events = events(input).unwrap();
-        assert_eq!(events.len(), 3, "{events:?}");
-        assert!(matches!(
-            &events[0],
-            DumpEvent::CopyStart {
-                line_number: 22,
-                ..
-            }
-        ));
-        assert!(matches!(&events[1], DumpEvent::Row { fields, .. } if *fields == vec![s("42")]));
-    }
-
-    #[test]
-    fn streams_without_reading_ahead() {
-        struct Exploding;
-        impl io::Read for Exploding {
-            fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
-                panic!("read past the first row");
-            }
-        }
-        let prefix = format!("{}junk", attendee_dump(&[GOOD_ATTENDEE]));
-        let cut = prefix.find(GOOD_ATTENDEE).unwrap() + GOOD_ATTENDEE.len() + 1;
-        let input = io::BufReader::with_capacity(
-            16,
-            io::Cursor::new(prefix.as_bytes()[..cut].to_vec()).chain(Exploding),
-        );
-        let mut records = LegacyRecords::new(input);
-        let first = records.next().unwrap().unwrap();
-        assert!(matches!(first, LegacyRecord::Attendee(a) if a.first_name == "Ada"));
-    }
-
-    // --- Typed layer ----------------------------------------------------------
-
-    #[test]
-    fn typed_attendee_with_reordered_columns() {
-        let input = "COPY public.attendee (comments, email, submitted_date, state, city, company, \
-                     job_position, conference_id, last_name, first_name, id, interests, extra) FROM stdin;\n\
-                     Hi\\tthere\tada@example.com\t2019-03-14 09:26:53.123456+05:30\tLDN\tLondon\tACME\t\
-                     Engineer\t1\tLovelace\tAda\t42\t\\N\tignored\n\\.\n";
-        let dump = read_legacy_dump(input.as_bytes()).unwrap();
-        assert_eq!(
-            dump.attendees,
-            vec![LegacyAttendee {
-                line_number: 2,
-                id: 42,
-                first_name: "Ada".into(),
-                last_name: "Lovelace".into(),
-                conference_id: 1,
-                job_position: "Engineer".into(),
-                email: "ada@example.com".into(),
-                company: "ACME".into(),
-                city: "London".into(),
-                state: "LDN".into(),
-                interests: None,
-                submitted_date: ts("2019-03-14 09:26:53.123456+05:30"),
-                comments: s("Hi\tthere"),
-            }]
-        );
-        assert!(dump.has_table(LegacyTable::Attendee));
-        assert!(!dump.has_table(LegacyTable::Conference));
-    }
-
-    #[test]
-    fn optional_columns_may_be_absent_required_ones_may_not() {
-        let input = "COPY attendee (id, first_name, last_name, conference_id, job_position, email, \
-                     company, city, state, submitted_date) FROM stdin;\n\
-                     1\tA\tB\t1\tDev\ta@b.c\tX\tY\tZ\t2019-01-01 00:00:00+00\n\\.\n";
-        let dump = read_legacy_dump(input.as_bytes()).unwrap();
-        assert_eq!(dump.attendees[0].interests, None);
-        assert_eq!(dump.attendees[0].comments, None);
-
-        let err = read_legacy_dump(
-            "COPY conference (id, name, active, date, price) FROM stdin;\n\\.\n".as_bytes(),
-        )
-        .unwrap_err();
-        assert!(
-            matches!(&err, DumpError::MissingColumn { table, line: 1, column } if table == "conference" && column == "address"),
-            "{err:?}"
-        );
-    }
-
-    #[test]
-    fn bad_integer_names_table_line_column_and_value() {
-        let bad = GOOD_ATTENDEE.replacen('1', "12x", 1);
-        let input = format!("SET a = 1;\n\n{}", attendee_dump(&[GOOD_ATTENDEE, &bad]));
-        let err = read_legacy_dump(input.as_bytes()).unwrap_err();
-        assert!(
-            matches!(&err, DumpError::InvalidValue { table, line: 5, column, value, .. }
-                if table == "attendee" && column == "id" && value == "12x"),
-            "{err:?}"
-        );
-        let message = err.to_string();
-        assert!(
-            message.contains("line 5") && message.contains("attendee"),
-            "{message}"
-        );
-        assert!(
-            message.contains("column id") && message.contains("\"12x\""),
-            "{message}"
-        );
-        assert_eq!(err.line(), Some(5));
-    }
-
-    #[test]
-    fn other_bad_values() {
-        let conference = |active: &str, date: &str, price: &str| {
-            format!(
-                "COPY conference (id, name, active, date, price, address) FROM stdin;\n\
-                 1\tTC\t{active}\t{date}\t{price}\tSomewhere\n\\.\n"
-            )
-        };
-        let ok = read_legacy_dump(conference("t", "2024-02-29", "1e+2").as_bytes()).unwrap();
-        assert!(ok.conferences[0].active);
-        assert_eq!(ok.conferences[0].price, 100.0);
-        for (input, column) in [
-            (conference("2", "2019-01-01", "1"), "active"),
-            (conference("1", "2019-02-29", "1"), "date"),
-            (conference("1", "2019-1-01", "1"), "date"),
-            (conference("1", "infinity", "1"), "date"),
-            (conference("1", "2019-01-01", "NaN"), "price"),
-            (conference("1", "2019-01-01", "12,50"), "price"),
-            (conference("\\N", "2019-01-01", "1"), "active"),
-        ] {
-            let err = read_legacy_dump(input.as_bytes()).unwrap_err();
-            match &err {
-                DumpError::InvalidValue {
-                    column: c, line: 2, ..
-                }
-                | DumpError::UnexpectedNull {
-                    column: c, line: 2, ..
-                } => assert_eq!(c, column),
-                other => panic!("{other:?}"),
-            }
-        }
-        let err = read_legacy_dump(
-            "COPY notification (id, status, message, submitted_date, completed_date, subject) FROM stdin;\n\
-             1\tx\ty\t2019-01-01 25:00:00+00\t\\N\ts\n\\.\n"
-                .as_bytes(),
-        )
-        .unwrap_err();
-        assert!(
-            matches!(&err, DumpError::InvalidValue { column, .. } if column == "submitted_date")
-        );
-    }
-
-    #[test]
-    fn long_bad_values_are_shortened_in_errors() {
-        let long = "9".repeat(500);
-        let input = format!(
-            "COPY conference (id, name, active, date, price, address) FROM stdin;\n{long}\tTC\t1\t2019-01-01\t1\tX\n\\.\n"
-        );
-        let err = read_legacy_dump(input.as_bytes()).unwrap_err();
-        assert!(err.to_string().len() < 300, "{err}");
-    }
-
-    #[test]
-    fn no_techconf_tables_is_an_error() {
-        let input = "SET a = 1;\nCOPY public.flask_sessions (id) FROM stdin;\n1\n\\.\n";
-        let err = read_legacy_dump(input.as_bytes()).unwrap_err();
-        assert!(matches!(err, DumpError::NotTechConfDump));
-        assert_eq!(
-            err.to_string(),
-            "not a TechConf legacy dump: no conference/attendee/notification data found"
-        );
-        assert!(matches!(
-            read_legacy_dump(&b""[..]),
-            Err(DumpError::NotTechConfDump)
-        ));
-        // An empty legacy table counts as present.
-        let dump = read_legacy_dump(&b"COPY public.notification (id) FROM stdin;\n\\.\n"[..]);
-        assert!(matches!(dump, Err(DumpError::MissingColumn { .. })));
-        let dump = read_legacy_dump(
-            &b"COPY public.notification (id, status, message, subject) FROM stdin;\n\\.\n"[..],
-        )
-        .unwrap();
-        assert!(dump.has_table(LegacyTable::Notification) && dump.notifications.is_empty());
-    }
-
-    #[test]
-    fn duplicate_tables_and_schema_filter() {
-        let input = "COPY public.conference (id, name, active, date, price, address) FROM stdin;\n\
-                     1\tA\t1\t2019-01-01\t1\tX\n\\.\n\
-                     COPY archive.conference (id, name, active, date, price, address) FROM stdin;\n\
-                     2\tB\t0\t2018-01-01\t1\tY\n\\.\n";
-        let err = read_legacy_dump(input.as_bytes()).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                DumpError::DuplicateTable {
-                    line: 4,
-                    first_line: 1,
-                    ..
-                }
-            ),
-            "{err:?}"
-        );
-        let dump =
-            LegacyDump::from_records(LegacyRecords::new(input.as_bytes()).with_schema("archive"))
-                .unwrap();
-        assert_eq!(dump.conferences.len(), 1);
-        assert_eq!(dump.conferences[0].id, 2);
-        assert_eq!(dump.ignored_tables[0].schema.as_deref(), Some("public"));
-    }
-
-    // --- Dates, timestamps, statuses -------------------------------------------
-
-    #[test]
-    fn dates() {
-        let d: LegacyDate = "2019-03-14".parse().unwrap();
-        assert_eq!((d.year, d.month, d.day), (2019, 3, 14));
-        assert_eq!(d.to_string(), "2019-03-14");
-        assert!("2000-02-29".parse::<LegacyDate>().is_ok());
-        for bad in [
-            "1900-02-29",
-            "2019-13-01",
-            "2019-04-31",
-            "0000-01-01",
-            "2019-03-14 BC",
-            "19-03-14",
-            "2019/03/14",
-            "",
-        ] {
-            assert!(bad.parse::<LegacyDate>().is_err(), "{bad}");
-        }
-        assert_eq!(
-            "1970-01-01"
-                .parse::<LegacyDate>()
-                .unwrap()
-                .days_since_epoch(),
-            0
-        );
-        assert_eq!(
-            "1969-12-31"
-                .parse::<LegacyDate>()
-                .unwrap()
-                .days_since_epoch(),
-            -1
-        );
-    }
-
-    #[test]
-    fn timestamps() {
-        let t = ts("2019-03-14 09:26:53.123456+00");
-        assert_eq!(t.to_rfc3339(), "2019-03-14T09:26:53.123456+00:00");
-        assert_eq!(t.unix_micros(), 1_552_555_613_123_456);
-        assert_eq!(
-            ts("2019-03-14 09:26:53.5+05:30").to_rfc3339(),
-            "2019-03-14T09:26:53.5+05:30"
-        );
-        assert_eq!(
-            ts("2019-03-14 14:56:53.123456+05:30").unix_micros(),
-            t.unix_micros()
-        );
-        assert_eq!(
-            ts("2019-03-14 03:26:53.123456-06").to_rfc3339(),
-            "2019-03-14T03:26:53.123456-06:00"
-        );
-        assert_eq!(
-            ts("2019-03-14 03:26:53.123456-06").unix_micros(),
-            t.unix_micros()
-        );
-        assert_eq!(
-            ts("2019-03-14T09:26:53Z").to_rfc3339(),
-            "2019-03-14T09:26:53+00:00"
-        );
-        // timestamp without time zone: no offset, treated as UTC.
-        let naive = ts("2019-03-14 09:26:53.123456");
-        assert_eq!(naive.offset_seconds, None);
-        assert_eq!(naive.unix_micros(), t.unix_micros());
-        assert_eq!(naive.to_rfc3339(), "2019-03-14T09:26:53.123456+00:00");
-        // Local mean time offsets with seconds are converted to UTC.
-        let lmt = ts("1890-01-01 00:00:00+00:53:28");
-        assert_eq!(lmt.offset_seconds, Some(3208));
-        assert_eq!(lmt.to_rfc3339(), "1889-12-31T23:06:32+00:00");
-        assert_eq!(ts("1969-12-31 23:59:59.999999+00").unix_micros(), -1);
-        assert_eq!(
-            LegacyTimestamp::from_unix_micros(-1).to_rfc3339(),
-            "1969-12-31T23:59:59.999999+00:00"
-        );
-        for bad in [
-            "2019-03-14",
-            "2019-03-14 24:00:00+00",
-            "2019-03-14 09:60:00+00",
-            "2019-03-14 09:26:53.+00",
-            "2019-03-14 09:26:53.1234567+00",
-            "2019-03-14 09:26:53+5",
-            "2019-03-14 09:26:53+16:00",
-            "2019-03-14 09:26:53 +00",
-            "infinity",
-            "2019-03-14 09:26:53+00 BC",
-            "2019-02-30 09:26:53+00",
-        ] {
-            assert!(bad.parse::<LegacyTimestamp>().is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn booleans() {
-        for (v, expected) in [
-            ("1", true),
-            ("0", false),
-            ("t", true),
-            ("f", false),
-            ("TRUE", true),
-            ("false", false),
-        ] {
-            assert_eq!(parse_legacy_bool(v), Ok(expected), "{v}");
-        }
-        for v in ["", "2", "yes", " 1"] {
-            assert!(parse_legacy_bool(v).is_err(), "{v}");
-        }
-    }
-
-    #[test]
-    fn notification_statuses() {
-        use LegacyNotificationStatus as S;
-        assert_eq!(S::classify("Notifications submitted"), S::Submitted);
-        assert_eq!(S::classify(" notifications Submitted "), S::Submitted);
-        assert_eq!(
-            S::classify("Notified 5 attendees"),
-            S::Notified { attendees: 5 }
-        );
-        assert_eq!(
-            S::classify("Notified 1 attendee"),
-            S::Notified { attendees: 1 }
-        );
-        assert_eq!(S::classify("Notified five attendees"), S::Other);
-        assert_eq!(S::classify("Failed: SMTP error"), S::Other);
-        assert_eq!(S::classify(""), S::Other);
-    }
-
-    // --- Fixtures ----------------------------------------------------------------
-
-    #[test]
-    fn fixture_basic() {
-        let dump = read_legacy_dump(fixture("basic.sql").as_slice()).unwrap();
-        assert_eq!(
-            dump.tables
-                .iter()
-                .map(|t| (t.table.as_str(), t.line_number, t.rows))
-                .collect::<Vec<_>>(),
-            vec![
-                ("attendee", 216, 11),
-                ("conference", 235, 2),
-                ("notification", 255, 5)
-            ]
-        );
-        assert_eq!(
-            dump.ignored_tables
-                .iter()
-                .map(|t| (t.table.as_str(), t.rows))
-                .collect::<Vec<_>>(),
-            vec![("alembic_version", 1), ("flask_sessions", 2)]
-        );
-
-        // Conferences: one active, one inactive; escaped newline in address.
-        let [c1, c2] = dump.conferences.as_slice() else {
-            panic!()
-        };
-        assert_eq!(
-            (c1.id, c1.name.as_str(), c1.active, c1.price),
-            (1, "TechConf 2019", true, 495.0)
-        );
-        assert_eq!(c1.date.to_string(), "2019-04-20");
-        assert_eq!(
-            (c2.id, c2.active, c2.price, c2.line_number),
-            (2, false, 299.99, 237)
-        );
-        assert_eq!(
-            c2.address,
-            "Hynes Convention Center\n900 Boylston St, Boston, MA 02115"
-        );
-
-        let a = |id: i32| dump.attendees.iter().find(|a| a.id == id).unwrap();
-        assert_eq!(dump.attendees.len(), 11);
-        assert_eq!(a(1).line_number, 217);
-        assert_eq!(
-            a(1).submitted_date.to_rfc3339(),
-            "2019-03-01T09:15:22.123456+00:00"
-        );
-        assert_eq!(
-            (a(2).interests.as_deref(), a(2).comments.as_deref()),
-            (None, None)
-        );
-        // Duplicate e-mail within conference 1, differing only in case.
-        assert_eq!(a(2).email.to_lowercase(), a(3).email.to_lowercase());
-        assert_ne!(a(2).email, a(3).email);
-        assert_eq!((a(2).conference_id, a(3).conference_id), (1, 1));
-        assert_eq!(a(4).email, "not-an-email");
-        // Octal escapes.
-        assert_eq!(a(5).first_name, "René");
-        assert_eq!(a(5).company, "Société Générale");
-        assert_eq!(a(5).city, "Montréal");
-        assert_eq!(a(5).interests.as_deref(), Some("Serverless\tContainers"));
-        assert_eq!(
-            a(5).comments.as_deref(),
-            Some("Allergies:\n- peanuts\n- shellfish")
-        );
-        // Missing conference.
-        assert_eq!(a(6).conference_id, 99);
-        assert!(!dump.conferences.iter().any(|c| c.id == 99));
-        // Hex escapes and backslashes.
-        assert_eq!(a(7).first_name, "Zoë");
-        assert_eq!(a(7).company, "Studio \"Blue\"");
-        assert_eq!(
-            a(7).comments.as_deref(),
-            Some("Windows path: C:\\Users\\zoe")
-        );
-        assert_eq!(
-            a(7).submitted_date.to_rfc3339(),
-            "2018-05-19T23:59:59.999999+00:00"
-        );
-        // Raw UTF-8 and a +05:30 offset.
-        assert_eq!(
-            (a(8).first_name.as_str(), a(8).company.as_str()),
-            ("健", "東京大学")
-        );
-        assert_eq!(a(8).submitted_date.offset_seconds, Some(19_800));
-        assert_eq!(
-            a(8).submitted_date.to_rfc3339(),
-            "2018-05-20T18:26:53.123456+05:30"
-        );
-        assert_eq!(a(9).interests.as_deref(), Some("Web\\Mobile"));
-        assert_eq!(
-            a(9).submitted_date.to_rfc3339(),
-            "2018-05-21T07:00:00-06:00"
-        );
-        assert_eq!(a(10).comments.as_deref(), Some("First line\r\nSecond line"));
-        assert_eq!(a(11).comments.as_deref(), Some("Trailing backslash \\"));
-
-        let n = |id: i32| dump.notifications.iter().find(|n| n.id == id).unwrap();
-        assert_eq!(n(1).status_kind(), LegacyNotificationStatus::Submitted);
-        assert!(n(1).completed_date.is_some());
-        assert_eq!(
-            n(1).message,
-            "Dear attendee,\n\nThe keynote moves to Hall B."
-        );
-        assert_eq!(
-            n(1).completed_date.map(|t| t.to_rfc3339()).as_deref(),
-            Some("2019-04-01T10:02:13.654321+00:00")
-        );
-        assert_eq!(n(2).status_kind(), LegacyNotificationStatus::Submitted);
-        assert_eq!(n(2).completed_date, None);
-        assert_eq!(
-            n(3).status_kind(),
-            LegacyNotificationStatus::Notified { attendees: 5 }
-        );
-        assert_eq!(n(3).message, "Thanks for registering!");
-        assert_eq!(n(4).status_kind(), LegacyNotificationStatus::Other);
-        assert_eq!(n(4).status, "Failed: SMTP connection refused");
-        assert_eq!(n(5).subject, "");
-        assert_eq!(n(5).line_number, 260);
-    }
-
-    #[test]
-    fn fixture_basic_raw_events() {
-        let bytes = fixture("basic.sql");
-        let events: Vec<DumpEvent> = DumpReader::new(bytes.as_slice())
-            .collect::<Result<_, _>>()
-            .unwrap();
-        let tables: Vec<&str> = events
-            .iter()
-            .filter_map(|e| match e {
-                DumpEvent::CopyStart { table, .. } => Some(&**table),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(
-            tables,
-            [
-                "alembic_version",
-                "attendee",
-                "conference",
-                "flask_sessions",
-                "notification"
-            ]
-        );
-        // bytea hex output keeps its leading backslash after decoding; quoted column name.
-        let session = events
-            .iter()
-            .find_map(|e| match e {
-                DumpEvent::Row { table, fields, .. } if &**table == "flask_sessions" => {
-                    Some(fields)
-                }
-                _ => None,
-            })
-            .unwrap();
-        assert!(session[2].as_deref().unwrap().starts_with("\\x8004"));
-        assert!(events.iter().any(|e| matches!(
-            e,
-            DumpEvent::CopyStart { columns, .. } if columns.last().map(String::as_str) == Some("user")
-        )));
-    }
-
-    #[test]
-    fn fixture_basic_with_crlf_line_endings() {
-        let text = String::from_utf8(fixture("basic.sql")).unwrap();
-        let crlf = text.replace('\n', "\r\n");
-        let dump = read_legacy_dump(crlf.as_bytes()).unwrap();
-        let lf = read_legacy_dump(text.as_bytes()).unwrap();
-        assert_eq!(dump, lf);
-    }
-
-    #[test]
-    fn fixture_clean() {
-        let dump = read_legacy_dump(fixture("clean.sql").as_slice()).unwrap();
-        assert_eq!(
-            (
-                dump.conferences.len(),
-                dump.attendees.len(),
-                dump.notifications.len()
-            ),
-            (2, 4, 2)
-        );
-        assert!(dump.ignored_tables.is_empty());
-        assert!(dump.conferences.iter().all(|c| c.active));
-        assert_eq!(dump.conferences[1].price, 149.5);
-        assert!(
-            dump.attendees.iter().all(|a| a.email.contains('@')
-                && dump.conferences.iter().any(|c| c.id == a.conference_id))
-        );
-        assert!(
-            dump.notifications
-                .iter()
-                .all(|n| n.completed_date.is_some() && !n.subject.is_empty())
-        );
-    }
-
-    #[test]
-    fn fixture_truncated() {
-        let bytes = fixture("truncated.sql");
-        let mut records = LegacyRecords::new(bytes.as_slice());
-        let mut attendees = 0;
-        let err = loop {
-            match records.next() {
-                Some(Ok(LegacyRecord::Attendee(_))) => attendees += 1,
-                Some(Ok(other)) => panic!("unexpected {other:?}"),
-                Some(Err(e)) => break e,
-                None => panic!("truncated dump parsed without error"),
-            }
-        };
-        assert_eq!(attendees, 3);
-        assert!(
-            matches!(&err, DumpError::UnterminatedCopy { table, start_line: 216, line: 220 } if table == "attendee"),
-            "{err:?}"
-        );
-        assert!(records.next().is_none());
-        assert!(read_legacy_dump(bytes.as_slice()).is_err());
-    }
-
-    // --- Synthetic dumps ---------------------------------------------------------
-
-    #[test]
-    fn synthetic_dump_round_trips() {
-        let mut out = Vec::new();
-        write_synthetic_dump(&mut out, 3, 50).unwrap();
-        let dump = read_legacy_dump(out.as_slice()).unwrap();
-        assert_eq!(dump.conferences.len(), 3);
-        assert_eq!(dump.attendees.len(), 150);
-        assert_eq!(dump.notifications.len(), 3);
-        assert_eq!(dump.attendees[149].conference_id, 3);
-        assert_eq!(
-            dump.attendees[1].comments.as_deref(),
-            Some("Line one\nLine two\\three")
-        );
-        assert_eq!(dump.attendees[0].comments, None);
-        assert_eq!(dump.attendees[0].interests, None);
-        assert_eq!(
-            dump.attendees[1].interests.as_deref(),
-            Some("Rust, cloud\tnative, \"serverless\"")
-        );
-        assert_eq!(
-            dump.attendees[0].submitted_date.offset_seconds,
-            Some(19_800)
-        );
-        assert_eq!(
-            dump.notifications[0].status_kind(),
-            LegacyNotificationStatus::Notified { attendees: 50 }
-        );
-        let mut empty = Vec::new();
-        write_synthetic_dump(&mut empty, 0, 0).unwrap();
-        let dump = read_legacy_dump(empty.as_slice()).unwrap();
-        assert_eq!(dump.tables.len(), 3);
-    }
-
-    #[test]
-    fn copy_field_writer_escapes() {
-        let mut out = Vec::new();
-        write_copy_row(&mut out, &[Some("a\tb\nc\rd\\e"), None, Some("")]).unwrap();
-        assert_eq!(out, b"a\\tb\\nc\\rd\\\\e\t\\N\t\n");
-    }
-}
+mod tests;
