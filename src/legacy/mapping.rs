@@ -3,7 +3,7 @@
 //! statuses mapped onto `NotificationStatus`. Pure functions; the loader applies them.
 use super::dump::{LegacyAttendee, LegacyConference, LegacyNotification, LegacyNotificationStatus};
 use super::report::Problem;
-use crate::domain::{NewAttendee, NewConference, NotificationStatus, RegistrationFields};
+use crate::domain::{NewAttendee, NewConference, NotificationStatus, Registration};
 
 /// Why a row is refused, for the report.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,16 +57,16 @@ fn legacy_column(field: &str) -> &str {
 
 /// A legacy attendee, checked as `registerAttendee` would check it.
 pub fn attendee(row: &LegacyAttendee) -> Result<NewAttendee, Refusal> {
-    NewAttendee::parse(RegistrationFields {
-        first_name: &row.first_name,
-        last_name: &row.last_name,
-        email: &row.email,
-        job_position: &row.job_position,
-        company: &row.company,
-        city: &row.city,
-        state: &row.state,
-        interests: row.interests.as_deref(),
-        comments: row.comments.as_deref(),
+    NewAttendee::try_from(Registration {
+        first_name: row.first_name.clone(),
+        last_name: row.last_name.clone(),
+        email: row.email.clone(),
+        job_position: row.job_position.clone(),
+        company: row.company.clone(),
+        city: row.city.clone(),
+        state: row.state.clone(),
+        interests: row.interests.clone(),
+        comments: row.comments.clone(),
     })
     .map_err(|e| {
         if e.field == "email" {

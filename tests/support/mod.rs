@@ -2,9 +2,10 @@
 //! the real application served on port 0, and attendees inserted directly.
 #![allow(dead_code)] // each binary uses part of it
 
-use sea_orm::{DatabaseConnection, EntityTrait};
+use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait, IntoActiveModel};
 use techconf::app::{Application, ServeOptions};
 use techconf::config::Settings;
+use techconf::domain::Registration;
 use techconf::entity::attendee;
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -37,45 +38,48 @@ pub async fn insert_attendees(
     conference: Uuid,
     emails: &[String],
 ) -> Vec<Uuid> {
-    let rows: Vec<attendee::Model> = emails
+    let rows: Vec<attendee::ActiveModel> = emails
         .iter()
         .enumerate()
-        .map(|(i, email)| attendee::Model {
-            id: Uuid::now_v7(),
-            conference_id: conference,
-            first_name: format!("First{i}"),
-            last_name: if i % 10 == 0 {
-                "Hopper".into()
-            } else {
-                format!("Last{i}")
-            },
-            email: email.clone(),
-            job_position: "Engineer".into(),
-            company: if i == 7 {
-                "100%_Pure Ltd".into()
-            } else {
-                "Acme".into()
-            },
-            city: "Porto".into(),
-            state: "PT".into(),
-            interests: None,
-            comments: None,
-            submitted_at: chrono::Utc::now(),
-            legacy_id: None,
+        .map(|(i, email)| {
+            let mut row = Registration {
+                first_name: format!("First{i}"),
+                last_name: if i % 10 == 0 {
+                    "Hopper".into()
+                } else {
+                    format!("Last{i}")
+                },
+                email: email.clone(),
+                job_position: "Engineer".into(),
+                company: if i == 7 {
+                    "100%_Pure Ltd".into()
+                } else {
+                    "Acme".into()
+                },
+                city: "Porto".into(),
+                state: "PT".into(),
+                interests: None,
+                comments: None,
+            }
+            .into_active_model();
+            row.id = Set(Uuid::now_v7());
+            row.conference_id = Set(conference);
+            row.submitted_at = Set(chrono::Utc::now());
+            row.legacy_id = Set(None);
+            row
         })
         .collect();
+    let ids = rows
+        .iter()
+        .filter_map(|r| r.id.try_as_ref().copied())
+        .collect();
     for chunk in rows.chunks(200) {
-        attendee::Entity::insert_many(
-            chunk
-                .iter()
-                .map(techconf::service::attendee::active)
-                .collect::<Vec<_>>(),
-        )
-        .exec_without_returning(db)
-        .await
-        .unwrap();
+        attendee::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(db)
+            .await
+            .unwrap();
     }
-    rows.iter().map(|r| r.id).collect()
+    ids
 }
 
 /// `n` distinct addresses: person0@example.org, person1@example.org, …
