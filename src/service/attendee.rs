@@ -61,10 +61,7 @@ pub async fn register(
 }
 
 pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<attendee::Model> {
-    attendee::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .ok_or_else(|| ApiError::not_found("attendee", id))
+    super::find_by_id::<attendee::Entity>(db, id, "attendee").await
 }
 
 /// The attendees of a conference, optionally filtered by a case-insensitive search over

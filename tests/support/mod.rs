@@ -1,6 +1,9 @@
-//! Support shared by the integration test binaries (`tests/api`, `tests/servicebus_e2e.rs`):
-//! the real application served on port 0, and attendees inserted directly.
+//! Support shared by the integration test binaries (`tests/api`, `tests/servicebus_e2e.rs`,
+//! `tests/legacy_import.rs`): the real application served on port 0, the real binary, and
+//! attendees inserted directly.
 #![allow(dead_code)] // each binary uses part of it
+
+use std::process::Command;
 
 use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait, IntoActiveModel};
 use techconf::app::{Application, ServeOptions};
@@ -85,4 +88,15 @@ pub async fn insert_attendees(
 /// `n` distinct addresses: person0@example.org, person1@example.org, …
 pub fn emails(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("person{i}@example.org")).collect()
+}
+
+/// The `techconf` binary with a clean environment, pointed at `database_url`.
+pub fn techconf(database_url: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_techconf"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", database_url)
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    command
 }
