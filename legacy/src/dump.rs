@@ -1308,6 +1308,43 @@ impl LegacyTable {
         }
     }
 
+    /// The columns the typed layer reads, and whether a COPY block must have each (the others
+    /// are NULL when absent).
+    pub fn columns(self) -> &'static [(&'static str, bool)] {
+        match self {
+            Self::Conference => &[
+                ("id", true),
+                ("name", true),
+                ("active", true),
+                ("date", true),
+                ("price", true),
+                ("address", true),
+            ],
+            Self::Attendee => &[
+                ("id", true),
+                ("first_name", true),
+                ("last_name", true),
+                ("conference_id", true),
+                ("job_position", true),
+                ("email", true),
+                ("company", true),
+                ("city", true),
+                ("state", true),
+                ("interests", false),
+                ("submitted_date", true),
+                ("comments", false),
+            ],
+            Self::Notification => &[
+                ("id", true),
+                ("status", true),
+                ("message", true),
+                ("submitted_date", false),
+                ("completed_date", false),
+                ("subject", true),
+            ],
+        }
+    }
+
     /// The table with this (unqualified, case-folded) name.
     pub fn from_name(name: &str) -> Option<Self> {
         match name {
@@ -1458,112 +1495,101 @@ pub struct TableSummary {
     pub rows: u64,
 }
 
-/// A column of a legacy table, resolved against a COPY column list.
-struct Col {
-    name: &'static str,
-    index: Option<usize>,
-}
+/// Where a legacy record's values come from, column by column: a row of a dump's COPY block
+/// or of a live legacy database. Both give text, so both go through the same parsers and
+/// [`read_record`].
+pub(crate) trait ColumnValues {
+    type Error;
 
-struct ColumnResolver<'a> {
-    table: LegacyTable,
-    columns: &'a [String],
-    line: u64,
-}
+    /// The value of `column`: `None` for NULL, or for an optional column the source lacks.
+    fn take(&mut self, column: &'static str) -> Result<Option<String>, Self::Error>;
 
-impl ColumnResolver<'_> {
-    fn optional(&self, name: &'static str) -> Col {
-        Col {
-            name,
-            index: self.columns.iter().position(|c| c == name),
-        }
-    }
+    fn unexpected_null(&self, column: &'static str) -> Self::Error;
 
-    fn required(&self, name: &'static str) -> Result<Col, DumpError> {
-        let col = self.optional(name);
-        if col.index.is_none() {
-            return Err(DumpError::MissingColumn {
-                table: self.table.name().to_owned(),
-                line: self.line,
-                column: name.to_owned(),
-            });
-        }
-        Ok(col)
-    }
-}
+    fn invalid(&self, column: &'static str, value: &str, reason: &'static str) -> Self::Error;
 
-/// The fields of one row, consumed column by column.
-struct RowFields {
-    table: LegacyTable,
-    line: u64,
-    fields: Vec<Option<String>>,
-}
-
-impl RowFields {
-    fn optional(&mut self, col: &Col) -> Option<String> {
-        col.index
-            .and_then(|i| self.fields.get_mut(i))
-            .and_then(Option::take)
-    }
-
-    fn text(&mut self, col: &Col) -> Result<String, DumpError> {
-        self.optional(col).ok_or_else(|| DumpError::UnexpectedNull {
-            table: self.table.name().to_owned(),
-            line: self.line,
-            column: col.name.to_owned(),
-        })
-    }
-
-    fn invalid(&self, col: &Col, value: &str, reason: &'static str) -> DumpError {
-        DumpError::InvalidValue {
-            table: self.table.name().to_owned(),
-            line: self.line,
-            column: col.name.to_owned(),
-            value: shorten(value),
-            reason,
-        }
+    fn text(&mut self, column: &'static str) -> Result<String, Self::Error> {
+        self.take(column)?
+            .ok_or_else(|| self.unexpected_null(column))
     }
 
     fn parsed<T>(
         &mut self,
-        col: &Col,
-        parse: impl FnOnce(&str) -> Result<T, &'static str>,
-    ) -> Result<T, DumpError> {
-        let value = self.text(col)?;
-        parse(&value).map_err(|reason| self.invalid(col, &value, reason))
+        column: &'static str,
+        parse: fn(&str) -> Result<T, &'static str>,
+    ) -> Result<T, Self::Error> {
+        let value = self.text(column)?;
+        parse(&value).map_err(|reason| self.invalid(column, &value, reason))
     }
 
     fn optional_parsed<T>(
         &mut self,
-        col: &Col,
-        parse: impl FnOnce(&str) -> Result<T, &'static str>,
-    ) -> Result<Option<T>, DumpError> {
-        match self.optional(col) {
+        column: &'static str,
+        parse: fn(&str) -> Result<T, &'static str>,
+    ) -> Result<Option<T>, Self::Error> {
+        match self.take(column)? {
             None => Ok(None),
             Some(value) => parse(&value)
                 .map(Some)
-                .map_err(|reason| self.invalid(col, &value, reason)),
+                .map_err(|reason| self.invalid(column, &value, reason)),
         }
     }
+}
+
+/// One record of `table`, its values taken from `values`.
+pub(crate) fn read_record<V: ColumnValues>(
+    table: LegacyTable,
+    line_number: u64,
+    v: &mut V,
+) -> Result<LegacyRecord, V::Error> {
+    Ok(match table {
+        LegacyTable::Conference => LegacyRecord::Conference(LegacyConference {
+            line_number,
+            id: v.parsed("id", parse_i32)?,
+            name: v.text("name")?,
+            active: v.parsed("active", parse_bool)?,
+            date: v.parsed("date", parse_date)?,
+            price: v.parsed("price", parse_price)?,
+            address: v.text("address")?,
+        }),
+        LegacyTable::Attendee => LegacyRecord::Attendee(LegacyAttendee {
+            line_number,
+            id: v.parsed("id", parse_i32)?,
+            first_name: v.text("first_name")?,
+            last_name: v.text("last_name")?,
+            conference_id: v.parsed("conference_id", parse_i32)?,
+            job_position: v.text("job_position")?,
+            email: v.text("email")?,
+            company: v.text("company")?,
+            city: v.text("city")?,
+            state: v.text("state")?,
+            interests: v.take("interests")?,
+            submitted_date: v.parsed("submitted_date", parse_timestamp)?,
+            comments: v.take("comments")?,
+        }),
+        LegacyTable::Notification => LegacyRecord::Notification(LegacyNotification {
+            line_number,
+            id: v.parsed("id", parse_i32)?,
+            status: v.text("status")?,
+            message: v.text("message")?,
+            submitted_date: v.optional_parsed("submitted_date", parse_timestamp)?,
+            completed_date: v.optional_parsed("completed_date", parse_timestamp)?,
+            subject: v.text("subject")?,
+        }),
+    })
 }
 
 fn parse_i32(value: &str) -> Result<i32, &'static str> {
     value.parse().map_err(|_| "expected an integer (32-bit)")
 }
 
-/// A `double precision` price; it must be finite.
-pub fn parse_legacy_price(value: &str) -> Result<f64, ParseValueError> {
-    let price: f64 = value
-        .parse()
-        .map_err(|_| ParseValueError::new("expected a number"))?;
+fn parse_price(value: &str) -> Result<f64, &'static str> {
+    let price: f64 = value.parse().map_err(|_| "expected a number")?;
     if price.is_finite() {
         Ok(price)
     } else {
-        Err(ParseValueError::new("the price must be a finite number"))
+        Err("the price must be a finite number")
     }
-}
-
-fn parse_price(value: &str) -> Result<f64, &'static str> {
-    parse_legacy_price(value).map_err(|e| e.reason())
 }
 
 fn parse_bool(value: &str) -> Result<bool, &'static str> {
@@ -1578,143 +1604,79 @@ fn parse_timestamp(value: &str) -> Result<DateTime<FixedOffset>, &'static str> {
     parse_legacy_timestamp(value).map_err(|e| e.reason())
 }
 
-struct ConferenceCols {
-    id: Col,
-    name: Col,
-    active: Col,
-    date: Col,
-    price: Col,
-    address: Col,
-}
-
-struct AttendeeCols {
-    id: Col,
-    first_name: Col,
-    last_name: Col,
-    conference_id: Col,
-    job_position: Col,
-    email: Col,
-    company: Col,
-    city: Col,
-    state: Col,
-    interests: Col,
-    submitted_date: Col,
-    comments: Col,
-}
-
-struct NotificationCols {
-    id: Col,
-    status: Col,
-    message: Col,
-    submitted_date: Col,
-    completed_date: Col,
-    subject: Col,
-}
-
-/// Maps rows of the current COPY block to typed records.
-enum TableParser {
-    Conference(ConferenceCols),
-    Attendee(Box<AttendeeCols>),
-    Notification(NotificationCols),
+/// Maps the rows of the current COPY block to typed records: where each column the typed
+/// layer reads stands in the block's column list.
+struct TableParser {
+    table: LegacyTable,
+    positions: Vec<(&'static str, Option<usize>)>,
 }
 
 impl TableParser {
     fn resolve(table: LegacyTable, columns: &[String], line: u64) -> Result<Self, DumpError> {
-        let r = ColumnResolver {
-            table,
-            columns,
-            line,
-        };
-        Ok(match table {
-            LegacyTable::Conference => Self::Conference(ConferenceCols {
-                id: r.required("id")?,
-                name: r.required("name")?,
-                active: r.required("active")?,
-                date: r.required("date")?,
-                price: r.required("price")?,
-                address: r.required("address")?,
-            }),
-            LegacyTable::Attendee => Self::Attendee(Box::new(AttendeeCols {
-                id: r.required("id")?,
-                first_name: r.required("first_name")?,
-                last_name: r.required("last_name")?,
-                conference_id: r.required("conference_id")?,
-                job_position: r.required("job_position")?,
-                email: r.required("email")?,
-                company: r.required("company")?,
-                city: r.required("city")?,
-                state: r.required("state")?,
-                interests: r.optional("interests"),
-                submitted_date: r.required("submitted_date")?,
-                comments: r.optional("comments"),
-            })),
-            LegacyTable::Notification => Self::Notification(NotificationCols {
-                id: r.required("id")?,
-                status: r.required("status")?,
-                message: r.required("message")?,
-                submitted_date: r.optional("submitted_date"),
-                completed_date: r.optional("completed_date"),
-                subject: r.required("subject")?,
-            }),
-        })
+        let mut positions = Vec::with_capacity(table.columns().len());
+        for &(name, required) in table.columns() {
+            let index = columns.iter().position(|c| c == name);
+            if required && index.is_none() {
+                return Err(DumpError::MissingColumn {
+                    table: table.name().to_owned(),
+                    line,
+                    column: name.to_owned(),
+                });
+            }
+            positions.push((name, index));
+        }
+        Ok(Self { table, positions })
     }
 
     fn parse(&self, line: u64, fields: Vec<Option<String>>) -> Result<LegacyRecord, DumpError> {
-        match self {
-            Self::Conference(c) => {
-                let mut row = RowFields {
-                    table: LegacyTable::Conference,
-                    line,
-                    fields,
-                };
-                Ok(LegacyRecord::Conference(LegacyConference {
-                    line_number: line,
-                    id: row.parsed(&c.id, parse_i32)?,
-                    name: row.text(&c.name)?,
-                    active: row.parsed(&c.active, parse_bool)?,
-                    date: row.parsed(&c.date, parse_date)?,
-                    price: row.parsed(&c.price, parse_price)?,
-                    address: row.text(&c.address)?,
-                }))
-            }
-            Self::Attendee(c) => {
-                let mut row = RowFields {
-                    table: LegacyTable::Attendee,
-                    line,
-                    fields,
-                };
-                Ok(LegacyRecord::Attendee(LegacyAttendee {
-                    line_number: line,
-                    id: row.parsed(&c.id, parse_i32)?,
-                    first_name: row.text(&c.first_name)?,
-                    last_name: row.text(&c.last_name)?,
-                    conference_id: row.parsed(&c.conference_id, parse_i32)?,
-                    job_position: row.text(&c.job_position)?,
-                    email: row.text(&c.email)?,
-                    company: row.text(&c.company)?,
-                    city: row.text(&c.city)?,
-                    state: row.text(&c.state)?,
-                    interests: row.optional(&c.interests),
-                    submitted_date: row.parsed(&c.submitted_date, parse_timestamp)?,
-                    comments: row.optional(&c.comments),
-                }))
-            }
-            Self::Notification(c) => {
-                let mut row = RowFields {
-                    table: LegacyTable::Notification,
-                    line,
-                    fields,
-                };
-                Ok(LegacyRecord::Notification(LegacyNotification {
-                    line_number: line,
-                    id: row.parsed(&c.id, parse_i32)?,
-                    status: row.text(&c.status)?,
-                    message: row.text(&c.message)?,
-                    submitted_date: row.optional_parsed(&c.submitted_date, parse_timestamp)?,
-                    completed_date: row.optional_parsed(&c.completed_date, parse_timestamp)?,
-                    subject: row.text(&c.subject)?,
-                }))
-            }
+        read_record(
+            self.table,
+            line,
+            &mut DumpRow {
+                parser: self,
+                line,
+                fields,
+            },
+        )
+    }
+}
+
+/// The fields of one dump row, taken column by column.
+struct DumpRow<'a> {
+    parser: &'a TableParser,
+    line: u64,
+    fields: Vec<Option<String>>,
+}
+
+impl ColumnValues for DumpRow<'_> {
+    type Error = DumpError;
+
+    fn take(&mut self, column: &'static str) -> Result<Option<String>, DumpError> {
+        Ok(self
+            .parser
+            .positions
+            .iter()
+            .find(|(name, _)| *name == column)
+            .and_then(|(_, index)| *index)
+            .and_then(|i| self.fields.get_mut(i))
+            .and_then(Option::take))
+    }
+
+    fn unexpected_null(&self, column: &'static str) -> DumpError {
+        DumpError::UnexpectedNull {
+            table: self.parser.table.name().to_owned(),
+            line: self.line,
+            column: column.to_owned(),
+        }
+    }
+
+    fn invalid(&self, column: &'static str, value: &str, reason: &'static str) -> DumpError {
+        DumpError::InvalidValue {
+            table: self.parser.table.name().to_owned(),
+            line: self.line,
+            column: column.to_owned(),
+            value: shorten(value),
+            reason,
         }
     }
 }
@@ -1871,15 +1833,19 @@ impl LegacyDump {
     pub fn from_records<R: BufRead>(mut records: LegacyRecords<R>) -> Result<Self, DumpError> {
         let mut dump = Self::default();
         for record in &mut records {
-            match record? {
-                LegacyRecord::Conference(c) => dump.conferences.push(c),
-                LegacyRecord::Attendee(a) => dump.attendees.push(a),
-                LegacyRecord::Notification(n) => dump.notifications.push(n),
-            }
+            dump.push(record?);
         }
         dump.tables = records.tables;
         dump.ignored_tables = records.ignored;
         Ok(dump)
+    }
+
+    pub(crate) fn push(&mut self, record: LegacyRecord) {
+        match record {
+            LegacyRecord::Conference(c) => self.conferences.push(c),
+            LegacyRecord::Attendee(a) => self.attendees.push(a),
+            LegacyRecord::Notification(n) => self.notifications.push(n),
+        }
     }
 
     /// Whether the dump had a COPY block (possibly empty) for `table`.

@@ -5,16 +5,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use sea_orm::{
-    AccessMode, ConnectOptions, ConnectionTrait, Database, DatabaseTransaction, DbBackend,
-    IsolationLevel, QueryResult, Statement, TransactionTrait,
+    AccessMode, ConnectOptions, ConnectionTrait, Database, DbBackend, IsolationLevel, QueryResult,
+    Statement, TransactionTrait,
 };
 
-use chrono::{DateTime, FixedOffset};
-
 use crate::dump::{
-    LegacyAttendee, LegacyConference, LegacyDump, LegacyNotification, LegacyTable, TableSummary,
-    parse_legacy_bool, parse_legacy_date, parse_legacy_price, parse_legacy_timestamp,
-    read_legacy_dump,
+    ColumnValues, LegacyDump, LegacyTable, TableSummary, read_legacy_dump, read_record,
 };
 
 /// Where the rows were read from.
@@ -103,175 +99,79 @@ pub async fn read_database(url: &str, shown_as: String) -> anyhow::Result<Legacy
     )
     .await?;
     let mut dump = LegacyDump::default();
-    for row in select(
-        &txn,
+    let mut tables = Vec::new();
+    for table in [
         LegacyTable::Conference,
-        "SELECT id, name, active::text AS active, date::text AS date, price::text AS price, \
-         address FROM conference ORDER BY id",
-    )
-    .await?
-    {
-        dump.conferences.push(conference(&row)?);
-    }
-    for row in select(
-        &txn,
         LegacyTable::Attendee,
-        "SELECT id, first_name, last_name, conference_id, job_position, email, company, city, \
-         state, interests, submitted_date::text AS submitted_date, comments \
-         FROM attendee ORDER BY id",
-    )
-    .await?
-    {
-        dump.attendees.push(attendee(&row)?);
-    }
-    for row in select(
-        &txn,
         LegacyTable::Notification,
-        "SELECT id, status, message, submitted_date::text AS submitted_date, \
-         completed_date::text AS completed_date, subject FROM notification ORDER BY id",
-    )
-    .await?
-    {
-        dump.notifications.push(notification(&row)?);
+    ] {
+        let columns: Vec<String> = table
+            .columns()
+            .iter()
+            .map(|(column, _)| format!("\"{column}\"::text AS \"{column}\""))
+            .collect();
+        let sql = format!(
+            "SELECT {} FROM {} ORDER BY id",
+            columns.join(", "),
+            table.name()
+        );
+        let rows = txn
+            .query_all_raw(Statement::from_string(DbBackend::Postgres, sql))
+            .await
+            .with_context(|| format!("reading table {} of the legacy database", table.name()))?;
+        tables.push(TableSummary {
+            schema: None,
+            table: table.name().to_owned(),
+            line_number: 0,
+            rows: rows.len() as u64,
+        });
+        for row in &rows {
+            dump.push(read_record(table, 0, &mut Row::new(table, row))?);
+        }
     }
+    dump.tables = tables;
     txn.rollback().await?;
     let _ = db.close().await;
-    dump.tables = [
-        (LegacyTable::Conference, dump.conferences.len()),
-        (LegacyTable::Attendee, dump.attendees.len()),
-        (LegacyTable::Notification, dump.notifications.len()),
-    ]
-    .into_iter()
-    .map(|(table, rows)| TableSummary {
-        schema: None,
-        table: table.name().to_owned(),
-        line_number: 0,
-        rows: rows as u64,
-    })
-    .collect();
     Ok(LegacyData {
         origin: Origin::Database(redacted),
         dump,
     })
 }
 
-async fn select(
-    txn: &DatabaseTransaction,
-    table: LegacyTable,
-    sql: &str,
-) -> anyhow::Result<Vec<QueryResult>> {
-    txn.query_all_raw(Statement::from_string(DbBackend::Postgres, sql))
-        .await
-        .with_context(|| format!("reading table {} of the legacy database", table.name()))
-}
-
-/// One row of a legacy table, read column by column with errors that name the row.
+/// One row of a legacy table, every column read as text, with errors that name the row.
 struct Row<'a> {
     table: LegacyTable,
     row: &'a QueryResult,
-    id: i32,
 }
 
 impl<'a> Row<'a> {
-    fn new(table: LegacyTable, row: &'a QueryResult) -> anyhow::Result<Self> {
-        let id = row
-            .try_get::<i32>("", "id")
-            .with_context(|| format!("reading column id of table {}", table.name()))?;
-        Ok(Self { table, row, id })
+    fn new(table: LegacyTable, row: &'a QueryResult) -> Self {
+        Self { table, row }
     }
 
     fn context(&self, column: &str) -> String {
-        format!(
-            "table {}, id {}, column {column}",
-            self.table.name(),
-            self.id
-        )
+        let id = self.row.try_get::<String>("", "id").unwrap_or_default();
+        format!("table {}, id {id}, column {column}", self.table.name())
     }
+}
 
-    fn text(&self, column: &str) -> anyhow::Result<String> {
-        self.row
-            .try_get::<String>("", column)
-            .with_context(|| self.context(column))
-    }
+impl ColumnValues for Row<'_> {
+    type Error = anyhow::Error;
 
-    fn optional_text(&self, column: &str) -> anyhow::Result<Option<String>> {
+    fn take(&mut self, column: &'static str) -> anyhow::Result<Option<String>> {
         self.row
             .try_get::<Option<String>>("", column)
             .with_context(|| self.context(column))
     }
 
-    fn integer(&self, column: &str) -> anyhow::Result<i32> {
-        self.row
-            .try_get::<i32>("", column)
-            .with_context(|| self.context(column))
+    fn unexpected_null(&self, column: &'static str) -> anyhow::Error {
+        anyhow::anyhow!("{}: unexpected NULL", self.context(column))
     }
 
-    fn parsed<T, E: std::fmt::Display>(
-        &self,
-        column: &str,
-        value: &str,
-        parse: impl FnOnce(&str) -> Result<T, E>,
-    ) -> anyhow::Result<T> {
-        parse(value)
-            .map_err(|e| anyhow::anyhow!("{}: invalid value {value:?}: {e}", self.context(column)))
+    fn invalid(&self, column: &'static str, value: &str, reason: &'static str) -> anyhow::Error {
+        anyhow::anyhow!(
+            "{}: invalid value {value:?}: {reason}",
+            self.context(column)
+        )
     }
-
-    fn timestamp(&self, column: &str) -> anyhow::Result<DateTime<FixedOffset>> {
-        let value = self.text(column)?;
-        self.parsed(column, &value, parse_legacy_timestamp)
-    }
-
-    fn optional_timestamp(&self, column: &str) -> anyhow::Result<Option<DateTime<FixedOffset>>> {
-        self.optional_text(column)?
-            .map(|value| self.parsed(column, &value, parse_legacy_timestamp))
-            .transpose()
-    }
-}
-
-fn conference(row: &QueryResult) -> anyhow::Result<LegacyConference> {
-    let r = Row::new(LegacyTable::Conference, row)?;
-    let active = r.text("active")?;
-    let date = r.text("date")?;
-    let price = r.text("price")?;
-    Ok(LegacyConference {
-        line_number: 0,
-        id: r.id,
-        name: r.text("name")?,
-        active: r.parsed("active", &active, parse_legacy_bool)?,
-        date: r.parsed("date", &date, parse_legacy_date)?,
-        price: r.parsed("price", &price, parse_legacy_price)?,
-        address: r.text("address")?,
-    })
-}
-
-fn attendee(row: &QueryResult) -> anyhow::Result<LegacyAttendee> {
-    let r = Row::new(LegacyTable::Attendee, row)?;
-    Ok(LegacyAttendee {
-        line_number: 0,
-        id: r.id,
-        first_name: r.text("first_name")?,
-        last_name: r.text("last_name")?,
-        conference_id: r.integer("conference_id")?,
-        job_position: r.text("job_position")?,
-        email: r.text("email")?,
-        company: r.text("company")?,
-        city: r.text("city")?,
-        state: r.text("state")?,
-        interests: r.optional_text("interests")?,
-        submitted_date: r.timestamp("submitted_date")?,
-        comments: r.optional_text("comments")?,
-    })
-}
-
-fn notification(row: &QueryResult) -> anyhow::Result<LegacyNotification> {
-    let r = Row::new(LegacyTable::Notification, row)?;
-    Ok(LegacyNotification {
-        line_number: 0,
-        id: r.id,
-        status: r.text("status")?,
-        message: r.text("message")?,
-        submitted_date: r.optional_timestamp("submitted_date")?,
-        completed_date: r.optional_timestamp("completed_date")?,
-        subject: r.text("subject")?,
-    })
 }
