@@ -423,7 +423,7 @@ impl<'a> Planner<'a> {
                 conference_id: Set(None),
                 subject: Set(n.subject.clone()),
                 message: Set(n.message.clone()),
-                status: Set(outcome.status.as_str().to_owned()),
+                status: Set(outcome.status),
                 total: Set(outcome.recipients),
                 sent: Set(outcome.recipients),
                 failed: Set(0),
