@@ -6,7 +6,7 @@
 //! messages/s per connection). So the connections are opened here, on sockets with
 //! `TCP_NODELAY`, handed to lettre's `AsyncSmtpConnection`, and pooled behind a semaphore.
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
@@ -61,17 +61,29 @@ impl SmtpMailer {
         })
     }
 
-    /// Sends one message over a pooled connection, opening one if none is idle.
+    /// Sends one message over a pooled connection, opening one if none is idle, and records
+    /// the outcome and latency (`techconf_deliveries_total`, `techconf_smtp_send_duration_seconds`).
     pub async fn send(&self, email: &OutgoingEmail) -> Result<(), SendError> {
         let _permit = self
             .permits
             .acquire()
             .await
             .map_err(|_| SendError::transient("the mailer is shutting down"))?;
+        let started = Instant::now();
+        let (result, reply_class) = self.send_now(email).await;
+        crate::metrics::record_send(&result, reply_class, started.elapsed());
+        result
+    }
+
+    /// One attempt, with the class of the server's reply (`none` when there was none).
+    async fn send_now(&self, email: &OutgoingEmail) -> (Result<(), SendError>, &'static str) {
         let idle = self.idle.lock().map(|mut idle| idle.pop()).unwrap_or(None);
         let mut connection = match idle {
             Some(connection) if !connection.has_broken() => connection,
-            _ => self.connect().await?,
+            _ => match self.connect().await {
+                Ok(connection) => connection,
+                Err((err, class)) => return (Err(err), class),
+            },
         };
         let result =
             tokio::time::timeout(SEND_TIMEOUT, connection.send(&email.envelope, &email.bytes))
@@ -79,19 +91,22 @@ impl SmtpMailer {
         match result {
             Ok(Ok(_)) => {
                 self.release(connection);
-                Ok(())
+                (Ok(()), "2xx")
             }
             Ok(Err(err)) => {
                 // lettre drops a connection after an error reply; keep it only if it is sound.
                 if !connection.has_broken() {
                     self.release(connection);
                 }
-                Err(classify(&err))
+                (Err(classify(&err)), reply_class(&err))
             }
-            Err(_) => Err(SendError::transient(format!(
-                "SMTP timeout after {}s",
-                SEND_TIMEOUT.as_secs()
-            ))),
+            Err(_) => (
+                Err(SendError::transient(format!(
+                    "SMTP timeout after {}s",
+                    SEND_TIMEOUT.as_secs()
+                ))),
+                "none",
+            ),
         }
     }
 
@@ -101,12 +116,13 @@ impl SmtpMailer {
         }
     }
 
-    async fn connect(&self) -> Result<AsyncSmtpConnection, SendError> {
+    async fn connect(&self) -> Result<AsyncSmtpConnection, (SendError, &'static str)> {
         let unreachable = |e: &dyn std::fmt::Display| {
-            SendError::transient(format!(
+            let err = SendError::transient(format!(
                 "cannot connect to SMTP server {}:{}: {e}",
                 self.host, self.port
-            ))
+            ));
+            (err, "none")
         };
         let mut connection = if self.tls == SmtpTls::Required {
             // Implicit TLS: lettre opens this socket itself (and leaves Nagle on).
@@ -151,9 +167,20 @@ impl SmtpMailer {
             connection
                 .auth(&[Mechanism::Plain, Mechanism::Login], credentials)
                 .await
-                .map_err(|e| classify(&e))?;
+                .map_err(|e| (classify(&e), reply_class(&e)))?;
         }
         Ok(connection)
+    }
+}
+
+/// `2xx`, `4xx` or `5xx` from the server's reply code; `none` when there was no reply.
+fn reply_class(err: &lettre::transport::smtp::Error) -> &'static str {
+    match err.status().map(|code| code.severity as u8) {
+        Some(2) => "2xx",
+        Some(3) => "3xx",
+        Some(4) => "4xx",
+        Some(5) => "5xx",
+        _ => "none",
     }
 }
 

@@ -8,6 +8,7 @@ mod helpers;
 mod limits;
 mod migrations;
 mod notification;
+mod observability;
 mod pagination;
 mod registration;
 mod schema;
