@@ -13,6 +13,7 @@ mod pagination;
 mod registration;
 mod schema;
 mod seed;
+mod setup;
 mod subscriptions;
 #[path = "../support/mod.rs"]
 mod support;
