@@ -47,6 +47,19 @@ pub const SUBSCRIPTIONS_ACTIVE: &str = "techconf_graphql_subscriptions_active";
 pub const SUBSCRIPTION_EVENTS: &str = "techconf_graphql_subscription_events_total";
 pub const HTTP_REQUEST_DURATION: &str = "techconf_http_request_duration_seconds";
 pub const GRAPHQL_REQUEST_DURATION: &str = "techconf_graphql_request_duration_seconds";
+/// Every metric TechConf exports; docs/OPERATIONS.md describes each one.
+pub const ALL: &[&str] = &[
+    JOBS,
+    JOBS_OLDEST_PENDING_AGE,
+    DELIVERIES,
+    SMTP_SEND_DURATION,
+    NOTIFICATIONS,
+    RELAY_LAG,
+    SUBSCRIPTIONS_ACTIVE,
+    SUBSCRIPTION_EVENTS,
+    HTTP_REQUEST_DURATION,
+    GRAPHQL_REQUEST_DURATION,
+];
 
 /// Job kinds and states, so a state with no rows reads 0 instead of its last value.
 const JOB_KINDS: &[&str] = &["plan", "send", "confirmation"];
@@ -425,6 +438,49 @@ fn operation_label(name: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The `techconf_…` names in `text`.
+    fn metric_names(text: &str) -> HashSet<String> {
+        let mut names = HashSet::new();
+        let mut rest = text;
+        while let Some(at) = rest.find("techconf_") {
+            let name: String = rest[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                .collect();
+            rest = &rest[at + name.len()..];
+            names.insert(name);
+        }
+        names
+    }
+
+    #[test]
+    fn the_operations_guide_describes_every_metric() {
+        let guide = include_str!("../docs/OPERATIONS.md");
+        for name in ALL {
+            assert!(guide.contains(&format!("| `{name}` |")), "{name} is not in the table");
+        }
+    }
+
+    #[test]
+    fn the_dashboard_reads_only_metrics_that_exist() {
+        let dashboard: serde_json::Value =
+            serde_json::from_str(include_str!("../docs/grafana-dashboard.json")).unwrap();
+        let queried = metric_names(&dashboard.to_string());
+        for name in &queried {
+            let base = ["_bucket", "_count", "_sum"]
+                .iter()
+                .find_map(|suffix| name.strip_suffix(suffix))
+                .unwrap_or(name);
+            assert!(ALL.contains(&base), "the dashboard queries unknown {name}");
+        }
+        for name in ALL {
+            assert!(
+                queried.iter().any(|q| q.starts_with(name)),
+                "the dashboard does not show {name}"
+            );
+        }
+    }
 
     #[test]
     fn operation_labels_are_bounded() {
