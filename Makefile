@@ -20,6 +20,7 @@ run: web
 ## Chromium. The last line says whether everything passed.
 test: setup lint web
 	$(CARGO) test --workspace
+	$(CARGO) test -p techconf --lib --features otlp telemetry::
 	cd web-client && npm test
 	$(CARGO) build --bin techconf
 	cd web-client && npm run e2e

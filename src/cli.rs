@@ -125,7 +125,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         };
     }
     let settings = Settings::from_env()?;
-    crate::telemetry::init(settings.log_format);
+    let _telemetry = crate::telemetry::init(settings.log_format);
     match command {
         Command::Serve {
             with_worker,

@@ -458,7 +458,10 @@ mod tests {
     fn the_operations_guide_describes_every_metric() {
         let guide = include_str!("../docs/OPERATIONS.md");
         for name in ALL {
-            assert!(guide.contains(&format!("| `{name}` |")), "{name} is not in the table");
+            assert!(
+                guide.contains(&format!("| `{name}` |")),
+                "{name} is not in the table"
+            );
         }
     }
 
