@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use prometheus_parse::{Scrape, Value as Metric};
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 use techconf::app::{Application, ServeOptions};
 use techconf::domain::Role;
@@ -247,6 +248,97 @@ async fn api_metrics_need_an_admin_token() {
     );
     assert!(graphql_posts.is_some_and(|n| n >= 1.0));
     assert!(value(&metrics, "techconf_notifications", &[("status", "QUEUED")]).is_some());
+}
+
+/// An open subscription is counted, and so are the events sent to it, by operation name.
+#[tokio::test]
+async fn subscriptions_and_their_events_are_counted() {
+    use crate::subscriptions::{Protocol, Subscription};
+    let app = spawn_app(Backend::Sqlite).await;
+    let conference = app.create_conference("SubConf").await;
+    let mut subscription = Subscription::start(
+        &app.address,
+        &app.admin_token,
+        Protocol::Modern,
+        "subscription MetricsProbeSubscription($c: ID!) { attendeeRegistered(conferenceId: $c) { id } }",
+        json!({"c": conference}),
+    )
+    .await;
+    subscription
+        .wait_for_a_registration(&app, &conference, "sub-probe")
+        .await;
+    let url = format!("{}/metrics", app.address);
+    let response = scrape(&app.client, &url, Some(&app.admin_token)).await;
+    let metrics = parse_exposition(&response.text().await.unwrap());
+    let events = value(
+        &metrics,
+        "techconf_graphql_subscription_events_total",
+        &[("operation", "MetricsProbeSubscription")],
+    );
+    assert!(events.is_some_and(|n| n >= 1.0), "{events:?}");
+    let open = value(&metrics, "techconf_graphql_subscriptions_active", &[]);
+    assert!(open.is_some_and(|n| n >= 1.0), "{open:?}");
+    // Subscription events are not timed as queries.
+    assert_eq!(
+        value(
+            &metrics,
+            "techconf_graphql_request_duration_seconds",
+            &[("operation", "MetricsProbeSubscription")]
+        ),
+        None
+    );
+}
+
+/// The database gauges: a due job waiting two minutes shows as the oldest pending job and,
+/// with Service Bus configured, as the relay's lag.
+async fn queue_gauges_show_a_waiting_job(backend: Backend) {
+    let app = spawn_app_on(new_database(backend).await, &[], false).await;
+    let conference = app.create_conference("GaugeConf").await;
+    app.notify(&conference, "S", "M").await;
+    let backend_kind = app.db.get_database_backend();
+    let two_minutes_ago = chrono::Utc::now() - chrono::Duration::seconds(120);
+    app.db
+        .execute_raw(techconf::queue::database::statement(
+            backend_kind,
+            "UPDATE job SET run_at = $1",
+            vec![two_minutes_ago.into()],
+        ))
+        .await
+        .unwrap();
+    let text = techconf::metrics::Exposition::new(app.db.clone(), true)
+        .render()
+        .await
+        .unwrap();
+    let metrics = parse_exposition(&text);
+    assert_eq!(
+        value(
+            &metrics,
+            "techconf_jobs",
+            &[("kind", "plan"), ("status", "pending")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&metrics, "techconf_notifications", &[("status", "QUEUED")]),
+        Some(1.0)
+    );
+    for gauge in [
+        "techconf_jobs_oldest_pending_age_seconds",
+        "techconf_servicebus_relay_lag_seconds",
+    ] {
+        let age = value(&metrics, gauge, &[]).unwrap();
+        assert!((120.0..180.0).contains(&age), "{gauge} = {age}");
+    }
+}
+
+#[tokio::test]
+async fn queue_gauges_show_a_waiting_job_on_postgres() {
+    queue_gauges_show_a_waiting_job(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn queue_gauges_show_a_waiting_job_on_sqlite() {
+    queue_gauges_show_a_waiting_job(Backend::Sqlite).await;
 }
 
 /// `METRICS_LISTEN` serves the same exposition without a token, on its own address.
