@@ -360,6 +360,8 @@ impl ExtensionFactory for GraphqlMetrics {
 struct GraphqlMetricsExtension {
     /// Set when the request is a subscription: its events are counted, not timed.
     subscription: AtomicBool,
+    /// The operation's label, worked out once (a subscription executes once per event).
+    operation: OnceLock<String>,
 }
 
 #[async_trait::async_trait]
@@ -385,7 +387,10 @@ impl Extension for GraphqlMetricsExtension {
         operation_name: Option<&str>,
         next: NextExecute<'_>,
     ) -> async_graphql::Response {
-        let operation = operation_label(operation_name);
+        let operation = self
+            .operation
+            .get_or_init(|| operation_label(operation_name))
+            .clone();
         if self.subscription.load(Ordering::Relaxed) {
             counter!(SUBSCRIPTION_EVENTS, "operation" => operation).increment(1);
             return next.run(ctx, operation_name).await;

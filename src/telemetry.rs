@@ -30,6 +30,11 @@ impl Drop for TelemetryGuard {
     }
 }
 
+/// Without `RUST_LOG`: `info`, less for chatty dependencies. async-graphql's per-resolver
+/// spans are off (each page or subscription event would open one per field);
+/// `RUST_LOG=info,async_graphql=info` turns them on.
+pub const DEFAULT_FILTER: &str = "info,sqlx=warn,sea_orm=warn,tower_http=info,async_graphql=warn";
+
 /// The environment variable that turns on OTLP trace export (HTTP, protobuf).
 pub const OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
 
@@ -40,8 +45,8 @@ pub fn init(format: LogFormat) -> TelemetryGuard {
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
 
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn,tower_http=info"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     // Logs go to stderr, so command output on stdout (a token, the schema) stays clean.
     let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     #[cfg_attr(not(feature = "otlp"), allow(unused_mut))]

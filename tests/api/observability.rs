@@ -451,6 +451,79 @@ async fn the_request_id_is_in_the_request_log_lines() {
     child.kill().await.unwrap();
 }
 
+/// The schema served in process, queried as an admin.
+struct InProcess {
+    schema: techconf::graphql::TechConfSchema,
+    admin: techconf::auth::Authentication,
+}
+
+impl InProcess {
+    fn new(db: &sea_orm::DatabaseConnection, settings: &techconf::config::Settings) -> Self {
+        let schema = techconf::graphql::build_schema(
+            db.clone(),
+            settings.limits,
+            settings.worker.clone(),
+            techconf::progress::ProgressHub::start(db.clone()),
+        );
+        let admin = techconf::auth::Authentication::Authenticated(techconf::auth::Principal {
+            token_id: None,
+            name: "test".into(),
+            role: Role::Admin,
+        });
+        Self { schema, admin }
+    }
+
+    /// Runs `query`; it must succeed.
+    async fn run(&self, query: String) -> Value {
+        let response = self
+            .schema
+            .execute(async_graphql::Request::new(query).data(self.admin.clone()))
+            .await;
+        assert!(response.errors.is_empty(), "{:?}", response.errors);
+        response.data.into_json().unwrap()
+    }
+}
+
+/// async-graphql's tracing extension is installed: a query opens request, validation,
+/// execute and per-field spans (shown when a subscriber enables `async_graphql`).
+#[tokio::test]
+async fn queries_open_resolver_spans() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    /// Records the name of every span opened.
+    struct SpanNames(Arc<std::sync::Mutex<Vec<String>>>);
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for SpanNames {
+        fn on_new_span(
+            &self,
+            attrs: &tracing::span::Attributes<'_>,
+            _: &tracing::span::Id,
+            _: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            self.0
+                .lock()
+                .unwrap()
+                .push(attrs.metadata().name().to_owned());
+        }
+    }
+
+    let database = new_database(Backend::Sqlite).await;
+    let settings = settings_for(&database, &[]);
+    let db = techconf::db::connect(&settings.database_url).await.unwrap();
+    techconf::db::ensure_migrated(&db, true).await.unwrap();
+    let schema = InProcess::new(&db, &settings);
+    let names = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let subscriber = tracing_subscriber::registry().with(SpanNames(names.clone()));
+    let _default = tracing::subscriber::set_default(subscriber);
+    schema.run("{ conferences { totalCount } }".into()).await;
+    let names = names.lock().unwrap().clone();
+    for span in ["request", "validation", "execute", "field"] {
+        assert!(
+            names.iter().any(|n| n == span),
+            "no {span} span in {names:?}"
+        );
+    }
+}
+
 /// A page of 100 deliveries, each with its attendee and the notification's conference, runs
 /// a small, constant number of statements (DataLoader), not one per row.
 async fn a_page_of_deliveries_runs_few_statements(backend: Backend) {
@@ -464,44 +537,25 @@ async fn a_page_of_deliveries_runs_few_statements(backend: Backend) {
     db.set_metric_callback(move |_| {
         counter.fetch_add(1, Ordering::SeqCst);
     });
-    let schema = techconf::graphql::build_schema(
-        db.clone(),
-        settings.limits,
-        settings.worker.clone(),
-        techconf::progress::ProgressHub::start(db.clone()),
-    );
-    let admin = techconf::auth::Authentication::Authenticated(techconf::auth::Principal {
-        token_id: None,
-        name: "test".into(),
-        role: Role::Admin,
-    });
-    let run = |query: String| {
-        let schema = schema.clone();
-        let admin = admin.clone();
-        async move {
-            let response = schema
-                .execute(async_graphql::Request::new(query).data(admin))
-                .await;
-            assert!(response.errors.is_empty(), "{:?}", response.errors);
-            response.data.into_json().unwrap()
-        }
-    };
-    let conference = run(
-        r#"mutation { createConference(input: {name: "N1", startsOn: "2027-05-12",
+    let schema = InProcess::new(&db, &settings);
+    let conference = schema
+        .run(
+            r#"mutation { createConference(input: {name: "N1", startsOn: "2027-05-12",
         price: 1, address: "Here"}) { id } }"#
-            .into(),
-    )
-    .await["createConference"]["id"]
+                .into(),
+        )
+        .await["createConference"]["id"]
         .as_str()
         .unwrap()
         .to_owned();
     let conference_id: uuid::Uuid = conference.parse().unwrap();
     crate::support::insert_attendees(&db, conference_id, &emails(N)).await;
-    let notification = run(format!(
-        r#"mutation {{ createNotification(input: {{conferenceId: "{conference}",
+    let notification = schema
+        .run(format!(
+            r#"mutation {{ createNotification(input: {{conferenceId: "{conference}",
             subject: "S", message: "M"}}) {{ id }} }}"#
-    ))
-    .await["createNotification"]["id"]
+        ))
+        .await["createNotification"]["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -521,7 +575,7 @@ async fn a_page_of_deliveries_runs_few_statements(backend: Backend) {
              deliveries(first: 100) {{ nodes {{ email attendee {{ id firstName }} }} }} }} }}"#
     );
     let before = statements.load(Ordering::SeqCst);
-    let data = run(page).await;
+    let data = schema.run(page).await;
     let ran = statements.load(Ordering::SeqCst) - before;
     let nodes = data["notification"]["deliveries"]["nodes"]
         .as_array()
