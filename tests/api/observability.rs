@@ -185,6 +185,29 @@ async fn worker_metrics_count_what_the_sink_received(backend: Backend) {
         value(&metrics, "techconf_jobs_oldest_pending_age_seconds", &[]),
         Some(0.0)
     );
+
+    // Every log line of a job names the job and the notification it works on.
+    let lines = worker.lines.borrow().clone();
+    let in_jobs: Vec<&Value> = lines
+        .iter()
+        .filter(|l| {
+            l["spans"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|s| s["name"] == "job"))
+        })
+        .collect();
+    assert!(
+        in_jobs.iter().any(|l| l["message"] == "send job ran"),
+        "{lines:?}"
+    );
+    for line in in_jobs {
+        let spans = line["spans"].as_array().unwrap();
+        assert!(spans.iter().any(|s| s["job_id"].is_string()), "{line}");
+        assert!(
+            spans.iter().any(|s| s["notification_id"] == id.as_str()),
+            "{line}"
+        );
+    }
 }
 
 #[tokio::test]
