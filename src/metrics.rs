@@ -32,10 +32,9 @@ use sea_orm::{
 };
 use tokio::sync::watch;
 
-use crate::domain::NotificationStatus;
+use crate::domain::{JobStatus, NotificationStatus};
 use crate::entity::{job, notification};
 use crate::mail::SendError;
-use crate::queue::status as job_status;
 
 pub const JOBS: &str = "techconf_jobs";
 pub const JOBS_OLDEST_PENDING_AGE: &str = "techconf_jobs_oldest_pending_age_seconds";
@@ -63,7 +62,6 @@ pub const ALL: &[&str] = &[
 
 /// Job kinds and states, so a state with no rows reads 0 instead of its last value.
 const JOB_KINDS: &[&str] = &["plan", "send", "confirmation"];
-const JOB_STATES: &[&str] = &[job_status::PENDING, job_status::RUNNING, job_status::FAILED];
 /// Latency buckets, in seconds: from a fast SMTP hand-off to a slow GraphQL page.
 const BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
@@ -212,18 +210,18 @@ impl Exposition {
             .all(&self.db)
             .await?;
         for kind in JOB_KINDS {
-            for state in JOB_STATES {
+            for state in JobStatus::ALL.iter().map(|s| s.as_str()) {
                 let n = jobs
                     .iter()
                     .find(|(k, s, _)| k == kind && s == state)
                     .map_or(0, |(_, _, n)| *n);
-                gauge!(JOBS, "kind" => *kind, "status" => *state).set(n as f64);
+                gauge!(JOBS, "kind" => *kind, "status" => state).set(n as f64);
             }
         }
 
         let oldest_due = |unpublished_only: bool| {
             let mut query = job::Entity::find()
-                .filter(job::Column::Status.eq(job_status::PENDING))
+                .filter(job::Column::Status.eq(JobStatus::Pending))
                 .filter(job::Column::RunAt.lte(now));
             if unpublished_only {
                 query = query.filter(job::Column::PublishedAt.is_null());
@@ -248,21 +246,12 @@ impl Exposition {
             .into_tuple()
             .all(&self.db)
             .await?;
-        let mut by_status: Vec<(&'static str, i64)> = NotificationStatus::ALL
-            .iter()
-            .map(|s| (s.as_str(), 0))
-            .collect();
-        let mut legacy = 0;
-        for (status, n) in notifications {
-            // Imported notifications keep their legacy status text: one label for them all.
-            match by_status.iter_mut().find(|(s, _)| *s == status) {
-                Some((_, count)) => *count += n,
-                None => legacy += n,
-            }
-        }
-        by_status.push(("LEGACY", legacy));
-        for (status, n) in by_status {
-            gauge!(NOTIFICATIONS, "status" => status).set(n as f64);
+        for status in NotificationStatus::ALL {
+            let n = notifications
+                .iter()
+                .find(|(s, _)| s == status.as_str())
+                .map_or(0, |(_, n)| *n);
+            gauge!(NOTIFICATIONS, "status" => status.as_str()).set(n as f64);
         }
         Ok(())
     }

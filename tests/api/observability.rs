@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use prometheus_parse::{Scrape, Value as Metric};
-use sea_orm::ConnectionTrait;
+use sea_orm::EntityTrait;
 use serde_json::{Value, json};
 use techconf::app::{Application, ServeOptions};
 use techconf::domain::Role;
@@ -92,7 +92,7 @@ async fn worker_metrics_count_what_the_sink_received(backend: Backend) {
     let conference = app.create_conference("MetricsConf").await;
     insert_attendees(&app.db, &conference, &emails(N)).await;
     let worker = WorkerProcess::start(
-        &app._database,
+        app.database(),
         &sink.url(),
         &[("WORKER_METRICS_LISTEN", "127.0.0.1:0")],
     )
@@ -318,14 +318,13 @@ async fn queue_gauges_show_a_waiting_job(backend: Backend) {
     let app = spawn_app_on(new_database(backend).await, &[], false).await;
     let conference = app.create_conference("GaugeConf").await;
     app.notify(&conference, "S", "M").await;
-    let backend_kind = app.db.get_database_backend();
     let two_minutes_ago = chrono::Utc::now() - chrono::Duration::seconds(120);
-    app.db
-        .execute_raw(techconf::queue::database::statement(
-            backend_kind,
-            "UPDATE job SET run_at = $1",
-            vec![two_minutes_ago.into()],
-        ))
+    techconf::entity::job::Entity::update_many()
+        .col_expr(
+            techconf::entity::job::Column::RunAt,
+            sea_orm::sea_query::Expr::value(two_minutes_ago),
+        )
+        .exec(&app.db)
         .await
         .unwrap();
     let text = techconf::metrics::Exposition::new(app.db.clone(), true)
