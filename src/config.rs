@@ -200,6 +200,8 @@ pub struct ApiLimits {
     pub subscription_interval: Duration,
     /// Progress events per second one API process sends in all, shared by its subscribers.
     pub subscription_budget: u32,
+    /// The most rows one `importAttendees` CSV may have.
+    pub import_max_rows: usize,
 }
 
 /// How the fan-out worker behaves.
@@ -271,6 +273,7 @@ impl Settings {
                 max_body_bytes: positive(&get, "GRAPHQL_MAX_BODY_BYTES", "262144")?,
                 subscription_interval: millis(&get, "SUBSCRIPTION_MIN_INTERVAL_MS", "200")?,
                 subscription_budget: positive(&get, "SUBSCRIPTION_EVENT_BUDGET", "5000")?,
+                import_max_rows: positive(&get, "ATTENDEE_IMPORT_MAX_ROWS", "5000")?,
             },
             worker: WorkerSettings {
                 concurrency: positive(&get, "WORKER_CONCURRENCY", "32")?,

@@ -5,6 +5,7 @@ mod attendee;
 mod conference;
 mod connection;
 mod notification;
+mod roster;
 mod subscription;
 mod types;
 
@@ -34,6 +35,7 @@ pub struct QueryRoot(
 pub struct MutationRoot(
     conference::ConferenceMutation,
     attendee::AttendeeMutation,
+    roster::RosterMutation,
     notification::NotificationMutation,
 );
 
@@ -52,6 +54,7 @@ pub fn build_schema(
         SubscriptionRoot,
     )
     .data(db)
+    .data(limits)
     .data(worker)
     .data(hub)
     .data(Pace::new(

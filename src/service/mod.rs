@@ -5,4 +5,6 @@ pub mod conference;
 pub mod controls;
 pub mod notification;
 pub mod page;
+pub mod roster;
+pub mod roster_csv;
 pub mod seed;

@@ -10,6 +10,7 @@ mod migrations;
 mod notification;
 mod pagination;
 mod registration;
+mod roster;
 mod schema;
 mod seed;
 mod subscriptions;
