@@ -52,23 +52,80 @@ export const ViewerQuery = graphql(`
 `);
 
 export const AttendeesQuery = graphql(`
-  query Attendees($conferenceId: ID!, $first: Int!, $after: String, $search: String) {
-    attendees(conferenceId: $conferenceId, first: $first, after: $after, search: $search) {
+  query Attendees(
+    $conferenceId: ID!
+    $first: Int!
+    $after: String
+    $offset: Int
+    $search: String
+    $filter: AttendeeFilter
+    $orderBy: AttendeeOrder
+  ) {
+    attendees(
+      conferenceId: $conferenceId
+      first: $first
+      after: $after
+      offset: $offset
+      search: $search
+      filter: $filter
+      orderBy: $orderBy
+    ) {
       totalCount
       pageInfo {
         hasNextPage
         endCursor
       }
       nodes {
-        id
-        firstName
-        lastName
+        ...AttendeeRow
+      }
+    }
+  }
+`);
+
+export const AttendeeRowFragment = graphql(`
+  fragment AttendeeRow on Attendee {
+    id
+    firstName
+    lastName
+    email
+    jobPosition
+    company
+    city
+    state
+    interests
+    comments
+    submittedAt
+  }
+`);
+
+export const UpdateAttendeeMutation = graphql(`
+  mutation UpdateAttendee($id: ID!, $input: UpdateAttendeeInput!) {
+    updateAttendee(id: $id, input: $input) {
+      ...AttendeeRow
+    }
+  }
+`);
+
+export const RemoveAttendeeMutation = graphql(`
+  mutation RemoveAttendee($id: ID!) {
+    removeAttendee(id: $id)
+  }
+`);
+
+export const ImportAttendeesMutation = graphql(`
+  mutation ImportAttendees($conferenceId: ID!, $csv: String!, $dryRun: Boolean!) {
+    importAttendees(conferenceId: $conferenceId, csv: $csv, dryRun: $dryRun) {
+      dryRun
+      applied
+      rows
+      created
+      updated
+      unchanged
+      rejected {
+        line
         email
-        jobPosition
-        company
-        city
-        state
-        submittedAt
+        field
+        message
       }
     }
   }

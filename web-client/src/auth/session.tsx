@@ -152,6 +152,18 @@ export function useSession(): SessionContextValue {
   return value;
 }
 
+/** The signed-in admin's token, for requests made outside urql (CSV downloads); null elsewhere. */
+export function useToken(): string | null {
+  const value = useContext(SessionContext);
+  return value?.session.status === 'signedIn' ? value.session.token : null;
+}
+
+/** The signed-in viewer; null outside a session or before sign-in. */
+export function useViewer(): Viewer | null {
+  const value = useContext(SessionContext);
+  return value?.session.status === 'signedIn' ? value.session.viewer : null;
+}
+
 /** The live connection's monitor; outside a session (public pages) one that stays off. */
 export function useConnectionMonitor(): ConnectionMonitor {
   return useContext(ConnectionContext);

@@ -4,13 +4,11 @@ import { useRef, useState, type FormEvent } from 'react';
 import { useMutation, useQuery } from 'urql';
 import { errorSummary, formErrors, hasCode } from '../api/errors';
 import { ConferenceQuery, RegisterAttendeeMutation } from '../api/operations';
-import { TextAreaField, TextField } from '../components/Field';
+import { AttendeeFields, attendeeLabels } from '../components/AttendeeFields';
 import { Alert, Loading, PageHeading } from '../components/ui';
 import { usePageTitle } from '../hooks/common';
 import { formatDate, formatPrice } from '../lib/format';
 import {
-  LONG_TEXT_MAX,
-  NAME_MAX,
   emptyRegistration,
   registrationFieldOrder,
   registrationInput,
@@ -65,16 +63,10 @@ export function Register({ conferenceId }: { conferenceId: string }) {
   );
 }
 
-const labels: Record<RegistrationField, string> = {
-  firstName: 'First name',
-  lastName: 'Last name',
-  email: 'Email',
-  jobPosition: 'Job position',
-  company: 'Company',
-  city: 'City',
-  state: 'State',
-  interests: 'Interests',
-  comments: 'Comments',
+
+const hints: Partial<Record<RegistrationField, string>> = {
+  email: 'We send your confirmation here.',
+  interests: 'Topics you would like to hear about.',
 };
 
 const autoComplete: Partial<Record<RegistrationField, string>> = {
@@ -175,7 +167,7 @@ export function RegistrationFormView({ conferenceId, conferenceName }: { confere
 
   const text = (field: RegistrationField, extra: Record<string, unknown> = {}) => ({
     id: field,
-    label: labels[field],
+    label: attendeeLabels[field],
     value: form[field],
     error: errors[field],
     onChange: (e: { target: { value: string } }) => update(field, e.target.value),
@@ -197,28 +189,7 @@ export function RegistrationFormView({ conferenceId, conferenceName }: { confere
           ))}
         </Alert>
       )}
-      <div className="grid-2">
-        <TextField {...text('firstName')} required max={NAME_MAX} />
-        <TextField {...text('lastName')} required max={NAME_MAX} />
-      </div>
-      <TextField
-        {...text('email')}
-        type="email"
-        inputMode="email"
-        spellCheck={false}
-        required
-        hint="We send your confirmation here."
-      />
-      <div className="grid-2">
-        <TextField {...text('jobPosition')} required max={NAME_MAX} />
-        <TextField {...text('company')} required max={NAME_MAX} />
-      </div>
-      <div className="grid-2">
-        <TextField {...text('city')} required max={NAME_MAX} />
-        <TextField {...text('state')} required max={NAME_MAX} />
-      </div>
-      <TextAreaField {...text('interests')} rows={3} max={LONG_TEXT_MAX} hint="Topics you would like to hear about." />
-      <TextAreaField {...text('comments')} rows={3} max={LONG_TEXT_MAX} />
+      <AttendeeFields field={(name) => text(name, hints[name] ? { hint: hints[name] } : {})} />
       <div className="actions">
         <button type="submit" className="button button--primary" disabled={result.fetching}>
           {result.fetching ? 'Registering…' : 'Register'}
