@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it as test } from 'node:test';
-import { checkAccessibility, graphql, launchBrowser, publishScreenshot, screenshot, startServer } from './harness.mjs';
+import { checkAccessibility, graphql, launchBrowser, reportingIt, signIn, publishScreenshot, screenshot, startServer } from './harness.mjs';
 
 const FIELDS = 'id firstName lastName email jobPosition company city state interests comments';
 const COLUMNS = ['first_name', 'last_name', 'email', 'job_position', 'company', 'city', 'state', 'interests', 'comments'];
@@ -61,17 +61,7 @@ describe('managing attendees', () => {
     await server?.stop();
   });
 
-  const it = (name, fn) =>
-    test(name, async () => {
-      try {
-        await fn();
-      } catch (error) {
-        const slug = name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60);
-        const shot = await screenshot(page, `failure-${slug}`).catch(() => 'none');
-        error.message += `\n  url: ${page?.url()}\n  screenshot: ${shot}\n  server log tail:\n${server?.serverLog().slice(-1500)}`;
-        throw error;
-      }
-    });
+  const it = reportingIt(test, () => ({ page, server }));
 
   const api = (query, variables) => graphql(server.baseUrl, server.token, query, variables);
   const everyone = async () => {
@@ -101,10 +91,7 @@ describe('managing attendees', () => {
   };
 
   it('signs in and opens the attendees, accessible at desktop and phone widths', async () => {
-    await page.goto(`${server.baseUrl}/admin`);
-    await page.getByLabel('API token').fill(server.token);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByTestId('viewer').waitFor();
+    await signIn(page, server);
     await page.goto(`${server.baseUrl}/admin/conferences/${conference.id}/attendees`);
     await range().getByText('1–25 of 320').waitFor();
     await checkAccessibility(page, 'attendees (desktop)');

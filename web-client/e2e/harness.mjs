@@ -207,3 +207,30 @@ export async function checkAccessibility(page, label) {
   });
   if (violations.length) throw new Error(`axe found problems on ${label}:\n  ${violations.join('\n  ')}`);
 }
+
+/** Signs in to the admin console with the server's admin token. */
+export async function signIn(page, server) {
+  await page.goto(`${server.baseUrl}/admin`);
+  await page.getByLabel('API token').fill(server.token);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByTestId('viewer').waitFor();
+}
+
+/**
+ * `it` for a suite with one page and one server: on failure it adds a screenshot, the URL
+ * and the server's log tail to the error, so a CI failure can be understood without a rerun.
+ */
+export function reportingIt(test, context) {
+  return (name, fn) =>
+    test(name, async () => {
+      try {
+        await fn();
+      } catch (error) {
+        const { page, server } = context();
+        const slug = name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60);
+        const shot = await screenshot(page, `failure-${slug}`).catch(() => 'none');
+        error.message += `\n  url: ${page?.url()}\n  screenshot: ${shot}\n  server log tail:\n${server?.serverLog().slice(-1500)}`;
+        throw error;
+      }
+    });
+}

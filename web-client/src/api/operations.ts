@@ -8,26 +8,29 @@ export const ConferencesQuery = graphql(`
     conferences(first: 100) {
       totalCount
       nodes {
-        id
-        name
-        startsOn
-        price
-        address
-        active
+        ...ConferenceFields
       }
     }
+  }
+`);
+
+export const ConferenceFieldsFragment = graphql(`
+  fragment ConferenceFields on Conference {
+    id
+    name
+    startsOn
+    price
+    address
+    active
+    currency
+    region
   }
 `);
 
 export const ConferenceQuery = graphql(`
   query Conference($id: ID!) {
     conference(id: $id) {
-      id
-      name
-      startsOn
-      price
-      address
-      active
+      ...ConferenceFields
     }
   }
 `);
@@ -342,6 +345,31 @@ export const AttendeeRegisteredSubscription = graphql(`
       id
       firstName
       lastName
+    }
+  }
+`);
+
+export const CreateConferenceMutation = graphql(`
+  mutation CreateConference($input: CreateConferenceInput!) {
+    createConference(input: $input) {
+      ...ConferenceFields
+    }
+  }
+`);
+
+export const UpdateConferenceMutation = graphql(`
+  mutation UpdateConference($id: ID!, $input: UpdateConferenceInput!) {
+    updateConference(id: $id, input: $input) {
+      ...ConferenceFields
+    }
+  }
+`);
+
+export const SetConferenceActiveMutation = graphql(`
+  mutation SetConferenceActive($id: ID!, $active: Boolean!) {
+    setConferenceActive(id: $id, active: $active) {
+      id
+      active
     }
   }
 `);

@@ -13,7 +13,15 @@ export function formatDateTime(value: string | null | undefined): string {
   return d.toLocaleString('en-GB', { dateStyle: 'medium', timeStyle: 'short' });
 }
 
-export function formatPrice(price: number): string {
+/** A price with its currency ("€349.00", "US$99.00"); a plain number for an unknown code. */
+export function formatPrice(price: number, currency?: string | null): string {
+  if (currency) {
+    try {
+      return price.toLocaleString('en-GB', { style: 'currency', currency });
+    } catch {
+      // Not a currency Intl knows: fall through.
+    }
+  }
   return price.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
 }
 

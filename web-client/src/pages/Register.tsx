@@ -52,7 +52,8 @@ export function Register({ conferenceId }: { conferenceId: string }) {
       <PageHeading
         subtitle={
           <>
-            {formatDate(conference.startsOn)} · {conference.address} · Ticket {formatPrice(conference.price)}
+            {formatDate(conference.startsOn)} · {conference.address}
+            {conference.region ? `, ${conference.region}` : ''} · Ticket {formatPrice(conference.price, conference.currency)}
           </>
         }
       >
