@@ -289,6 +289,40 @@ describe('managing attendees', () => {
     await range().getByText(`of ${after.length}`).waitFor();
   });
 
+  it('keeps the last rows, marked stale, with Retry, within seconds of the server going away', async () => {
+    await range().getByText(/^1–25 of/).waitFor();
+    const shown = await rows().allInnerTexts();
+    await server.halt();
+    try {
+      await whileAway(shown);
+    } finally {
+      await server.start();
+    }
+    await page.getByRole('link', { name: 'Attendees' }).click();
+    await range().getByText(/^1–25 of/).waitFor();
+    await page.getByRole('button', { name: 'Next →' }).click();
+    await range().getByText(/^26–50 of/).waitFor();
+  });
+
+  const whileAway = async (shown) => {
+    const started = Date.now();
+    await page.getByRole('button', { name: 'Next →' }).click();
+    await page.getByText('Could not refresh the attendees; showing the last list').waitFor({ timeout: 8000 });
+    const took = Date.now() - started;
+    assert.ok(took < 6000, `the error took ${took} ms`);
+    assert.deepEqual(await rows().allInnerTexts(), shown);
+    assert.match(await range().innerText(), /^1–25 of/);
+    await page.locator('.table-wrap.is-stale').waitFor();
+    await checkAccessibility(page, 'attendees while the server is away');
+
+    // Compose says which step failed: the review, not the creation.
+    await page.getByRole('link', { name: 'Compose' }).click();
+    await page.getByLabel('Subject').fill('Hello {{ first_name }}');
+    await page.getByLabel('Message', { exact: false }).first().fill('See you soon.');
+    await page.getByRole('button', { name: 'Review and send…' }).click();
+    await page.getByText('The notification could not be checked for review').waitFor({ timeout: 8000 });
+  };
+
   it('refuses the export without a token', async () => {
     const response = await fetch(`${server.baseUrl}/admin/export/attendees.csv?conferenceId=${conference.id}`);
     assert.equal(response.status, 401);

@@ -76,6 +76,14 @@ describe('managing conferences', () => {
     await page.getByText('705 Pike St, Seattle, WA').waitFor();
   });
 
+  it('shows the not-found page for an unknown or malformed conference id', async () => {
+    for (const id of ['nope', '01a27e14-7680-7f7f-b9bc-000000000000']) {
+      await page.goto(`${server.baseUrl}/register/${id}`);
+      await page.getByRole('heading', { name: 'Conference not found' }).waitFor();
+    }
+    await checkAccessibility(page, 'the not-found page');
+  });
+
   it('fits and passes axe on a phone', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.goto(`${server.baseUrl}/admin`);

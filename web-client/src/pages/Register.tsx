@@ -2,7 +2,7 @@
 // the server checks them, with the server's errors shown next to the field they concern.
 import { useRef, useState, type FormEvent } from 'react';
 import { useMutation, useQuery } from 'urql';
-import { errorSummary, formErrors, hasCode } from '../api/errors';
+import { errorSummary, formErrors, isUnknownId } from '../api/errors';
 import { ConferenceQuery, RegisterAttendeeMutation } from '../api/operations';
 import { AttendeeFields, attendeeLabels } from '../components/AttendeeFields';
 import { Alert, Loading, PageHeading } from '../components/ui';
@@ -26,7 +26,7 @@ export function Register({ conferenceId }: { conferenceId: string }) {
   usePageTitle(conference ? `Register for ${conference.name}` : 'Register');
 
   if (fetching && !data) return <Loading />;
-  if (hasCode(error, 'NOT_FOUND') || (!fetching && !conference && !error)) {
+  if (isUnknownId(error) || (!fetching && !conference && !error)) {
     return (
       <>
         <PageHeading>Conference not found</PageHeading>

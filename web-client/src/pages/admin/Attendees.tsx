@@ -89,8 +89,16 @@ export function Attendees({ conferenceId }: { conferenceId: string }) {
     },
   });
   const live = useLiveAttendeeCount(conferenceId);
-  const page = data?.attendees;
-  const shownVars = operation?.variables as { after?: string | null; offset?: number | null; search?: string | null } | undefined;
+  // The last page the server answered with: kept on screen, marked stale, when a later
+  // request fails (the server is away), until Retry or the next answer replaces it.
+  type Shown = { conferenceId: string; page: NonNullable<typeof data>['attendees']; vars: unknown };
+  const lastShown = useRef<Shown | null>(null);
+  if (data?.attendees && operation) lastShown.current = { conferenceId, page: data.attendees, vars: operation.variables };
+  const stale = !data?.attendees && error && lastShown.current?.conferenceId === conferenceId ? lastShown.current : null;
+  const page = data?.attendees ?? stale?.page;
+  const shownVars = (data?.attendees ? operation?.variables : stale?.vars) as
+    | { after?: string | null; offset?: number | null; search?: string | null }
+    | undefined;
   const shownStart = starts.current.get(positionKey(shownVars?.after, shownVars?.offset)) ?? pager.current.start;
   const shownSearch = shownVars?.search ?? '';
   const loadingOther = fetching && page !== undefined;
@@ -358,7 +366,7 @@ export function Attendees({ conferenceId }: { conferenceId: string }) {
             type="button"
             className="button button--secondary"
             onClick={() => dispatch({ type: 'previous', pageSize: ATTENDEES_PAGE_SIZE })}
-            disabled={shownStart === 0 || fetching}
+            disabled={shownStart === 0 || fetching || stale !== null}
           >
             ← Previous
           </button>
@@ -369,7 +377,7 @@ export function Attendees({ conferenceId }: { conferenceId: string }) {
             type="button"
             className="button button--secondary"
             onClick={() => page.pageInfo.endCursor && dispatch({ type: 'next', endCursor: page.pageInfo.endCursor, pageSize: ATTENDEES_PAGE_SIZE })}
-            disabled={!page.pageInfo.hasNextPage || fetching}
+            disabled={!page.pageInfo.hasNextPage || fetching || stale !== null}
           >
             Next →
           </button>
@@ -391,7 +399,7 @@ export function Attendees({ conferenceId }: { conferenceId: string }) {
               <span className="muted" aria-hidden="true">
                 of {pages}
               </span>
-              <button type="submit" className="button button--secondary button--small" disabled={fetching}>
+              <button type="submit" className="button button--secondary button--small" disabled={fetching || stale !== null}>
                 Go
               </button>
             </form>
