@@ -84,6 +84,27 @@ describe('managing conferences', () => {
     await checkAccessibility(page, 'the not-found page');
   });
 
+  it('shares the session with a new tab, and signing out in one signs out every tab', async () => {
+    await page.goto(`${server.baseUrl}/admin`);
+    await page.getByTestId('viewer').waitFor();
+    const other = await browser.context.newPage();
+    try {
+      await other.goto(`${server.baseUrl}/admin/conferences`);
+      await other.goto(`${server.baseUrl}/admin`);
+      await other.getByTestId('viewer').waitFor();
+      await other.getByRole('button', { name: 'Sign out' }).click();
+      await other.getByLabel('API token').waitFor();
+      await page.getByText('You signed out in another tab.').waitFor();
+      await page.getByLabel('API token').waitFor();
+      // Signing in again in one tab signs the other in too.
+      await page.getByLabel('API token').fill(server.token);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await other.getByTestId('viewer').waitFor();
+    } finally {
+      await other.close();
+    }
+  });
+
   it('fits and passes axe on a phone', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.goto(`${server.baseUrl}/admin`);
