@@ -202,6 +202,10 @@ pub struct ApiLimits {
     pub subscription_budget: u32,
     /// The most rows one `importAttendees` CSV may have.
     pub import_max_rows: usize,
+    /// How often the server pings each WebSocket connection.
+    pub ws_ping_interval: Duration,
+    /// A WebSocket connection that sent nothing (not even a pong) for this long is closed.
+    pub ws_ping_timeout: Duration,
 }
 
 /// How the fan-out worker behaves.
@@ -274,6 +278,8 @@ impl Settings {
                 subscription_interval: millis(&get, "SUBSCRIPTION_MIN_INTERVAL_MS", "200")?,
                 subscription_budget: positive(&get, "SUBSCRIPTION_EVENT_BUDGET", "5000")?,
                 import_max_rows: positive(&get, "ATTENDEE_IMPORT_MAX_ROWS", "5000")?,
+                ws_ping_interval: millis(&get, "WS_PING_INTERVAL_MS", "15000")?,
+                ws_ping_timeout: millis(&get, "WS_PING_TIMEOUT_MS", "45000")?,
             },
             worker: WorkerSettings {
                 concurrency: positive(&get, "WORKER_CONCURRENCY", "32")?,

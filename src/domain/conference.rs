@@ -34,6 +34,16 @@ pub struct ConferenceDetails {
     pub region: Option<String>,
 }
 
+/// The details of a conference nobody gave any for: euros, no region.
+impl Default for ConferenceDetails {
+    fn default() -> Self {
+        Self {
+            currency: Currency("EUR".to_owned()),
+            region: None,
+        }
+    }
+}
+
 impl ConferenceDetails {
     pub fn parse(currency: &str, region: Option<&str>) -> Result<Self, ValidationError> {
         Ok(Self {

@@ -60,7 +60,7 @@ impl ConferenceMutation {
         let details = ConferenceDetails::parse(&input.currency, input.region.as_deref())
             .map_err(Into::into)
             .gql()?;
-        service::conference::create(db(ctx), new, details)
+        service::conference::create_with_details(db(ctx), new, details)
             .await
             .map(Conference::from)
             .gql()

@@ -5,7 +5,7 @@ use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject
 use super::types::Attendee;
 use super::{ADMINS, db, parse_id, require};
 use crate::config::ApiLimits;
-use crate::domain::{NewAttendee, RegistrationFields};
+use crate::domain::{NewAttendee, Registration};
 use crate::error::IntoGraphql;
 use crate::service::{roster, roster_csv};
 
@@ -86,31 +86,8 @@ impl From<AttendeeOrder> for roster::Sort {
 /// An attendee's fields as an organizer edits them; checked as a registration is.
 #[derive(InputObject)]
 pub struct UpdateAttendeeInput {
-    pub first_name: String,
-    pub last_name: String,
-    pub email: String,
-    pub job_position: String,
-    pub company: String,
-    pub city: String,
-    pub state: String,
-    pub interests: Option<String>,
-    pub comments: Option<String>,
-}
-
-impl UpdateAttendeeInput {
-    fn fields(&self) -> RegistrationFields<'_> {
-        RegistrationFields {
-            first_name: &self.first_name,
-            last_name: &self.last_name,
-            email: &self.email,
-            job_position: &self.job_position,
-            company: &self.company,
-            city: &self.city,
-            state: &self.state,
-            interests: self.interests.as_deref(),
-            comments: self.comments.as_deref(),
-        }
-    }
+    #[graphql(flatten)]
+    pub registration: Registration,
 }
 
 /// A CSV row an import refused.
@@ -158,7 +135,7 @@ impl RosterMutation {
     ) -> Result<Attendee> {
         require(ctx, ADMINS).gql()?;
         let id = parse_id("id", &id).gql()?;
-        let new = NewAttendee::parse(input.fields())
+        let new = NewAttendee::try_from(input.registration)
             .map_err(Into::into)
             .gql()?;
         roster::update(db(ctx), id, new)

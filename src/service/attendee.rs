@@ -1,6 +1,6 @@
 //! Attendees: registration (with its confirmation job). Listing and editing are in `roster`.
 use chrono::Utc;
-use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, EntityTrait};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, EntityTrait, TryIntoModel};
 use uuid::Uuid;
 
 use crate::domain::NewAttendee;
@@ -21,9 +21,10 @@ pub async fn register(
             format!("registration for {} is closed", conference.name),
         ));
     }
-    let row = new_row(conference_id, new);
+    let active = new_active(conference_id, new);
+    let row = active.clone().try_into_model()?;
     let txn = crate::db::begin_write(db).await?;
-    attendee::Entity::insert(active(&row))
+    attendee::Entity::insert(active)
         .exec_without_returning(&txn)
         .await
         .map_err(|e| {
@@ -49,38 +50,16 @@ pub async fn register(
     Ok(row)
 }
 
-/// The row of a new attendee, registered now.
-pub fn new_row(conference_id: Uuid, new: NewAttendee) -> attendee::Model {
-    attendee::Model {
-        id: Uuid::now_v7(),
-        conference_id,
-        first_name: new.first_name,
-        last_name: new.last_name,
-        email: new.email.into_inner(),
-        job_position: new.job_position,
-        company: new.company,
-        city: new.city,
-        state: new.state,
-        interests: new.interests,
-        comments: new.comments,
-        submitted_at: Utc::now(),
-        legacy_id: None,
-    }
-}
-
-pub fn active(row: &attendee::Model) -> attendee::ActiveModel {
-    attendee::ActiveModel {
-        id: Set(row.id),
-        conference_id: Set(row.conference_id),
-        submitted_at: Set(row.submitted_at),
-        legacy_id: Set(row.legacy_id),
-        ..super::roster::changes(row)
-    }
+/// The row of a new attendee of `conference_id`, registered now.
+pub fn new_active(conference_id: Uuid, new: NewAttendee) -> attendee::ActiveModel {
+    let mut active = new.into_active_model();
+    active.id = Set(Uuid::now_v7());
+    active.conference_id = Set(conference_id);
+    active.submitted_at = Set(Utc::now());
+    active.legacy_id = Set(None);
+    active
 }
 
 pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<attendee::Model> {
-    attendee::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .ok_or_else(|| ApiError::not_found("attendee", id))
+    super::find_by_id::<attendee::Entity>(db, id, "attendee").await
 }

@@ -6,9 +6,14 @@ use uuid::Uuid;
 use super::page::{self, Page, PageRequest};
 use crate::domain::{ConferenceDetails, NewConference};
 use crate::entity::conference;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 
-pub async fn create(
+/// Creates a conference priced in euros, without a region.
+pub async fn create(db: &impl ConnectionTrait, new: NewConference) -> ApiResult<conference::Model> {
+    create_with_details(db, new, ConferenceDetails::default()).await
+}
+
+pub async fn create_with_details(
     db: &impl ConnectionTrait,
     new: NewConference,
     details: ConferenceDetails,
@@ -94,10 +99,7 @@ async fn save(db: &impl ConnectionTrait, row: &conference::Model) -> ApiResult<c
 }
 
 pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<conference::Model> {
-    conference::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .ok_or_else(|| ApiError::not_found("conference", id))
+    super::find_by_id::<conference::Entity>(db, id, "conference").await
 }
 
 pub async fn list(

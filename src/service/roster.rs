@@ -8,7 +8,6 @@ use std::fmt;
 use std::str::FromStr;
 
 use sea_orm::{
-    ActiveValue::Set,
     ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, QuerySelect, Select,
     sea_query::{Expr, ExprTrait, Func, LikeExpr, SimpleExpr},
@@ -332,56 +331,26 @@ pub async fn list(
     })
 }
 
-/// Replaces an attendee's fields with `new`, parsed as a registration is. The email must
+/// Replaces an attendee's fields with `new`, checked as a registration is. The email must
 /// stay unique (in any case) within the conference.
 pub async fn update(
     db: &impl ConnectionTrait,
     id: Uuid,
     new: NewAttendee,
 ) -> ApiResult<attendee::Model> {
-    let current = super::attendee::get(db, id).await?;
-    let email = new.email.into_inner();
-    let row = attendee::Model {
-        first_name: new.first_name,
-        last_name: new.last_name,
-        email: email.clone(),
-        job_position: new.job_position,
-        company: new.company,
-        city: new.city,
-        state: new.state,
-        interests: new.interests,
-        comments: new.comments,
-        ..current
-    };
-    attendee::Entity::update(attendee::ActiveModel {
-        id: sea_orm::ActiveValue::Unchanged(row.id),
-        ..changes(&row)
-    })
-    .exec(db)
-    .await
-    .map_err(|e| {
-        ApiError::conflict_on_unique(
-            e,
-            format!("{email} is already registered for this conference"),
-        )
-    })?;
-    Ok(row)
-}
-
-/// The fields an organizer may change, all set (id, conference and dates untouched).
-pub fn changes(row: &attendee::Model) -> attendee::ActiveModel {
-    attendee::ActiveModel {
-        first_name: Set(row.first_name.clone()),
-        last_name: Set(row.last_name.clone()),
-        email: Set(row.email.clone()),
-        job_position: Set(row.job_position.clone()),
-        company: Set(row.company.clone()),
-        city: Set(row.city.clone()),
-        state: Set(row.state.clone()),
-        interests: Set(row.interests.clone()),
-        comments: Set(row.comments.clone()),
-        ..Default::default()
-    }
+    super::attendee::get(db, id).await?;
+    let email = new.email().to_owned();
+    let mut active = new.into_active_model();
+    active.id = sea_orm::ActiveValue::Unchanged(id);
+    attendee::Entity::update(active)
+        .exec(db)
+        .await
+        .map_err(|e| {
+            ApiError::conflict_on_unique(
+                e,
+                format!("{email} is already registered for this conference"),
+            )
+        })
 }
 
 /// Removes an attendee who has no deliveries. One who was sent a notification stays, so

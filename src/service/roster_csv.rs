@@ -8,11 +8,14 @@
 use std::collections::HashMap;
 
 use futures::Stream;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect,
+    TryIntoModel,
+};
 use uuid::Uuid;
 
 use super::roster::{self, AttendeeFilter, Sort, SortCursor};
-use crate::domain::{NewAttendee, RegistrationFields, ValidationError};
+use crate::domain::{NewAttendee, Registration, ValidationError};
 use crate::entity::attendee;
 use crate::error::{ApiError, ApiResult};
 
@@ -233,8 +236,8 @@ fn parse(csv_text: &str, max_rows: usize) -> ApiResult<(Vec<Parsed>, Vec<Rejecti
             continue;
         }
         let get = |c: Column| positions.get(&c).and_then(|&i| record.get(i));
-        let text = |c: Column| get(c).unwrap_or("");
-        let fields = RegistrationFields {
+        let text = |c: Column| get(c).unwrap_or("").to_owned();
+        let fields = Registration {
             first_name: text(Column::FirstName),
             last_name: text(Column::LastName),
             email: text(Column::Email),
@@ -242,11 +245,11 @@ fn parse(csv_text: &str, max_rows: usize) -> ApiResult<(Vec<Parsed>, Vec<Rejecti
             company: text(Column::Company),
             city: text(Column::City),
             state: text(Column::State),
-            interests: get(Column::Interests),
-            comments: get(Column::Comments),
+            interests: get(Column::Interests).map(str::to_owned),
+            comments: get(Column::Comments).map(str::to_owned),
         };
         let email = Some(fields.email.trim().to_owned()).filter(|e| !e.is_empty());
-        match NewAttendee::parse(fields) {
+        match NewAttendee::try_from(fields) {
             Err(ValidationError { field, message }) => rejected.push(Rejection {
                 line,
                 email,
@@ -254,7 +257,7 @@ fn parse(csv_text: &str, max_rows: usize) -> ApiResult<(Vec<Parsed>, Vec<Rejecti
                 message,
             }),
             Ok(attendee) => {
-                let key = attendee.email.as_str().to_lowercase();
+                let key = attendee.email().to_lowercase();
                 if let Some(first) = seen.get(&key) {
                     rejected.push(Rejection {
                         line,
@@ -303,40 +306,38 @@ pub async fn import(
         attendee: new,
     } in parsed
     {
-        let email = new.email.as_str().to_owned();
-        let fields = super::attendee::new_row(conference_id, new);
+        let email = new.email().to_owned();
         match existing.remove(&email.to_lowercase()) {
             Some(current) => {
-                let row = attendee::Model {
-                    id: current.id,
-                    submitted_at: current.submitted_at,
-                    legacy_id: current.legacy_id,
-                    ..fields
-                };
-                if row == current {
+                let mut active = new.into_active_model();
+                active.id = Set(current.id);
+                active.conference_id = Set(current.conference_id);
+                active.submitted_at = Set(current.submitted_at);
+                active.legacy_id = Set(current.legacy_id);
+                if active.clone().try_into_model()? == current {
                     report.unchanged += 1;
                     continue;
                 }
                 report.updated += 1;
                 if write {
-                    attendee::Entity::update(attendee::ActiveModel {
-                        id: sea_orm::ActiveValue::Unchanged(row.id),
-                        ..roster::changes(&row)
-                    })
-                    .exec(&txn)
-                    .await
-                    .map_err(|e| {
-                        ApiError::conflict_on_unique(
-                            e,
-                            format!("line {line}: {email} is registered twice"),
-                        )
-                    })?;
+                    active.id = sea_orm::ActiveValue::Unchanged(current.id);
+                    attendee::Entity::update(active)
+                        .exec(&txn)
+                        .await
+                        .map_err(|e| {
+                            ApiError::conflict_on_unique(
+                                e,
+                                format!("line {line}: {email} is registered twice"),
+                            )
+                        })?;
                 }
             }
             None => {
                 report.created += 1;
                 if write {
-                    attendee::Entity::insert(super::attendee::active(&fields))
+                    let active = super::attendee::new_active(conference_id, new);
+                    let id = active.id.clone().unwrap();
+                    attendee::Entity::insert(active)
                         .exec_without_returning(&txn)
                         .await
                         .map_err(|e| {
@@ -347,7 +348,7 @@ pub async fn import(
                                 ),
                             )
                         })?;
-                    last_created = Some(fields.id);
+                    last_created = Some(id);
                 }
             }
         }
@@ -381,7 +382,7 @@ mod tests {
         let csv = format!("{HEADER}Ada,Lovelace,ada@example.org,Engineer,AE,London,LDN,x\n");
         let (parsed, rejected) = parse(&csv, 10).unwrap();
         assert!(rejected.is_empty(), "{rejected:?}");
-        assert_eq!(parsed[0].attendee.first_name, "Ada");
+        assert_eq!(parsed[0].attendee.fields().first_name, "Ada");
         assert_eq!(parsed[0].line, 2);
     }
 
@@ -442,7 +443,7 @@ mod tests {
         csv.extend(record(&row));
         let (parsed, rejected) = parse(std::str::from_utf8(&csv).unwrap(), 10).unwrap();
         assert!(rejected.is_empty());
-        let a = &parsed[0].attendee;
+        let a = parsed[0].attendee.fields();
         assert_eq!(a.first_name, row.first_name);
         assert_eq!(a.last_name, row.last_name);
         assert_eq!(a.interests, row.interests);

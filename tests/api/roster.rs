@@ -336,7 +336,7 @@ async fn removing_needs_an_admin_and_answers_not_found_afterwards(app: TestApp) 
             notification_id: Set(notification.parse().unwrap()),
             attendee_id: Set(ana.parse().unwrap()),
             email: Set("ana@example.org".into()),
-            status: Set("pending".into()),
+            status: Set(techconf::domain::DeliveryStatus::Pending),
             attempts: Set(0),
             ..Default::default()
         })

@@ -4,17 +4,6 @@ import type { ReactNode } from 'react';
 import { LONG_TEXT_MAX, NAME_MAX, type RegistrationField } from '../lib/validation';
 import { TextAreaField, TextField } from './Field';
 
-export const attendeeLabels: Record<RegistrationField, string> = {
-  firstName: 'First name',
-  lastName: 'Last name',
-  email: 'Email',
-  jobPosition: 'Job position',
-  company: 'Company',
-  city: 'City',
-  state: 'State',
-  interests: 'Interests',
-  comments: 'Comments',
-};
 
 /** What each field gets from its form: id, label, value, error, handlers, and extras such as a hint. */
 export interface AttendeeFieldProps {

@@ -4,13 +4,14 @@ import { useRef, useState, type FormEvent } from 'react';
 import { useMutation, useQuery } from 'urql';
 import { errorSummary, formErrors, isUnknownId } from '../api/errors';
 import { ConferenceQuery, RegisterAttendeeMutation } from '../api/operations';
-import { AttendeeFields, attendeeLabels } from '../components/AttendeeFields';
+import { AttendeeFields } from '../components/AttendeeFields';
 import { Alert, Loading, PageHeading } from '../components/ui';
 import { usePageTitle } from '../hooks/common';
 import { formatDate, formatPrice } from '../lib/format';
 import {
   emptyRegistration,
   registrationFieldOrder,
+  registrationFields,
   registrationInput,
   validateRegistration,
   validateRegistrationField,
@@ -64,20 +65,9 @@ export function Register({ conferenceId }: { conferenceId: string }) {
   );
 }
 
-
 const hints: Partial<Record<RegistrationField, string>> = {
   email: 'We send your confirmation here.',
   interests: 'Topics you would like to hear about.',
-};
-
-const autoComplete: Partial<Record<RegistrationField, string>> = {
-  firstName: 'given-name',
-  lastName: 'family-name',
-  email: 'email',
-  jobPosition: 'organization-title',
-  company: 'organization',
-  city: 'address-level2',
-  state: 'address-level1',
 };
 
 export function RegistrationFormView({ conferenceId, conferenceName }: { conferenceId: string; conferenceName: string }) {
@@ -168,12 +158,12 @@ export function RegistrationFormView({ conferenceId, conferenceName }: { confere
 
   const text = (field: RegistrationField, extra: Record<string, unknown> = {}) => ({
     id: field,
-    label: attendeeLabels[field],
+    label: registrationFields[field].label,
     value: form[field],
     error: errors[field],
     onChange: (e: { target: { value: string } }) => update(field, e.target.value),
     onBlur: () => onBlur(field),
-    autoComplete: autoComplete[field] ?? 'off',
+    autoComplete: registrationFields[field].autoComplete ?? 'off',
     ...extra,
   });
 

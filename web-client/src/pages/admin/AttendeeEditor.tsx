@@ -4,10 +4,11 @@ import { useRef, useState, type FormEvent } from 'react';
 import { useMutation } from 'urql';
 import { errorSummary, formErrors } from '../../api/errors';
 import { UpdateAttendeeMutation } from '../../api/operations';
-import { AttendeeFields, attendeeLabels } from '../../components/AttendeeFields';
+import { AttendeeFields } from '../../components/AttendeeFields';
 import { Alert } from '../../components/ui';
 import {
   registrationFieldOrder,
+  registrationFields,
   registrationInput,
   validateRegistration,
   validateRegistrationField,
@@ -67,7 +68,7 @@ export function AttendeeEditor({
 
   const field = (name: RegistrationField) => ({
     id: `edit-${name}`,
-    label: attendeeLabels[name],
+    label: registrationFields[name].label,
     value: form[name],
     error: errors[name],
     onChange: (e: { target: { value: string } }) => {

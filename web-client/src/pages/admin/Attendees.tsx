@@ -11,8 +11,8 @@ import { Alert, Loading, PageHeading } from '../../components/ui';
 import { useDebounced, usePageTitle } from '../../hooks/common';
 import { useLiveAttendeeCount } from '../../hooks/live';
 import { formatDateTime, plural } from '../../lib/format';
+import { registrationFields } from '../../lib/validation';
 import { firstPage, pageCount, positionKey, rangeLabel, rowPager } from '../../lib/rowPager';
-import { attendeeLabels } from '../../components/AttendeeFields';
 import { AttendeeEditor, type EditableAttendee } from './AttendeeEditor';
 import { AttendeeImport } from './AttendeeImport';
 
@@ -218,7 +218,7 @@ export function Attendees({ conferenceId }: { conferenceId: string }) {
         <div className="filters__grid">
           {filterFields.map((f) => (
             <div className="field" key={f}>
-              <label htmlFor={`filter-${f}`}>{attendeeLabels[f]}</label>
+              <label htmlFor={`filter-${f}`}>{registrationFields[f].label}</label>
               <input
                 id={`filter-${f}`}
                 type="search"
