@@ -1,10 +1,12 @@
 //! Domain types: input is parsed into these at the edge, so the rest of the code can trust it.
+mod conference;
 mod email;
 mod registration;
 mod status;
 mod template;
 mod text;
 
+pub use conference::{ConferenceDetails, Currency};
 pub use email::EmailAddress;
 pub use registration::{NewAttendee, NewConference, Registration};
 pub use status::{DeliveryStatus, JobStatus, NotificationStatus, Role};

@@ -4,6 +4,7 @@
 
 mod auth;
 mod cli;
+mod conferences;
 mod helpers;
 mod limits;
 mod migrations;
@@ -11,6 +12,7 @@ mod notification;
 mod observability;
 mod pagination;
 mod registration;
+mod roster;
 mod schema;
 mod seed;
 mod setup;
