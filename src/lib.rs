@@ -14,6 +14,7 @@ pub mod legacy;
 pub mod mail;
 pub mod progress;
 pub mod queue;
+pub mod rate_limit;
 pub mod service;
 pub mod telemetry;
 pub mod worker;

@@ -4,6 +4,7 @@
 mod attendee;
 mod conference;
 mod connection;
+pub mod limits;
 mod notification;
 mod subscription;
 mod types;
@@ -15,7 +16,7 @@ use uuid::Uuid;
 use crate::auth::{Authentication, Principal};
 use crate::config::ApiLimits;
 use crate::domain;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, echo};
 
 pub use subscription::{NotificationProgress, Pace, SubscriptionRoot};
 pub use types::*;
@@ -58,8 +59,8 @@ pub fn build_schema(
         limits.subscription_interval,
         limits.subscription_budget,
     ))
-    .limit_depth(limits.max_depth)
-    .limit_complexity(limits.max_complexity)
+    // Depth and cost are measured by `limits`, which tells introspection apart.
+    .extension(limits::RequestLimits::new(&limits))
     .finish()
 }
 
@@ -95,8 +96,9 @@ pub const READERS: &[domain::Role] = &[domain::Role::Admin, domain::Role::Integr
 pub(crate) const ADMINS: &[domain::Role] = &[domain::Role::Admin];
 
 pub(crate) fn parse_id(field: &str, id: &async_graphql::ID) -> ApiResult<Uuid> {
-    Uuid::parse_str(id.as_str())
-        .map_err(|_| ApiError::validation(field, format!("`{}` is not a valid id", id.as_str())))
+    Uuid::parse_str(id.as_str()).map_err(|_| {
+        ApiError::validation(field, format!("`{}` is not a valid id", echo(id.as_str())))
+    })
 }
 
 /// Who the caller is: lets a client check a token before using it.

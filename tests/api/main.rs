@@ -9,6 +9,7 @@ mod limits;
 mod migrations;
 mod notification;
 mod pagination;
+mod rate_limit;
 mod registration;
 mod schema;
 mod seed;
