@@ -42,7 +42,7 @@ pub struct AppState {
 /// and GraphiQL set `style` attributes). Nothing loads from another origin.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
     style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; \
-    connect-src 'self'; worker-src 'self' blob:; object-src 'none'; base-uri 'none'; \
+    connect-src 'self'; object-src 'none'; base-uri 'none'; \
     form-action 'self'; frame-ancestors 'none'";
 
 /// Headers every response carries.

@@ -4,16 +4,16 @@ import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { GraphiQL } from 'graphiql';
 import { createGraphiQLFetcher } from '@graphiql/toolkit';
-import { createClient } from 'graphql-ws';
 import 'graphiql/style.css';
 
 const wsUrl = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/graphql/ws`;
 
 const fetcher = createGraphiQLFetcher({
   url: '/graphql',
-  // Subscriptions need a token: GraphiQL's headers editor sends it as `Authorization`, and
-  // graphql-ws passes the same headers in its `connection_init` payload.
-  wsClient: createClient({ url: wsUrl, lazy: true }),
+  // For subscriptions the toolkit opens a graphql-ws client per operation, with the headers
+  // editor's content (`{"Authorization": "Bearer …"}`) as the `connection_init` payload,
+  // which is where the server looks for the token.
+  subscriptionUrl: wsUrl,
 });
 
 const root = document.getElementById('graphiql');
