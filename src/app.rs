@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use anyhow::Context as _;
-use async_graphql::ErrorExtensions;
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLWebSocket};
 use axum::extract::{ConnectInfo, MatchedPath, State, WebSocketUpgrade};
@@ -135,9 +134,7 @@ async fn graphql(
 
 /// A response whose only content is `error`.
 fn refused(error: ApiError) -> async_graphql::Response {
-    let mut error = error.extend().into_server_error(Default::default());
-    error.locations.clear();
-    async_graphql::Response::from_errors(vec![error])
+    async_graphql::Response::from_errors(vec![crate::graphql::limits::refusal(error, None)])
 }
 
 /// Serializes `response` once, refusing it if it is larger than `max_bytes`; a request

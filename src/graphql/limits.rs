@@ -104,9 +104,7 @@ impl Extension for LimitsExtension {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         if query.contains('\0') || variables.iter().any(|(_, v)| has_nul(v)) {
-            let mut error = nul_refusal(Pos::default());
-            error.locations.clear();
-            return Err(error);
+            return Err(nul_refusal(None));
         }
         let document = next.run(ctx, query, variables).await?;
         let measured = measure(&ctx.schema_env.registry, &document, variables, &self.limits)?;
@@ -153,14 +151,15 @@ fn literal_has_nul(value: &async_graphql_value::Value) -> bool {
     }
 }
 
-fn nul_refusal(pos: Pos) -> ServerError {
+fn nul_refusal(pos: Option<Pos>) -> ServerError {
     refusal(
         ApiError::validation("input", "must not contain NUL characters"),
-        Some(pos),
+        pos,
     )
 }
 
-fn refusal(error: ApiError, pos: Option<Pos>) -> ServerError {
+/// `error` as a request-level error: at `pos` in the document, or at no location.
+pub(crate) fn refusal(error: ApiError, pos: Option<Pos>) -> ServerError {
     let mut server = error.extend().into_server_error(pos.unwrap_or_default());
     if pos.is_none() {
         server.locations.clear();
@@ -211,7 +210,7 @@ pub fn measure(
             if let Some(default) = &variable.node.default_value
                 && has_nul(&default.node)
             {
-                return Err(nul_refusal(default.pos));
+                return Err(nul_refusal(Some(default.pos)));
             }
         }
         let selections = &operation.node.selection_set;
@@ -426,7 +425,7 @@ impl<'a> Walk<'a> {
             .iter()
             .find(|(_, v)| literal_has_nul(&v.node))
         {
-            return Err(nul_refusal(value.pos));
+            return Err(nul_refusal(Some(value.pos)));
         }
         let mut inner = scope;
         inner.is_root = false;
