@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
-use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLWebSocket};
+use async_graphql_axum::GraphQLRequest;
 use axum::extract::{ConnectInfo, MatchedPath, State, WebSocketUpgrade};
 use axum::http::{
     HeaderMap, HeaderName, HeaderValue, Request, StatusCode, header, header::AUTHORIZATION,
@@ -19,7 +19,7 @@ use tokio::net::TcpListener;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::auth::{Authentication, Authenticator, bearer_token};
 use crate::config::{ApiLimits, Settings};
@@ -33,6 +33,8 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub schema: TechConfSchema,
     pub authenticator: Authenticator,
+    /// What the WebSocket connections share: multiplexed progress, keep-alive pings.
+    pub subscriptions: crate::graphql::ws::Subscriptions,
     pub limits: std::sync::Arc<ApiLimits>,
 }
 
@@ -67,6 +69,7 @@ pub fn router(state: AppState, web_dir: &Path, max_body_bytes: usize) -> Router 
         .route("/graphql/ws", get(graphql_ws))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .fallback_service(web)
         .layer(RequestBodyLimitLayer::new(max_body_bytes));
     for (name, value) in security_headers() {
@@ -76,16 +79,22 @@ pub fn router(state: AppState, web_dir: &Path, max_body_bytes: usize) -> Router 
         ));
     }
     router
+        .layer(axum::middleware::from_fn(crate::metrics::http_latency))
         .layer(
-            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
-                let path = request
-                    .extensions()
-                    .get::<MatchedPath>()
-                    .map(MatchedPath::as_str)
-                    .unwrap_or("static");
-                tracing::info_span!("http", method = %request.method(), path)
-            }),
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request<_>| {
+                    let path = request
+                        .extensions()
+                        .get::<MatchedPath>()
+                        .map(MatchedPath::as_str)
+                        .unwrap_or("static");
+                    let request_id = crate::telemetry::request_id_of(request);
+                    tracing::info_span!("http", method = %request.method(), path, request_id)
+                })
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
+        // Outermost, so the trace span above sees the id it sets.
+        .layer(axum::middleware::from_fn(crate::telemetry::request_id))
         .with_state(state)
 }
 
@@ -128,7 +137,7 @@ async fn graphql(
     };
     match response {
         Ok(response) => respond(response, state.limits.max_response_bytes),
-        Err(Unavailable) => internal_error_response(),
+        Err(response) => response,
     }
 }
 
@@ -192,28 +201,8 @@ async fn execute(
     headers: &HeaderMap,
     request: GraphQLRequest,
     client: Option<std::net::IpAddr>,
-) -> Result<async_graphql::Response, Unavailable> {
-    let token = headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| bearer_token(v).unwrap_or(""));
-    let auth = match state
-        .authenticator
-        .authenticate(&state.db, token.filter(|t| !t.is_empty()))
-        .await
-    {
-        Ok(auth) => auth,
-        Err(err) => {
-            tracing::error!(error = ?err, "could not check an API token");
-            return Err(Unavailable);
-        }
-    };
-    // A malformed Authorization header is as wrong as an unknown token.
-    let auth = if token == Some("") {
-        Authentication::Invalid
-    } else {
-        auth
-    };
+) -> Result<async_graphql::Response, Response> {
+    let auth = header_authentication(state, headers).await?;
     let mut request = request.into_inner().data(auth);
     if let Some(client) = client {
         request = request.data(ClientAddress(client));
@@ -235,7 +224,7 @@ async fn execute(
             }
             Err(err) => {
                 tracing::error!(error = %err, "parsing a GraphQL document failed");
-                return Err(Unavailable);
+                return Err(internal_error_response());
             }
         }
     }
@@ -244,12 +233,61 @@ async fn execute(
     Ok(response)
 }
 
-/// Documents larger than this are parsed on a blocking thread; the web client's own are
-/// far smaller.
-const PARSE_APART_BYTES: usize = 8 * 1024;
+/// Who the `Authorization: Bearer` header names; a 500 response when tokens cannot be checked.
+async fn header_authentication(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Authentication, Response> {
+    let token = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| bearer_token(v).unwrap_or(""));
+    let auth = match state
+        .authenticator
+        .authenticate(&state.db, token.filter(|t| !t.is_empty()))
+        .await
+    {
+        Ok(auth) => auth,
+        Err(err) => {
+            tracing::error!(error = ?err, "could not check an API token");
+            return Err(internal_error_response());
+        }
+    };
+    // A malformed Authorization header is as wrong as an unknown token.
+    Ok(if token == Some("") {
+        Authentication::Invalid
+    } else {
+        auth
+    })
+}
 
-/// The request could not be checked (the token store did not answer): HTTP 500.
-struct Unavailable;
+/// `GET /metrics`: the Prometheus exposition, for admin tokens only (401 without a valid
+/// token, 403 for other roles). `METRICS_LISTEN` serves it without a token elsewhere.
+async fn metrics(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    probe: Option<axum::Extension<QueueProbe>>,
+) -> Response {
+    let auth = match header_authentication(&state, &headers).await {
+        Ok(auth) => auth,
+        Err(response) => return response,
+    };
+    if let Err(err) = auth.require(crate::graphql::ADMINS) {
+        let status = match err {
+            crate::error::ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            _ => StatusCode::UNAUTHORIZED,
+        };
+        return (
+            status,
+            [(axum::http::header::WWW_AUTHENTICATE, "Bearer")],
+            format!("{err}\n"),
+        )
+            .into_response();
+    }
+    crate::metrics::Exposition::new(state.db.clone(), probe.is_some())
+        .response()
+        .await
+}
 
 /// Errors raised by the GraphQL engine itself (parse errors, unknown fields, bad argument
 /// types) are the client's: they get `VALIDATION`, so every error a client sees carries a
@@ -270,6 +308,10 @@ fn label_request_errors(errors: &mut [async_graphql::ServerError]) {
         }
     }
 }
+
+/// Documents larger than this are parsed on a blocking thread; the web client's own are
+/// far smaller.
+const PARSE_APART_BYTES: usize = 8 * 1024;
 
 /// The longest error message a response carries (a backstop for [`crate::error::echo`]).
 const MAX_ERROR_MESSAGE_BYTES: usize = 300;
@@ -308,7 +350,7 @@ const WS_MAX_MESSAGE_BYTES: usize = 256 * 1024;
 /// `token: "…"`; without a valid one the connection is refused with the reason.
 async fn graphql_ws(
     State(state): State<AppState>,
-    protocol: GraphQLProtocol,
+    protocol: crate::graphql::ws::Protocol,
     upgrade: WebSocketUpgrade,
 ) -> Response {
     upgrade
@@ -318,15 +360,18 @@ async fn graphql_ws(
         .read_buffer_size(WS_READ_BUFFER_BYTES)
         .max_message_size(WS_MAX_MESSAGE_BYTES)
         .on_upgrade(move |stream| {
-            let schema = state.schema.clone();
-            GraphQLWebSocket::new(stream, schema, protocol)
-                .on_connection_init(move |payload| async move {
+            let subscriptions = state.subscriptions.clone();
+            crate::graphql::ws::serve(
+                stream,
+                subscriptions,
+                protocol.0,
+                move |payload| async move {
                     let auth = authenticate_ws(&state, &payload).await?;
                     let mut data = async_graphql::Data::default();
                     data.insert(auth);
                     Ok(data)
-                })
-                .serve()
+                },
+            )
         })
 }
 
@@ -422,6 +467,8 @@ pub struct Application {
     state: AppState,
     options: ServeOptions,
     settings: Settings,
+    /// `METRICS_LISTEN`: `/metrics` without a token, on a private address.
+    metrics_listener: Option<TcpListener>,
 }
 
 impl Application {
@@ -429,13 +476,15 @@ impl Application {
         let db = crate::db::connect(&settings.database_url).await?;
         crate::db::ensure_migrated(&db, options.migrate).await?;
         let hub = crate::progress::ProgressHub::start(db.clone());
+        let (schema, subscriptions) = build_schema(
+            db.clone(),
+            settings.limits.clone(),
+            settings.worker.clone(),
+            hub,
+        );
         let state = AppState {
-            schema: build_schema(
-                db.clone(),
-                settings.limits.clone(),
-                settings.worker.clone(),
-                hub,
-            ),
+            schema,
+            subscriptions,
             authenticator: Authenticator::new(settings.admin_token.as_ref()),
             limits: std::sync::Arc::new(settings.limits.clone()),
             db,
@@ -448,13 +497,25 @@ impl Application {
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("TECHCONF_LISTEN: cannot listen on {}", settings.listen))?;
+        let metrics_listener = match settings.metrics.listen {
+            Some(address) => Some(crate::metrics::bind_private(address, "METRICS_LISTEN").await?),
+            None => None,
+        };
         Ok(Self {
             listener,
             router,
             state,
             options,
             settings,
+            metrics_listener,
         })
+    }
+
+    /// Where `METRICS_LISTEN` serves `/metrics`, if it is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
@@ -490,6 +551,13 @@ impl Application {
                     .context("SERVICEBUS_CONNECTION_STRING: cannot start the outbox relay")?,
                 );
             }
+        }
+        if let Some(listener) = self.metrics_listener {
+            let exposition = crate::metrics::Exposition::new(
+                self.state.db.clone(),
+                self.settings.servicebus.is_some(),
+            );
+            crate::metrics::serve_private(listener, exposition, stopped.clone());
         }
         let worker = if self.options.with_worker {
             let worker =

@@ -42,6 +42,16 @@ pub struct Settings {
     pub worker: WorkerSettings,
     /// Azure Service Bus as the job queue; `None` keeps the database queue.
     pub servicebus: Option<ServiceBusSettings>,
+    /// Where `/metrics` is also served without a token (`METRICS_LISTEN`, API processes)
+    /// and where worker processes serve it (`WORKER_METRICS_LISTEN`).
+    pub metrics: MetricsSettings,
+}
+
+/// Private, unauthenticated `/metrics` listeners; `None` serves none.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MetricsSettings {
+    pub listen: Option<SocketAddr>,
+    pub worker_listen: Option<SocketAddr>,
 }
 
 /// Where the database is. It may carry a password, so its `Debug` hides it.
@@ -214,6 +224,10 @@ pub struct ApiLimits {
     pub subscription_interval: Duration,
     /// Progress events per second one API process sends in all, shared by its subscribers.
     pub subscription_budget: u32,
+    /// How often the server pings each WebSocket connection.
+    pub ws_ping_interval: Duration,
+    /// A WebSocket connection that sent nothing (not even a pong) for this long is closed.
+    pub ws_ping_timeout: Duration,
 }
 
 /// Public registrations allowed per minute, per client address and per conference, each with
@@ -316,6 +330,8 @@ impl Settings {
                 max_body_bytes: positive(&get, "GRAPHQL_MAX_BODY_BYTES", "262144")?,
                 subscription_interval: millis(&get, "SUBSCRIPTION_MIN_INTERVAL_MS", "200")?,
                 subscription_budget: positive(&get, "SUBSCRIPTION_EVENT_BUDGET", "5000")?,
+                ws_ping_interval: millis(&get, "WS_PING_INTERVAL_MS", "15000")?,
+                ws_ping_timeout: millis(&get, "WS_PING_TIMEOUT_MS", "45000")?,
             },
             worker: WorkerSettings {
                 concurrency: positive(&get, "WORKER_CONCURRENCY", "32")?,
@@ -332,6 +348,10 @@ impl Settings {
             },
             servicebus: ServiceBusSettings::from_lookup(get)
                 .map_err(|e| ConfigError::new(e.variable(), e.to_string()))?,
+            metrics: MetricsSettings {
+                listen: optional(&get, "METRICS_LISTEN")?,
+                worker_listen: optional(&get, "WORKER_METRICS_LISTEN")?,
+            },
         };
         if settings
             .worker
@@ -369,6 +389,17 @@ where
     raw.trim()
         .parse()
         .map_err(|e| ConfigError::new(name, format!("`{raw}`: {e}")))
+}
+
+fn optional<T>(
+    get: &impl Fn(&'static str) -> Option<String>,
+    name: &'static str,
+) -> Result<Option<T>, ConfigError>
+where
+    T: FromStr,
+    T::Err: std::fmt::Display,
+{
+    get(name).map(|_| typed(get, name, "")).transpose()
 }
 
 fn positive<T>(

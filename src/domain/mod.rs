@@ -6,8 +6,8 @@ mod template;
 mod text;
 
 pub use email::EmailAddress;
-pub use registration::{NewAttendee, NewConference, RegistrationFields};
-pub use status::{DeliveryStatus, NotificationStatus, Role};
+pub use registration::{NewAttendee, NewConference, Registration};
+pub use status::{DeliveryStatus, JobStatus, NotificationStatus, Role};
 pub use template::{
     ConferenceFields, NotificationTemplate, RecipientFields, RenderedEmail, TemplateVariables,
 };

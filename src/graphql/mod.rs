@@ -5,9 +5,12 @@ mod attendee;
 mod conference;
 mod connection;
 pub mod limits;
+mod loader;
+mod multiplex;
 mod notification;
 mod subscription;
 mod types;
+pub mod ws;
 
 use async_graphql::{Context, MergedObject, Schema};
 use sea_orm::DatabaseConnection;
@@ -18,6 +21,7 @@ use crate::config::ApiLimits;
 use crate::domain;
 use crate::error::{ApiError, ApiResult, echo};
 
+pub use multiplex::Multiplexer;
 pub use subscription::{NotificationProgress, Pace, SubscriptionRoot};
 pub use types::*;
 
@@ -40,28 +44,38 @@ pub struct MutationRoot(
 
 pub type TechConfSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
-/// Builds the schema with its shared data and request limits.
+/// Builds the schema with its shared data and request limits, and what its WebSocket
+/// connections share (the progress subscriptions multiplexed on the same `Pace`).
 pub fn build_schema(
     db: DatabaseConnection,
     limits: ApiLimits,
     worker: crate::config::WorkerSettings,
     hub: crate::progress::ProgressHub,
-) -> TechConfSchema {
-    Schema::build(
+) -> (TechConfSchema, ws::Subscriptions) {
+    let pace = Pace::new(limits.subscription_interval, limits.subscription_budget);
+    let schema = Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
         SubscriptionRoot,
     )
+    .data(loader::AttendeeLoader::new(db.clone()))
+    .data(loader::ConferenceLoader::new(db.clone()))
+    .extension(crate::metrics::GraphqlMetrics)
+    .extension(async_graphql::extensions::Tracing)
     .data(db)
     .data(worker)
     .data(hub)
-    .data(Pace::new(
-        limits.subscription_interval,
-        limits.subscription_budget,
-    ))
+    .data(pace.clone())
     // Depth and cost are measured by `limits`, which tells introspection apart.
     .extension(limits::RequestLimits::new(&limits))
-    .finish()
+    .finish();
+    let subscriptions = ws::Subscriptions {
+        schema: schema.clone(),
+        multiplexer: Multiplexer::new(schema.clone(), pace),
+        ping_interval: limits.ws_ping_interval,
+        ping_timeout: limits.ws_ping_timeout,
+    };
+    (schema, subscriptions)
 }
 
 /// The schema in SDL, as committed in `schema.graphql`.

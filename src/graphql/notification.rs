@@ -2,12 +2,14 @@
 use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
 
+use async_graphql::dataloader::DataLoader;
+
 use super::connection::{ListConnection, connection, decode_cursor};
+use super::loader::{ConferenceLoader, load_one};
 use super::types::{
     Conference, CreateNotificationInput, Delivery, DeliveryStatus, NotificationStatus,
 };
 use super::{ADMINS, READERS, db, parse_id, require};
-use crate::domain;
 use crate::entity::notification;
 use crate::error::IntoGraphql;
 use crate::service::{self, notification::CreateNotification, page::PageRequest};
@@ -36,11 +38,7 @@ impl Notification {
         &self.0.message
     }
     async fn status(&self) -> NotificationStatus {
-        self.0
-            .status
-            .parse::<domain::NotificationStatus>()
-            .unwrap_or(domain::NotificationStatus::Queued)
-            .into()
+        self.0.status.into()
     }
     /// Recipients, known once the notification is planned.
     async fn total(&self) -> i32 {
@@ -73,7 +71,8 @@ impl Notification {
         let Some(id) = self.0.conference_id else {
             return Ok(None);
         };
-        service::conference::get(db(ctx), id)
+        let loader = ctx.data_unchecked::<DataLoader<ConferenceLoader>>();
+        load_one(loader, "conference", id)
             .await
             .map(|c| Some(c.into()))
             .gql()

@@ -1,5 +1,6 @@
 //! GraphQL output and input types. They are built from rows but are not rows, so the
 //! database can change without breaking clients.
+use async_graphql::dataloader::DataLoader;
 use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -7,11 +8,18 @@ use crate::domain;
 use crate::entity;
 use crate::error::IntoGraphql;
 
+use super::loader::{AttendeeLoader, load_one};
+
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
 pub enum NotificationStatus {
     Queued,
     Sending,
+    /// Paused while deliveries were in flight: `PAUSED` once they are recorded.
+    Pausing,
     Paused,
+    /// Cancelled while deliveries were in flight: `CANCELLED` once they are recorded, with
+    /// final counts.
+    Cancelling,
     Completed,
     CompletedWithErrors,
     Cancelled,
@@ -23,7 +31,9 @@ impl From<domain::NotificationStatus> for NotificationStatus {
         match s {
             D::Queued => Self::Queued,
             D::Sending => Self::Sending,
+            D::Pausing => Self::Pausing,
             D::Paused => Self::Paused,
+            D::Cancelling => Self::Cancelling,
             D::Completed => Self::Completed,
             D::CompletedWithErrors => Self::CompletedWithErrors,
             D::Cancelled => Self::Cancelled,
@@ -182,7 +192,8 @@ pub struct Delivery {
 impl Delivery {
     async fn attendee(&self, ctx: &Context<'_>) -> async_graphql::Result<Attendee> {
         let id = super::parse_id("attendeeId", &self.attendee_id).gql()?;
-        crate::service::attendee::get(super::db(ctx), id)
+        let loader = ctx.data_unchecked::<DataLoader<AttendeeLoader>>();
+        load_one(loader, "attendee", id)
             .await
             .map(Attendee::from)
             .gql()
@@ -191,15 +202,11 @@ impl Delivery {
 
 impl From<entity::delivery::Model> for Delivery {
     fn from(m: entity::delivery::Model) -> Self {
-        let status = m
-            .status
-            .parse::<domain::DeliveryStatus>()
-            .unwrap_or(domain::DeliveryStatus::Pending);
         Self {
             id: ID(m.id.to_string()),
             attendee_id: ID(m.attendee_id.to_string()),
             email: m.email,
-            status: status.into(),
+            status: m.status.into(),
             attempts: m.attempts,
             last_error: m.last_error,
             message_id: m.message_id,
@@ -212,15 +219,8 @@ impl From<entity::delivery::Model> for Delivery {
 #[derive(InputObject)]
 pub struct RegisterAttendeeInput {
     pub conference_id: ID,
-    pub first_name: String,
-    pub last_name: String,
-    pub email: String,
-    pub job_position: String,
-    pub company: String,
-    pub city: String,
-    pub state: String,
-    pub interests: Option<String>,
-    pub comments: Option<String>,
+    #[graphql(flatten)]
+    pub registration: domain::Registration,
 }
 
 #[derive(InputObject)]

@@ -5,6 +5,7 @@
 //! refuses: retrying will not help).
 mod file;
 mod message;
+mod pipeline;
 mod smtp;
 
 use std::sync::Arc;
@@ -14,7 +15,9 @@ use lettre::address::Envelope;
 use lettre::message::Mailbox;
 
 pub use file::FileMailer;
-pub use message::{confirmation_email, mask_address, notification_email};
+pub use message::{
+    conference_context, confirmation_email, mask_address, notification_email, recipient_context,
+};
 pub use smtp::SmtpMailer;
 
 use crate::config::{MailSettings, Settings};
@@ -72,7 +75,12 @@ impl Mailer {
     pub async fn send(&self, email: &OutgoingEmail) -> Result<(), SendError> {
         match self {
             Mailer::Smtp(smtp) => smtp.send(email).await,
-            Mailer::File(file) => file.send(email).await,
+            Mailer::File(file) => {
+                let started = std::time::Instant::now();
+                let result = file.send(email).await;
+                crate::metrics::record_send(&result, "none", started.elapsed());
+                result
+            }
         }
     }
 }

@@ -12,6 +12,8 @@ use uuid::Uuid;
 
 /// The PostgreSQL channel carrying ids of notifications whose progress changed.
 pub const PROGRESS_CHANNEL: &str = "techconf_progress";
+/// The PostgreSQL channel that wakes idle workers when a job is enqueued (no payload).
+pub const WAKE_CHANNEL: &str = "techconf_jobs";
 /// The PostgreSQL channel carrying `conference_id:attendee_id` of new registrations.
 pub const REGISTRATION_CHANNEL: &str = "techconf_registrations";
 
@@ -61,6 +63,11 @@ impl Change {
 pub struct Signal(Option<Change>);
 
 impl Signal {
+    /// Nothing changed: nothing to publish.
+    pub fn none() -> Self {
+        Signal(None)
+    }
+
     /// Hands the change to in-process listeners (nothing to do on PostgreSQL).
     pub fn publish(self) {
         if let Some(change) = self.0 {

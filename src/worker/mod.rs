@@ -12,27 +12,24 @@
 mod backoff;
 mod confirmation;
 mod plan;
-pub mod rate;
 mod send;
 mod servicebus;
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::FutureExt;
 use sea_orm::{DatabaseConnection, DbBackend, DbErr};
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, broadcast, watch};
 use tracing::Instrument;
 
 use crate::config::{Settings, WorkerSettings};
 use crate::mail::{Mailer, Sender};
+use crate::progress::{Heard, Listener};
 use crate::queue::database::{ClaimedJob, DatabaseQueue};
 use crate::queue::servicebus::ServiceBusQueue;
 use crate::queue::{JobPayload, WAKE_CHANNEL};
-
-pub use send::{send_slices, try_finish};
 
 /// What a job handler reports when it returns normally.
 #[derive(Debug, PartialEq, Eq)]
@@ -102,7 +99,9 @@ enum Verdict {
 }
 
 /// Jobs one worker runs at the same time; their emails share the mailer's concurrency bound.
-const JOB_SLOTS: usize = 4;
+/// Each holds at most one claimed, unrecorded batch, so this bounds what a dead worker can
+/// repeat (docs/WORKER.md); tests check that bound against it.
+pub const JOB_SLOTS: usize = 4;
 
 impl Worker {
     pub fn new(
@@ -186,17 +185,33 @@ impl Worker {
     async fn slot_loop(&self) {
         let mut shutdown = self.context.shutdown.clone();
         while !*shutdown.borrow() {
+            // Register for the wake-up before looking for a job: a job enqueued between the
+            // look and the wait still wakes this slot (as crates.io's worker does).
+            let woken = self.wake.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
             match self.run_next().await {
                 Ok(true) => continue,
                 Ok(false) => {}
                 Err(err) => tracing::error!(error = %err, "could not claim a job"),
             }
             tokio::select! {
-                () = self.wake.notified() => {},
+                () = woken => {},
                 () = tokio::time::sleep(self.context.settings.poll_interval) => {},
                 _ = shutdown.changed() => {},
             }
         }
+    }
+
+    /// Claims and runs jobs until none is due; returns how many ran. For tests and tools
+    /// that drive the queue step by step (a job that must wait, for a delivery's retry say,
+    /// is handed back with its due time and not run again here).
+    pub async fn run_pending(&self) -> Result<usize, DbErr> {
+        let mut ran = 0;
+        while self.run_next().await? {
+            ran += 1;
+        }
+        Ok(ran)
     }
 
     /// Claims and runs one job; false when there was none.
@@ -293,7 +308,24 @@ impl Worker {
     }
 }
 
+/// Runs a job's handler in a span naming what it works on, so every log line of the job
+/// carries the notification (or attendee) id next to the job id.
 async fn run_job(context: &JobContext, payload: &JobPayload) -> Result<JobOutcome, JobError> {
+    let span = match payload {
+        JobPayload::Plan { notification_id }
+        | JobPayload::Send {
+            notification_id, ..
+        } => {
+            tracing::info_span!("notification", %notification_id)
+        }
+        JobPayload::Confirmation { attendee_id } => {
+            tracing::info_span!("confirmation", %attendee_id)
+        }
+    };
+    run_handler(context, payload).instrument(span).await
+}
+
+async fn run_handler(context: &JobContext, payload: &JobPayload) -> Result<JobOutcome, JobError> {
     match payload {
         JobPayload::Plan { notification_id } => plan::run(context, *notification_id).await,
         JobPayload::Send {
@@ -305,8 +337,10 @@ async fn run_job(context: &JobContext, payload: &JobPayload) -> Result<JobOutcom
     }
 }
 
-/// On PostgreSQL, wakes idle slots when a job is enqueued (LISTEN/NOTIFY); polling remains
-/// the fallback, and the only mechanism on SQLite.
+/// On PostgreSQL, wakes idle slots when a job is enqueued (a `NOTIFY` heard on the process's
+/// shared [`Listener`], also the progress hub's), and whenever the listener is listening
+/// again after losing its connection (a wake-up may have been lost). Polling remains the
+/// fallback, and the only mechanism on SQLite.
 async fn listen_for_wakeups(
     db: DatabaseConnection,
     wake: Arc<Notify>,
@@ -315,26 +349,16 @@ async fn listen_for_wakeups(
     if db.get_database_backend() != DbBackend::Postgres {
         return;
     }
-    let pool = db.get_postgres_connection_pool().clone();
+    let mut heard = Listener::shared(&db).subscribe();
     loop {
-        let listener = async {
-            let mut listener = sea_orm::sqlx::postgres::PgListener::connect_with(&pool).await?;
-            listener.listen(WAKE_CHANNEL).await?;
-            loop {
-                listener.recv().await?;
-                wake.notify_waiters();
-            }
-            #[allow(unreachable_code)]
-            Ok::<(), sea_orm::sqlx::Error>(())
-        };
-        tokio::select! {
-            result = listener => {
-                if let Err(err) = result {
-                    tracing::warn!(error = %err, "job listener lost its connection; reconnecting");
-                }
-            }
+        let received = tokio::select! {
+            received = heard.recv() => received,
             _ = shutdown.wait_for(|stop| *stop) => return,
+        };
+        match received {
+            Ok(Heard::Notification { channel, .. }) if channel != WAKE_CHANNEL => {}
+            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => wake.notify_waiters(),
+            Err(broadcast::error::RecvError::Closed) => return,
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }

@@ -8,11 +8,13 @@ mod helpers;
 mod limits;
 mod migrations;
 mod notification;
+mod observability;
 mod pagination;
 mod rate_limit;
 mod registration;
 mod schema;
 mod seed;
+mod setup;
 mod subscriptions;
 #[path = "../support/mod.rs"]
 mod support;

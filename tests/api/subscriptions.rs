@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use techconf::app::ServeOptions;
-use testkit::smtp::SmtpSink;
+use testkit::smtp::{FakeSmtp, SmtpSink};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http::HeaderValue};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
@@ -14,14 +14,14 @@ use crate::helpers::{
     Backend, TestApp, assert_no_errors, emails, insert_attendees, new_database, on_both,
     settings_for, spawn_app_on,
 };
-use crate::support::{Served, serve};
+use crate::support::serve;
 
 const PROGRESS: &str = "subscription($id: ID!) { notificationProgress(id: $id) {
     notificationId status total sent failed cancelled pending ratePerSecond etaSeconds updatedAt } }";
 
 /// The two WebSocket protocols the server speaks.
 #[derive(Clone, Copy, Debug)]
-enum Protocol {
+pub(crate) enum Protocol {
     /// `graphql-transport-ws`, spoken by the `graphql-ws` npm library.
     Modern,
     /// The legacy Apollo `graphql-ws` protocol.
@@ -38,7 +38,7 @@ impl Protocol {
 }
 
 /// One subscription on its own connection.
-struct Subscription {
+pub(crate) struct Subscription {
     socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
     protocol: Protocol,
 }
@@ -52,13 +52,20 @@ enum Event {
 }
 
 impl Subscription {
-    async fn start(
+    pub(crate) async fn start(
         address: &str,
         token: &str,
         protocol: Protocol,
         query: &str,
         variables: Value,
     ) -> Self {
+        let mut subscription = Self::connect(address, token, protocol).await;
+        subscription.subscribe("1", query, variables).await;
+        subscription
+    }
+
+    /// An acknowledged connection without subscriptions.
+    async fn connect(address: &str, token: &str, protocol: Protocol) -> Self {
         let url = format!("{}/graphql/ws", address.replacen("http", "ws", 1));
         let mut request = url.into_client_request().unwrap();
         request.headers_mut().insert(
@@ -72,14 +79,18 @@ impl Subscription {
             .await;
         let ack = subscription.receive().await;
         assert_eq!(ack["type"], "connection_ack", "{ack}");
-        let start = match protocol {
+        subscription
+    }
+
+    async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
+        let start = match self.protocol {
             Protocol::Modern => "subscribe",
             Protocol::Legacy => "start",
         };
-        subscription
-            .send(json!({"id": "1", "type": start, "payload": {"query": query, "variables": variables}}))
-            .await;
-        subscription
+        self.send(
+            json!({"id": id, "type": start, "payload": {"query": query, "variables": variables}}),
+        )
+        .await;
     }
 
     /// `notificationProgress` of notification `id`.
@@ -116,6 +127,32 @@ impl Subscription {
         }
     }
 
+    /// Registers probe attendees (`<prefix>N@example.org`) for `conference` until this
+    /// `attendeeRegistered` subscription sees one: then the stream is live.
+    pub(crate) async fn wait_for_a_registration(
+        &mut self,
+        app: &TestApp,
+        conference: &str,
+        prefix: &str,
+    ) {
+        let mut probes = 0;
+        loop {
+            assert_no_errors(
+                &app.register(conference, &format!("{prefix}{probes}@example.org"))
+                    .await,
+            );
+            probes += 1;
+            if self
+                .next_event_within(Duration::from_secs(2))
+                .await
+                .is_some()
+            {
+                return;
+            }
+            assert!(probes < 10, "the subscription never saw a registration");
+        }
+    }
+
     /// The next event, or `None` if nothing comes within `wait`.
     async fn next_event_within(&mut self, wait: Duration) -> Option<Event> {
         tokio::time::timeout(wait, self.next_event()).await.ok()
@@ -133,6 +170,19 @@ impl Subscription {
             (_, Some("error")) => Event::Errors(message["payload"].clone()),
             (_, Some("complete")) => Event::Complete,
             _ => panic!("unexpected message {message}"),
+        }
+    }
+
+    /// Progress events until one has `status` (bounded); returns that one.
+    async fn progress_until(&mut self, status: &str) -> Value {
+        loop {
+            match self.next_event_within(Duration::from_secs(60)).await {
+                Some(Event::Data(data)) if data["notificationProgress"]["status"] == status => {
+                    return data["notificationProgress"].clone();
+                }
+                Some(Event::Data(_)) => {}
+                other => panic!("no {status} event: {other:?}"),
+            }
         }
     }
 
@@ -379,23 +429,9 @@ async fn admins_see_each_new_registration(backend: Backend) {
         json!({"c": conference}),
     )
     .await;
-    // The stream is live once a probe registration shows up on it.
-    let mut probes = 0;
-    loop {
-        assert_no_errors(
-            &app.register(&conference, &format!("probe{probes}@example.org"))
-                .await,
-        );
-        probes += 1;
-        if subscription
-            .next_event_within(Duration::from_secs(2))
-            .await
-            .is_some()
-        {
-            break;
-        }
-        assert!(probes < 10, "the subscription never saw a registration");
-    }
+    subscription
+        .wait_for_a_registration(&app, &conference, "probe")
+        .await;
     let mut expected = Vec::new();
     for (i, conf) in [&conference, &other, &conference].iter().enumerate() {
         let answer = app.register(conf, &format!("signup{i}@example.org")).await;
@@ -438,12 +474,14 @@ on_both!(
     an_unknown_notification_is_not_found_on_the_stream,
     list_views_see_their_conferences_notifications_change,
     admins_see_each_new_registration,
+    cancelling_mid_send_ends_the_stream_with_what_the_smtp_server_received,
+    pausing_mid_send_settles_on_what_the_smtp_server_received,
 );
 
 /// A second API process on the same database, without a worker.
-async fn spawn_replica(app: &TestApp) -> Served {
+async fn spawn_replica(app: &TestApp) -> TestApp {
     serve(
-        settings_for(&app._database, &[]),
+        settings_for(app.database(), &[]),
         ServeOptions {
             migrate: false,
             with_worker: false,
@@ -544,7 +582,7 @@ async fn subscribers_reach_the_final_state_after_the_listener_connection_drops()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_listener_connection_serves_many_subscribers() {
+async fn one_listener_connection_serves_many_subscribers_and_the_worker() {
     let sink = SmtpSink::start();
     let app = sending_app(Backend::Postgres, &sink, "200").await;
     let conference = conference_with_attendees(&app, 100).await;
@@ -570,4 +608,250 @@ async fn one_listener_connection_serves_many_subscribers() {
         );
     }
     assert_eq!(listener_backends(&app).await.len(), 1);
+    // The in-process worker waits for jobs on that same connection: no other one listens.
+    use sea_orm::{ConnectionTrait, Statement};
+    let listening = app
+        .db
+        .query_all_raw(Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT pid FROM pg_stat_activity \
+             WHERE datname = current_database() AND query ILIKE 'LISTEN%'",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        listening.len(),
+        1,
+        "one LISTEN connection for hub and worker"
+    );
 }
+
+/// The app with its in-process worker sending to an SMTP server that holds each reply back,
+/// so that batches are in flight most of the time; 300 attendees; and a progress
+/// subscription on their notification, once the first emails went out.
+async fn slow_send(backend: Backend) -> (TestApp, FakeSmtp, String, Subscription) {
+    let smtp = FakeSmtp::builder()
+        .data_reply_delay(Duration::from_millis(150))
+        .start()
+        .await;
+    let url = smtp.url();
+    let vars = [
+        ("MAIL_URL", url.as_str()),
+        ("WORKER_CONCURRENCY", "10"),
+        ("SUBSCRIPTION_MIN_INTERVAL_MS", "50"),
+    ];
+    let app = spawn_app_on(new_database(backend).await, &vars, true).await;
+    let conference = conference_with_attendees(&app, 300).await;
+    let id = app.notify(&conference, "Hi", "Hello").await;
+    let subscription =
+        Subscription::progress(&app.address, &app.admin_token, Protocol::Modern, &id).await;
+    smtp.wait_for_count(30, Duration::from_secs(30))
+        .await
+        .unwrap();
+    (app, smtp, id, subscription)
+}
+
+async fn control(app: &TestApp, name: &str, id: &str) -> Value {
+    let answer = app
+        .as_admin(
+            &format!("mutation($id: ID!) {{ {name}(id: $id) {{ status }} }}"),
+            json!({"id": id}),
+        )
+        .await;
+    assert_no_errors(&answer);
+    answer["data"][name]["status"].clone()
+}
+
+/// The counters of an event, as (sent, failed, cancelled, pending, total).
+fn counts(p: &Value) -> (i64, i64, i64, i64, i64) {
+    let n = |field: &str| p[field].as_i64().unwrap();
+    (
+        n("sent"),
+        n("failed"),
+        n("cancelled"),
+        n("pending"),
+        n("total"),
+    )
+}
+
+async fn cancelling_mid_send_ends_the_stream_with_what_the_smtp_server_received(backend: Backend) {
+    let (app, smtp, id, mut subscription) = slow_send(backend).await;
+    assert_eq!(
+        control(&app, "cancelNotification", &id).await,
+        "CANCELLING",
+        "a batch was in flight"
+    );
+    let events = subscription.collect_until_complete().await;
+    assert_consistent(&events, &id, 300);
+    let last = &events.last().unwrap().1["notificationProgress"];
+    assert_eq!(last["status"], "CANCELLED", "{last}");
+    let (sent, failed, cancelled, pending, total) = counts(last);
+    assert_eq!((pending, failed, sent + cancelled), (0, 0, total), "{last}");
+    assert_eq!(
+        sent as usize,
+        smtp.message_count(),
+        "the final event counts every email the server accepted: {last}"
+    );
+    assert!(sent < 300 && cancelled > 0, "{last}");
+    for (_, event) in &events {
+        let p = &event["notificationProgress"];
+        if p["status"] == "CANCELLED" {
+            assert_eq!(p["pending"], 0, "no CANCELLED event before the end: {p}");
+        }
+    }
+}
+
+async fn pausing_mid_send_settles_on_what_the_smtp_server_received(backend: Backend) {
+    let (app, smtp, id, mut subscription) = slow_send(backend).await;
+    assert_eq!(
+        control(&app, "pauseNotification", &id).await,
+        "PAUSING",
+        "a batch was in flight"
+    );
+    let paused = subscription.progress_until("PAUSED").await;
+    let (sent, failed, cancelled, pending, total) = counts(&paused);
+    assert_eq!(sent as usize, smtp.message_count(), "{paused}");
+    assert_eq!(
+        (failed, cancelled, sent + pending),
+        (0, 0, total),
+        "{paused}"
+    );
+    assert!(sent < 300, "{paused}");
+
+    assert_eq!(control(&app, "resumeNotification", &id).await, "SENDING");
+    let events = subscription.collect_until_complete().await;
+    let last = &events.last().unwrap().1["notificationProgress"];
+    assert_eq!(last["status"], "COMPLETED", "{last}");
+    assert_eq!(counts(last), (300, 0, 0, 0, 300), "{last}");
+    assert_eq!(smtp.message_count(), 300, "nobody skipped, nobody repeated");
+}
+
+/// Reads until the connection closes, answering `ping` with `pong` when `answer` (and counting
+/// pings of both kinds); returns the pings seen and the close code, or `None` after `pings`
+/// pings without a close.
+async fn pings_until_closed(
+    subscription: &mut Subscription,
+    answer: bool,
+    pings: usize,
+) -> (usize, Option<u16>) {
+    let mut seen = 0;
+    while seen < pings {
+        let message = tokio::time::timeout(Duration::from_secs(10), subscription.socket.next())
+            .await
+            .expect("the server pings or closes within 10 s");
+        match message {
+            Some(Ok(Message::Text(text))) => {
+                let value: Value = serde_json::from_str(&text).unwrap();
+                assert_eq!(value["type"], "ping", "{value}");
+                seen += 1;
+                if answer {
+                    subscription.send(json!({"type": "pong"})).await;
+                }
+            }
+            // tungstenite answers ping frames by itself while it reads.
+            Some(Ok(Message::Ping(_))) => seen += 1,
+            Some(Ok(Message::Close(frame))) => {
+                return (seen, Some(frame.map_or(0, |f| u16::from(f.code))));
+            }
+            Some(Ok(other)) => panic!("unexpected {other:?}"),
+            Some(Err(_)) | None => return (seen, Some(0)),
+        }
+    }
+    (seen, None)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_pings_and_closes_connections_that_do_not_answer() {
+    let app = spawn_app_on(
+        new_database(Backend::Sqlite).await,
+        &[
+            ("WS_PING_INTERVAL_MS", "100"),
+            ("WS_PING_TIMEOUT_MS", "450"),
+        ],
+        false,
+    )
+    .await;
+    let connect = |protocol| Subscription::connect(&app.address, &app.admin_token, protocol);
+    let (mut answering, mut silent, mut legacy) = (
+        connect(Protocol::Modern).await,
+        connect(Protocol::Modern).await,
+        connect(Protocol::Legacy).await,
+    );
+    let (answered, silenced, legacy_pinged) = tokio::join!(
+        // 12 pings at 100 ms: well past the 450 ms timeout, kept open by the pongs.
+        pings_until_closed(&mut answering, true, 12),
+        pings_until_closed(&mut silent, false, 100),
+        pings_until_closed(&mut legacy, false, 12),
+    );
+    assert_eq!(
+        answered,
+        (12, None),
+        "a client that answers stays connected"
+    );
+    assert_eq!(
+        legacy_pinged,
+        (12, None),
+        "ping frames, answered by the socket"
+    );
+    let (pinged, closed) = silenced;
+    assert!(pinged >= 3, "pinged before giving up: {pinged}");
+    assert_eq!(closed, Some(4408), "closed for not answering");
+}
+
+async fn stopping_one_multiplexed_subscription_leaves_the_others(backend: Backend) {
+    for protocol in [Protocol::Modern, Protocol::Legacy] {
+        let sink = SmtpSink::start();
+        let app = sending_app(backend, &sink, "150").await;
+        let conference = conference_with_attendees(&app, 300).await;
+        let id = app.notify(&conference, "Hi", "Hello.").await;
+        // Two subscriptions of the same operation on one connection, one on another.
+        let mut both = Subscription::connect(&app.address, &app.admin_token, protocol).await;
+        both.subscribe("a", PROGRESS, json!({"id": id})).await;
+        both.subscribe("b", PROGRESS, json!({"id": id})).await;
+        let mut other = Subscription::progress(&app.address, &app.admin_token, protocol, &id).await;
+        let kind = match protocol {
+            Protocol::Modern => "complete",
+            Protocol::Legacy => "stop",
+        };
+        // Once "a" has its first event, stop it.
+        let mut stopped = false;
+        let mut after_stop = Vec::new();
+        let mut b_events = Vec::new();
+        let mut a_completed = false;
+        loop {
+            let message = both.receive().await;
+            let sub = message["id"].as_str().unwrap().to_owned();
+            match (sub.as_str(), message["type"].as_str()) {
+                ("a", Some("complete")) => a_completed = true,
+                // Events sent before the server read the stop may still arrive; none after
+                // its `complete`.
+                ("a", _) if a_completed => after_stop.push(message),
+                ("a", _) if !stopped => {
+                    both.send(json!({"id": "a", "type": kind})).await;
+                    stopped = true;
+                }
+                ("a", _) => {}
+                ("b", Some("complete")) => break,
+                ("b", _) => b_events.push((Instant::now(), message["payload"]["data"].clone())),
+                _ => panic!("unexpected {message}"),
+            }
+        }
+        assert!(a_completed, "{protocol:?}: the stop is acknowledged");
+        assert!(
+            after_stop.is_empty(),
+            "{protocol:?}: nothing after the stop: {after_stop:?}"
+        );
+        assert_consistent(&b_events, &id, 300);
+        let other_events = other.collect_until_complete().await;
+        assert_consistent(&other_events, &id, 300);
+        for events in [&b_events, &other_events] {
+            let last = &events.last().unwrap().1["notificationProgress"];
+            assert_eq!(
+                (last["status"].as_str(), last["sent"].as_i64()),
+                (Some("COMPLETED"), Some(300))
+            );
+        }
+    }
+}
+
+on_both!(stopping_one_multiplexed_subscription_leaves_the_others);

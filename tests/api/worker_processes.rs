@@ -22,15 +22,13 @@ use crate::helpers::{
     Backend, TestApp, emails, insert_attendees, new_database, on_both, spawn_app_on,
 };
 
-/// Jobs one worker process runs at once (`JOB_SLOTS` in src/worker/mod.rs): each holds at
-/// most one claimed, unrecorded batch.
-const JOB_SLOTS: usize = 4;
+use techconf::worker::JOB_SLOTS;
 const WAIT: Duration = Duration::from_secs(30);
 
 /// A `techconf worker` child process and the log lines it wrote (JSON, on stderr).
-struct WorkerProcess {
+pub(crate) struct WorkerProcess {
     child: Child,
-    lines: watch::Receiver<Vec<Value>>,
+    pub(crate) lines: watch::Receiver<Vec<Value>>,
 }
 
 impl Drop for WorkerProcess {
@@ -45,7 +43,11 @@ impl Drop for WorkerProcess {
 
 impl WorkerProcess {
     /// Starts a worker and waits until it logs that it is running.
-    async fn start(database: &TestDatabase, mail_url: &str, extra: &[(&str, &str)]) -> Self {
+    pub(crate) async fn start(
+        database: &TestDatabase,
+        mail_url: &str,
+        extra: &[(&str, &str)],
+    ) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_techconf"));
         command
             .arg("worker")
@@ -80,7 +82,7 @@ impl WorkerProcess {
         self.child.id().expect("the worker is running")
     }
 
-    async fn wait_for_log(&self, message: &str) {
+    pub(crate) async fn wait_for_log(&self, message: &str) {
         let mut lines = self.lines.clone();
         // `is_ok_and` drops the watch guard at once: holding it would block the log reader.
         let found = tokio::time::timeout(
@@ -139,8 +141,8 @@ async fn send_with_two_workers(
     let app = api(backend, &smtp.url()).await;
     let conference = app.create_conference("RustConf").await;
     insert_attendees(&app.db, &conference, &emails(n)).await;
-    let a = WorkerProcess::start(&app._database, &smtp.url(), settings).await;
-    let b = WorkerProcess::start(&app._database, &smtp.url(), settings).await;
+    let a = WorkerProcess::start(app.database(), &smtp.url(), settings).await;
+    let b = WorkerProcess::start(app.database(), &smtp.url(), settings).await;
     let id = app
         .notify(&conference, "Hi {{ first_name }}", "Hello")
         .await;
@@ -184,7 +186,7 @@ async fn strings(app: &TestApp, sql: &str, notification: &str) -> HashSet<String
 
 fn bind(app: &TestApp, sql: &str, notification: &str) -> Statement {
     let id: uuid::Uuid = notification.parse().unwrap();
-    techconf::queue::database::statement(app.db.get_database_backend(), sql, vec![id.into()])
+    Statement::from_sql_and_values(app.db.get_database_backend(), sql, vec![id.into()])
 }
 
 /// Waits until the job table is empty: the job that finished a notification deletes its
@@ -255,7 +257,7 @@ async fn a_worker_killed_mid_send_repeats_only_its_claimed_unrecorded_batches(ba
     let (smtp, app, conference) = slow_smtp_and_attendees(backend).await;
     // A short lease, so the dead worker's job and deliveries are taken over quickly.
     let settings: Vec<_> = [SLOW_SEND, &[("WORKER_LEASE_MS", "1500")]].concat();
-    let mut first = WorkerProcess::start(&app._database, &smtp.url(), &settings).await;
+    let mut first = WorkerProcess::start(app.database(), &smtp.url(), &settings).await;
     let id = app
         .notify(&conference, "Hi {{ first_name }}", "Hello")
         .await;
@@ -282,7 +284,7 @@ async fn a_worker_killed_mid_send_repeats_only_its_claimed_unrecorded_batches(ba
         in_flight.len()
     );
 
-    let _second = WorkerProcess::start(&app._database, &smtp.url(), &settings).await;
+    let _second = WorkerProcess::start(app.database(), &smtp.url(), &settings).await;
     assert_everyone_sent_once(&app, &id, ATTENDEES as i64).await;
 
     let received = smtp.messages();
@@ -330,7 +332,7 @@ async fn a_batch_still_leased_by_a_dead_worker_is_sent_when_its_lease_ends(backe
     let pause = "mutation($id: ID!) { pauseNotification(id: $id) { status } }";
     crate::helpers::assert_no_errors(&app.as_admin(pause, serde_json::json!({"id": id})).await);
     let worker = WorkerProcess::start(
-        &app._database,
+        app.database(),
         &smtp.url(),
         &[("WORKER_BATCH_SIZE", "10"), ("WORKER_SLICE_SIZE", "50")],
     )
@@ -343,7 +345,7 @@ async fn a_batch_still_leased_by_a_dead_worker_is_sent_when_its_lease_ends(backe
     let backend_ = app.db.get_database_backend();
     let dead_batch = app
         .db
-        .execute_raw(techconf::queue::database::statement(
+        .execute_raw(Statement::from_sql_and_values(
             backend_,
             "UPDATE delivery SET status = 'sending', locked_until = $1 WHERE id IN \
              (SELECT id FROM delivery WHERE notification_id = $2 ORDER BY id LIMIT 5 OFFSET 10)",
@@ -378,7 +380,7 @@ async fn a_worker_stopped_with_sigterm_hands_its_work_back_and_repeats_nothing(b
         ],
     ]
     .concat();
-    let mut first = WorkerProcess::start(&app._database, &smtp.url(), &settings).await;
+    let mut first = WorkerProcess::start(app.database(), &smtp.url(), &settings).await;
     let id = app
         .notify(&conference, "Hi {{ first_name }}", "Hello")
         .await;
@@ -415,7 +417,7 @@ async fn a_worker_stopped_with_sigterm_hands_its_work_back_and_repeats_nothing(b
     assert_eq!(app.count("job WHERE status = 'running'").await, 0);
     assert!(app.count("job WHERE status = 'pending'").await > 0);
 
-    let _second = WorkerProcess::start(&app._database, &smtp.url(), &settings).await;
+    let _second = WorkerProcess::start(app.database(), &smtp.url(), &settings).await;
     assert_everyone_sent_once(&app, &id, ATTENDEES as i64).await;
     let received = smtp.messages();
     assert_eq!(received.len(), ATTENDEES, "nobody emailed twice");
@@ -455,7 +457,7 @@ async fn attendees_registering_while_it_is_planned_are_either_in_it_or_not(backe
     // Enough attendees that planning takes a moment.
     insert_attendees(&app.db, &conference, &emails(1500)).await;
     let _worker = WorkerProcess::start(
-        &app._database,
+        app.database(),
         &smtp.url(),
         &[("WORKER_CONCURRENCY", "16"), ("WORKER_SLICE_SIZE", "300")],
     )
@@ -616,4 +618,41 @@ async fn two_workers_together_keep_to_the_global_rate_limit() {
         busiest as f64 <= RATE * 1.3,
         "{busiest} emails in one second, limit {RATE}/s"
     );
+}
+
+/// A database outage is not a crash: PostgreSQL restarted while a worker process is mid-send.
+/// The worker keeps the outcomes of the emails the SMTP server accepted, records them once
+/// the database answers again, and nobody is emailed twice or left out.
+///
+/// It restarts the PostgreSQL server every test shares (their connections drop), so it only
+/// runs when asked: `cargo test --test api -- --ignored postgres_restarted_mid_send`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "restarts the shared PostgreSQL server; run on its own with --ignored"]
+async fn postgres_restarted_mid_send_loses_and_repeats_nothing() {
+    let (smtp, app, conference) = slow_smtp_and_attendees(Backend::Postgres).await;
+    let worker = WorkerProcess::start(app.database(), &smtp.url(), SLOW_SEND).await;
+    let id = app
+        .notify(&conference, "Hi {{ first_name }}", "Hello")
+        .await;
+    smtp.wait_for_count(30, WAIT).await.unwrap();
+    let received_at_restart = smtp.message_count();
+    assert!(
+        received_at_restart < ATTENDEES,
+        "restarted mid-send ({received_at_restart} received)"
+    );
+    let restarted = std::process::Command::new("pg_ctlcluster")
+        .args(["--skip-systemctl-redirect", "15", "main", "restart"])
+        .status()
+        .expect("pg_ctlcluster runs");
+    assert!(restarted.success(), "PostgreSQL restarted");
+
+    assert_everyone_sent_once(&app, &id, ATTENDEES as i64).await;
+    let by_recipient = notification_emails_by_recipient(&smtp.messages());
+    assert_eq!(by_recipient.len(), ATTENDEES, "nobody left out");
+    let repeated: Vec<_> = by_recipient.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(repeated.is_empty(), "emailed twice: {repeated:?}");
+    // The restart did catch outcomes waiting to be recorded.
+    worker
+        .wait_for_log("cannot record sent emails; keeping them and trying again")
+        .await;
 }
