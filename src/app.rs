@@ -5,10 +5,12 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use anyhow::Context as _;
-use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
-use axum::extract::{MatchedPath, State, WebSocketUpgrade};
-use axum::http::{HeaderMap, Request, StatusCode, header::AUTHORIZATION};
+use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
+use async_graphql_axum::GraphQLRequest;
+use axum::extract::{ConnectInfo, MatchedPath, State, WebSocketUpgrade};
+use axum::http::{
+    HeaderMap, HeaderName, HeaderValue, Request, StatusCode, header, header::AUTHORIZATION,
+};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -16,10 +18,13 @@ use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::services::{ServeDir, ServeFile};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::auth::{Authentication, Authenticator, bearer_token};
-use crate::config::Settings;
+use crate::config::{ApiLimits, Settings};
+use crate::error::ApiError;
+use crate::graphql::limits::ClientAddress;
 use crate::graphql::{TechConfSchema, build_schema};
 
 /// What every request handler shares.
@@ -30,13 +35,37 @@ pub struct AppState {
     pub authenticator: Authenticator,
     /// What the WebSocket connections share: multiplexed progress, keep-alive pings.
     pub subscriptions: crate::graphql::ws::Subscriptions,
+    pub limits: std::sync::Arc<ApiLimits>,
+}
+
+/// The Content-Security-Policy of every response. The web client and GraphiQL are built
+/// by Vite into files under `/assets/`, with no inline script; styles may be inline (React
+/// and GraphiQL set `style` attributes). Nothing loads from another origin.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+    style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; \
+    connect-src 'self'; object-src 'none'; base-uri 'none'; \
+    form-action 'self'; frame-ancestors 'none'";
+
+/// Headers every response carries.
+fn security_headers() -> [(HeaderName, &'static str); 4] {
+    [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+    ]
 }
 
 /// The routes: GraphQL over HTTP and WebSocket, health checks, and the web client at `/`.
 pub fn router(state: AppState, web_dir: &Path, max_body_bytes: usize) -> Router {
     let web = ServeDir::new(web_dir).fallback(ServeFile::new(web_dir.join("index.html")));
-    Router::new()
-        .route("/graphql", get(graphiql).post(graphql))
+    let graphiql = ServeFile::new(web_dir.join("graphiql.html"));
+    let mut router = Router::new()
+        .route(
+            "/graphql",
+            get(move |request: Request<axum::body::Body>| graphiql_page(graphiql, request))
+                .post(graphql),
+        )
         .route("/graphql/ws", get(graphql_ws))
         .route(
             "/admin/export/attendees.csv",
@@ -46,7 +75,14 @@ pub fn router(state: AppState, web_dir: &Path, max_body_bytes: usize) -> Router 
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .fallback_service(web)
-        .layer(RequestBodyLimitLayer::new(max_body_bytes))
+        .layer(RequestBodyLimitLayer::new(max_body_bytes));
+    for (name, value) in security_headers() {
+        router = router.layer(SetResponseHeaderLayer::overriding(
+            name,
+            HeaderValue::from_static(value),
+        ));
+    }
+    router
         .layer(axum::middleware::from_fn(crate::metrics::http_latency))
         .layer(
             TraceLayer::new_for_http()
@@ -66,18 +102,139 @@ pub fn router(state: AppState, web_dir: &Path, max_body_bytes: usize) -> Router 
         .with_state(state)
 }
 
+/// The caller's address: the configured trusted proxy header if it carries one (its last
+/// entry, the one the nearest proxy wrote), else the socket peer.
+fn client_address(
+    limits: &ApiLimits,
+    headers: &HeaderMap,
+    peer: Option<SocketAddr>,
+) -> Option<std::net::IpAddr> {
+    let from_proxy = limits
+        .trusted_client_ip_header
+        .as_ref()
+        .and_then(|name| headers.get_all(name).iter().next_back())
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.rsplit(',').next())
+        .and_then(|last| {
+            let last = last.trim();
+            last.parse::<std::net::IpAddr>()
+                .ok()
+                .or_else(|| last.parse::<SocketAddr>().ok().map(|a| a.ip()))
+        });
+    from_proxy.or(peer.map(|p| p.ip()))
+}
+
 async fn graphql(
     State(state): State<AppState>,
+    peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     request: GraphQLRequest,
 ) -> Response {
-    let auth = match authenticate_http(&state, &headers).await {
-        Ok(auth) => auth,
-        Err(response) => return response,
+    let client = client_address(&state.limits, &headers, peer.map(|p| p.0.0));
+    let execute = execute(&state, &headers, request, client);
+    let response = match state.limits.request_timeout {
+        None => execute.await,
+        Some(limit) => match tokio::time::timeout(limit, execute).await {
+            Ok(response) => response,
+            Err(_) => Ok(refused(ApiError::Timeout(limit.as_millis()))),
+        },
     };
-    let mut response = state.schema.execute(request.into_inner().data(auth)).await;
+    match response {
+        Ok(response) => respond(response, state.limits.max_response_bytes),
+        Err(response) => response,
+    }
+}
+
+/// A response whose only content is `error`.
+fn refused(error: ApiError) -> async_graphql::Response {
+    async_graphql::Response::from_errors(vec![crate::graphql::limits::refusal(error, None)])
+}
+
+/// Serializes `response` once, refusing it if it is larger than `max_bytes`; a request
+/// refused for its rate gets HTTP 429 and `Retry-After`.
+fn respond(response: async_graphql::Response, max_bytes: Option<usize>) -> Response {
+    let retry_after = response.errors.iter().find_map(|e| {
+        let ext = e.extensions.as_ref()?;
+        match ext.get("code")? {
+            async_graphql::Value::String(code) if code == "RATE_LIMITED" => {
+                match ext.get("retryAfter")? {
+                    async_graphql::Value::Number(n) => n.as_u64(),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    });
+    let mut headers = response.http_headers.clone();
+    let body = match serde_json::to_vec(&response) {
+        Ok(body) => body,
+        Err(err) => {
+            tracing::error!(error = %err, "could not serialize a GraphQL response");
+            return internal_error_response();
+        }
+    };
+    let body = match max_bytes {
+        Some(max) if body.len() > max => {
+            let too_large = refused(ApiError::LimitExceeded {
+                limit: "responseBytes",
+                message: format!(
+                    "the response would be larger than {max} bytes; ask for fewer fields or a smaller page"
+                ),
+            });
+            match serde_json::to_vec(&too_large) {
+                Ok(body) => body,
+                Err(_) => return internal_error_response(),
+            }
+        }
+        _ => body,
+    };
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    let mut status = StatusCode::OK;
+    if let Some(seconds) = retry_after {
+        status = StatusCode::TOO_MANY_REQUESTS;
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    (status, headers, body).into_response()
+}
+
+async fn execute(
+    state: &AppState,
+    headers: &HeaderMap,
+    request: GraphQLRequest,
+    client: Option<std::net::IpAddr>,
+) -> Result<async_graphql::Response, Response> {
+    let auth = authenticate_http(state, headers).await?;
+    let mut request = request.into_inner().data(auth);
+    if let Some(client) = client {
+        request = request.data(ClientAddress(client));
+    }
+    if request.query.len() > PARSE_APART_BYTES {
+        // Parsing a large document is CPU work: do it on a blocking thread, so the async
+        // workers keep answering other requests (and `/healthz`) meanwhile.
+        let parsed = tokio::task::spawn_blocking(move || {
+            let parsed = request.parsed_query().map(|_| ());
+            (parsed, request)
+        })
+        .await;
+        match parsed {
+            Ok((Ok(()), parsed)) => request = parsed,
+            Ok((Err(error), _)) => {
+                let mut response = async_graphql::Response::from_errors(vec![error]);
+                label_request_errors(&mut response.errors);
+                return Ok(response);
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "parsing a GraphQL document failed");
+                return Err(internal_error_response());
+            }
+        }
+    }
+    let mut response = state.schema.execute(request).await;
     label_request_errors(&mut response.errors);
-    GraphQLResponse::from(response).into_response()
+    Ok(response)
 }
 
 /// `GET /metrics`: the Prometheus exposition, for admin tokens only (401 without a valid
@@ -134,16 +291,31 @@ pub(crate) async fn authenticate_http(
 }
 
 /// Errors raised by the GraphQL engine itself (parse errors, unknown fields, bad argument
-/// types, depth and complexity limits) are the client's: they get `VALIDATION`, so every
-/// error a client sees carries a code.
+/// types) are the client's: they get `VALIDATION`, so every error a client sees carries a
+/// code. Their messages may quote the input, so each is cut to a short length.
 fn label_request_errors(errors: &mut [async_graphql::ServerError]) {
     for error in errors {
+        if error.message.len() > MAX_ERROR_MESSAGE_BYTES {
+            let mut end = MAX_ERROR_MESSAGE_BYTES;
+            while !error.message.is_char_boundary(end) {
+                end -= 1;
+            }
+            error.message.truncate(end);
+            error.message.push('…');
+        }
         let extensions = error.extensions.get_or_insert_with(Default::default);
         if extensions.get("code").is_none() {
             extensions.set("code", "VALIDATION");
         }
     }
 }
+
+/// Documents larger than this are parsed on a blocking thread; the web client's own are
+/// far smaller.
+const PARSE_APART_BYTES: usize = 8 * 1024;
+
+/// The longest error message a response carries (a backstop for [`crate::error::echo`]).
+const MAX_ERROR_MESSAGE_BYTES: usize = 300;
 
 fn internal_error_response() -> Response {
     let body = serde_json::json!({
@@ -153,15 +325,21 @@ fn internal_error_response() -> Response {
     (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
 }
 
-async fn graphiql() -> Html<String> {
-    Html(
-        GraphiQLSource::build()
-            .endpoint("/graphql")
-            .subscription_endpoint("/graphql/ws")
-            .title("TechConf GraphiQL")
-            .finish(),
-    )
+/// GraphiQL, built with the web client (`web-client/graphiql.html`, pinned npm packages, no
+/// CDN). Without a built web client, a page that says how to build it.
+async fn graphiql_page(page: ServeFile, request: Request<axum::body::Body>) -> Response {
+    use tower::ServiceExt as _;
+    match page.oneshot(request).await {
+        Ok(response) if response.status().is_success() => response.into_response(),
+        _ => Html(GRAPHIQL_MISSING).into_response(),
+    }
 }
+
+const GRAPHIQL_MISSING: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+<title>TechConf GraphiQL</title></head><body><p>GraphiQL is part of the web client build \
+(<code>graphiql.html</code> is missing from <code>TECHCONF_WEB_DIR</code>): run \
+<code>make web</code> (or <code>cd web-client &amp;&amp; npm run build</code>). The API answers \
+<code>POST /graphql</code>.</p></body></html>";
 
 /// The read buffer of one WebSocket connection.
 const WS_READ_BUFFER_BYTES: usize = 4 * 1024;
@@ -299,12 +477,17 @@ impl Application {
         let db = crate::db::connect(&settings.database_url).await?;
         crate::db::ensure_migrated(&db, options.migrate).await?;
         let hub = crate::progress::ProgressHub::start(db.clone());
-        let (schema, subscriptions) =
-            build_schema(db.clone(), settings.limits, settings.worker.clone(), hub);
+        let (schema, subscriptions) = build_schema(
+            db.clone(),
+            settings.limits.clone(),
+            settings.worker.clone(),
+            hub,
+        );
         let state = AppState {
             schema,
             subscriptions,
             authenticator: Authenticator::new(settings.admin_token.as_ref()),
+            limits: std::sync::Arc::new(settings.limits.clone()),
             db,
         };
         let router = router(
@@ -384,13 +567,17 @@ impl Application {
         } else {
             None
         };
-        let served = axum::serve(self.listener, router)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                let _ = stop.send(true);
-            })
-            .await
-            .context("serving HTTP");
+        // The peer address feeds the registration rate limit.
+        let served = axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        })
+        .await
+        .context("serving HTTP");
         if let Some(worker) = worker {
             worker.await.context("the worker task failed")??;
         }

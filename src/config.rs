@@ -200,11 +200,25 @@ impl FromStr for LogFormat {
     }
 }
 
-/// Protection against expensive or oversized GraphQL requests.
-#[derive(Clone, Copy, Debug)]
+/// Protection against expensive or oversized GraphQL requests. `None` is a limit turned off
+/// (its setting is 0); docs/SECURITY.md lists each one and what a caller sees.
+#[derive(Clone, Debug)]
 pub struct ApiLimits {
-    pub max_depth: usize,
-    pub max_complexity: usize,
+    /// Nesting of ordinary fields; introspection has its own rule (see `graphql::limits`).
+    pub max_depth: Option<usize>,
+    /// The cost model's budget per operation (`graphql::limits`).
+    pub max_complexity: Option<u64>,
+    pub max_aliases: Option<usize>,
+    pub max_root_fields: Option<usize>,
+    /// Public mutations (`registerAttendee`) per request.
+    pub max_public_mutations: Option<usize>,
+    /// Nesting of introspection fields (`__schema`, `__type` and below).
+    pub max_introspection_depth: Option<usize>,
+    pub max_response_bytes: Option<usize>,
+    pub request_timeout: Option<Duration>,
+    pub registration_rate: RegistrationRate,
+    /// The one header a trusted proxy sets to the client's address; unset: the socket peer.
+    pub trusted_client_ip_header: Option<axum::http::HeaderName>,
     pub max_body_bytes: usize,
     /// The shortest gap between two subscription events about the same notification.
     pub subscription_interval: Duration,
@@ -216,6 +230,17 @@ pub struct ApiLimits {
     pub ws_ping_interval: Duration,
     /// A WebSocket connection that sent nothing (not even a pong) for this long is closed.
     pub ws_ping_timeout: Duration,
+}
+
+/// Public registrations allowed per minute, per client address and per conference, each with
+/// a burst; `None` turns that limit off (its setting is 0). Counted in memory by each API
+/// process (`crate::rate_limit`).
+#[derive(Clone, Copy, Debug)]
+pub struct RegistrationRate {
+    pub per_client: Option<u32>,
+    pub client_burst: u32,
+    pub per_conference: Option<u32>,
+    pub conference_burst: u32,
 }
 
 /// How the fan-out worker behaves.
@@ -282,8 +307,28 @@ impl Settings {
             web_dir: parse("TECHCONF_WEB_DIR", "web-client/dist")?.into(),
             public_url: get("TECHCONF_PUBLIC_URL"),
             limits: ApiLimits {
-                max_depth: positive(&get, "GRAPHQL_MAX_DEPTH", "12")?,
-                max_complexity: positive(&get, "GRAPHQL_MAX_COMPLEXITY", "5000")?,
+                max_depth: limit(&get, "GRAPHQL_MAX_DEPTH", "12")?,
+                max_complexity: limit(&get, "GRAPHQL_MAX_COMPLEXITY", "5000")?,
+                max_aliases: limit(&get, "GRAPHQL_MAX_ALIASES", "30")?,
+                max_root_fields: limit(&get, "GRAPHQL_MAX_ROOT_FIELDS", "20")?,
+                max_public_mutations: limit(&get, "GRAPHQL_MAX_PUBLIC_MUTATIONS", "1")?,
+                max_introspection_depth: limit(&get, "GRAPHQL_MAX_INTROSPECTION_DEPTH", "16")?,
+                max_response_bytes: limit(&get, "GRAPHQL_MAX_RESPONSE_BYTES", "4194304")?,
+                request_timeout: limit::<u64>(&get, "GRAPHQL_TIMEOUT_MS", "10000")?
+                    .map(Duration::from_millis),
+                registration_rate: RegistrationRate {
+                    per_client: limit(&get, "REGISTRATION_RATE_PER_CLIENT", "10")?,
+                    client_burst: positive(&get, "REGISTRATION_BURST_PER_CLIENT", "10")?,
+                    per_conference: limit(&get, "REGISTRATION_RATE_PER_CONFERENCE", "600")?,
+                    conference_burst: positive(&get, "REGISTRATION_BURST_PER_CONFERENCE", "100")?,
+                },
+                trusted_client_ip_header: get("TRUSTED_CLIENT_IP_HEADER")
+                    .map(|name| {
+                        axum::http::HeaderName::try_from(name.trim()).map_err(|e| {
+                            ConfigError::new("TRUSTED_CLIENT_IP_HEADER", format!("`{name}`: {e}"))
+                        })
+                    })
+                    .transpose()?,
                 max_body_bytes: positive(&get, "GRAPHQL_MAX_BODY_BYTES", "262144")?,
                 subscription_interval: millis(&get, "SUBSCRIPTION_MIN_INTERVAL_MS", "200")?,
                 subscription_budget: positive(&get, "SUBSCRIPTION_EVENT_BUDGET", "5000")?,
@@ -374,6 +419,20 @@ where
         return Err(ConfigError::new(name, "must be greater than zero"));
     }
     Ok(value)
+}
+
+/// A limit that 0 turns off.
+fn limit<T>(
+    get: &impl Fn(&'static str) -> Option<String>,
+    name: &'static str,
+    default: &str,
+) -> Result<Option<T>, ConfigError>
+where
+    T: FromStr + Default + PartialEq,
+    T::Err: std::fmt::Display,
+{
+    let value: T = typed(get, name, default)?;
+    Ok((value != T::default()).then_some(value))
 }
 
 fn millis(

@@ -19,6 +19,16 @@ pub enum ApiError {
     Unauthenticated(String),
     #[error("{0}")]
     Forbidden(String),
+    /// A request budget (`graphql::limits`): `limit` names the setting's subject.
+    #[error("{message}")]
+    LimitExceeded {
+        limit: &'static str,
+        message: String,
+    },
+    #[error("too many registrations; try again in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("the request took longer than {0} ms and was stopped")]
+    Timeout(u128),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -33,6 +43,9 @@ impl ApiError {
             ApiError::Conflict(_) => "CONFLICT",
             ApiError::Unauthenticated(_) => "UNAUTHENTICATED",
             ApiError::Forbidden(_) => "FORBIDDEN",
+            ApiError::LimitExceeded { .. } => "LIMIT_EXCEEDED",
+            ApiError::RateLimited { .. } => "RATE_LIMITED",
+            ApiError::Timeout(_) => "TIMEOUT",
             ApiError::Internal(_) => "INTERNAL",
         }
     }
@@ -52,6 +65,18 @@ impl ApiError {
             Some(SqlErr::UniqueConstraintViolation(_)) => ApiError::Conflict(message.into()),
             _ => ApiError::Internal(err.into()),
         }
+    }
+}
+
+/// How much of a caller's bad input an error message repeats.
+pub const ECHO_CHARS: usize = 40;
+
+/// At most [`ECHO_CHARS`] characters of `input`, for an error message: a request with a
+/// 150 KB bad id must not get 150 KB back per error.
+pub fn echo(input: &str) -> std::borrow::Cow<'_, str> {
+    match input.char_indices().nth(ECHO_CHARS) {
+        None => input.into(),
+        Some((end, _)) => format!("{}…", &input[..end]).into(),
     }
 }
 
@@ -96,8 +121,13 @@ impl ErrorExtensions for ApiError {
         }
         async_graphql::Error::new(self.to_string()).extend_with(|_, ext| {
             ext.set("code", self.code());
-            if let ApiError::Validation(v) = self {
-                ext.set("field", v.field.as_str());
+            match self {
+                ApiError::Validation(v) => ext.set("field", v.field.as_str()),
+                ApiError::LimitExceeded { limit, .. } => ext.set("limit", *limit),
+                ApiError::RateLimited { retry_after_secs } => {
+                    ext.set("retryAfter", *retry_after_secs)
+                }
+                _ => {}
             }
         })
     }
@@ -111,5 +141,19 @@ pub trait IntoGraphql<T> {
 impl<T> IntoGraphql<T> for ApiResult<T> {
     fn gql(self) -> async_graphql::Result<T> {
         self.map_err(|e| e.extend())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn echo_keeps_short_input_and_cuts_long_input() {
+        assert_eq!(echo("abc"), "abc");
+        let long = "é".repeat(150_000);
+        let shown = echo(&long);
+        assert_eq!(shown.chars().count(), ECHO_CHARS + 1);
+        assert!(shown.ends_with('…'));
     }
 }

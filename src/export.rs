@@ -37,6 +37,9 @@ fn error_response(err: &ApiError) -> Response {
         ApiError::Conflict(_) => StatusCode::CONFLICT,
         ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
         ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+        ApiError::LimitExceeded { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+        ApiError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
         ApiError::Internal(cause) => {
             tracing::error!(error = ?cause, "internal error while exporting");
             StatusCode::INTERNAL_SERVER_ERROR

@@ -16,6 +16,7 @@ pub mod mail;
 pub mod metrics;
 pub mod progress;
 pub mod queue;
+pub mod rate_limit;
 pub mod service;
 pub mod store;
 pub mod telemetry;

@@ -1,13 +1,25 @@
 /// <reference types="vitest/config" />
 import { defineConfig } from 'vite';
 import react from '@vitejs/plugin-react';
+import { resolve } from 'node:path';
 
 // `npm run dev` proxies the API to a `techconf serve` on TECHCONF_API (default :8080).
 const api = process.env.TECHCONF_API ?? 'http://127.0.0.1:8080';
 
 export default defineConfig({
   plugins: [react()],
-  build: { outDir: 'dist', emptyOutDir: true, sourcemap: true },
+  build: {
+    outDir: 'dist',
+    emptyOutDir: true,
+    sourcemap: true,
+    // Two pages: the web client, and GraphiQL (served by the API on GET /graphql).
+    rollupOptions: {
+      input: {
+        main: resolve(import.meta.dirname, 'index.html'),
+        graphiql: resolve(import.meta.dirname, 'graphiql.html'),
+      },
+    },
+  },
   server: {
     proxy: {
       '/graphql/ws': { target: api, ws: true },

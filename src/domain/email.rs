@@ -22,10 +22,29 @@ impl EmailAddress {
         // The same parser the mailer uses, so an accepted address can always be sent to.
         let address = lettre::Address::from_str(value)
             .map_err(|_| invalid("is not a valid email address"))?;
-        let domain = address.domain();
-        if !domain.contains('.') || domain.starts_with('.') || domain.ends_with('.') {
+        // lettre also parses forms that mail relays refuse or that it cannot put in an
+        // envelope: quoted local parts (`"a b"@x.org`) and address literals (`a@[127.0.0.1]`).
+        // Keep to the dot-atom form every relay accepts.
+        let user_ok = address
+            .user()
+            .chars()
+            .all(|c| c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
+        if !user_ok {
             return Err(invalid(
-                "is not a valid email address (the domain needs a dot)",
+                "is not a deliverable email address (quoted or unusual characters before the @)",
+            ));
+        }
+        let domain = address.domain();
+        let label_ok = |label: &str| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+        };
+        if !domain.contains('.') || !domain.split('.').all(label_ok) {
+            return Err(invalid(
+                "is not a deliverable email address (the domain must be a name with a dot, like example.org)",
             ));
         }
         Ok(Self(value.to_owned()))
@@ -53,6 +72,27 @@ mod tests {
     }
 
     #[test]
+    fn every_accepted_address_can_be_put_in_a_message() {
+        for ok in [
+            "ada@example.org",
+            "o'brien+x@mail.example.co.uk",
+            "josé@exämple.org",
+        ] {
+            let address = EmailAddress::parse(ok).unwrap();
+            let mailbox = lettre::message::Mailbox::new(
+                Some("Ada".into()),
+                address.as_str().parse().unwrap(),
+            );
+            let message = lettre::Message::builder()
+                .from("TechConf <no-reply@example.org>".parse().unwrap())
+                .to(mailbox)
+                .subject("hi")
+                .body(String::from("hello"));
+            assert!(message.is_ok(), "{ok}: {message:?}");
+        }
+    }
+
+    #[test]
     fn malformed_addresses_are_refused() {
         for bad in [
             "",
@@ -62,6 +102,13 @@ mod tests {
             "a@localhost",
             "a b@c.org",
             "a@b.org\r\nBcc: x@y.org",
+            "\"a b\"@example.org",
+            "\"ada\"@example.org",
+            "a@[127.0.0.1]",
+            "a@[IPv6:::1]",
+            "a@-example.org",
+            "a@exa_mple.org",
+            "a\0b@example.org",
         ] {
             let err = EmailAddress::parse(bad).unwrap_err();
             assert_eq!(err.field, "email", "{bad}");

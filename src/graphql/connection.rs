@@ -4,7 +4,7 @@ use async_graphql::connection::{Connection, Edge, EmptyFields};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, echo};
 use crate::service::page::Page;
 
 /// Fields every connection carries besides its edges.
@@ -25,7 +25,8 @@ pub fn decode_cursor<K: std::str::FromStr>(cursor: Option<&str>) -> Result<Optio
     let Some(cursor) = cursor else {
         return Ok(None);
     };
-    let invalid = || ApiError::validation("after", format!("`{cursor}` is not a valid cursor"));
+    let invalid =
+        || ApiError::validation("after", format!("`{}` is not a valid cursor", echo(cursor)));
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
     let text = String::from_utf8(bytes).map_err(|_| invalid())?;
     text.parse().map(Some).map_err(|_| invalid())

@@ -4,6 +4,7 @@
 mod attendee;
 mod conference;
 mod connection;
+pub mod limits;
 mod loader;
 mod multiplex;
 mod notification;
@@ -19,7 +20,7 @@ use uuid::Uuid;
 use crate::auth::{Authentication, Principal};
 use crate::config::ApiLimits;
 use crate::domain;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, echo};
 
 pub use multiplex::Multiplexer;
 pub use subscription::{NotificationProgress, Pace, SubscriptionRoot};
@@ -64,12 +65,12 @@ pub fn build_schema(
     .extension(crate::metrics::GraphqlMetrics)
     .extension(async_graphql::extensions::Tracing)
     .data(db)
-    .data(limits)
+    .data(limits.clone())
     .data(worker)
     .data(hub)
     .data(pace.clone())
-    .limit_depth(limits.max_depth)
-    .limit_complexity(limits.max_complexity)
+    // Depth and cost are measured by `limits`, which tells introspection apart.
+    .extension(limits::RequestLimits::new(&limits))
     .finish();
     let subscriptions = ws::Subscriptions {
         schema: schema.clone(),
@@ -112,8 +113,9 @@ pub const READERS: &[domain::Role] = &[domain::Role::Admin, domain::Role::Integr
 pub(crate) const ADMINS: &[domain::Role] = &[domain::Role::Admin];
 
 pub(crate) fn parse_id(field: &str, id: &async_graphql::ID) -> ApiResult<Uuid> {
-    Uuid::parse_str(id.as_str())
-        .map_err(|_| ApiError::validation(field, format!("`{}` is not a valid id", id.as_str())))
+    Uuid::parse_str(id.as_str()).map_err(|_| {
+        ApiError::validation(field, format!("`{}` is not a valid id", echo(id.as_str())))
+    })
 }
 
 /// Who the caller is: lets a client check a token before using it.

@@ -11,6 +11,7 @@ mod migrations;
 mod notification;
 mod observability;
 mod pagination;
+mod rate_limit;
 mod registration;
 mod roster;
 mod schema;

@@ -483,7 +483,7 @@ impl InProcess {
     fn new(db: &sea_orm::DatabaseConnection, settings: &techconf::config::Settings) -> Self {
         let (schema, _subscriptions) = techconf::graphql::build_schema(
             db.clone(),
-            settings.limits,
+            settings.limits.clone(),
             settings.worker.clone(),
             techconf::progress::ProgressHub::start(db.clone()),
         );
