@@ -92,7 +92,7 @@ async fn main() -> anyhow::Result<()> {
         api.id()
     );
     println!(
-        "{:>11} | {:>8} {:>7} {:>7} | {:>9} {:>9} | {:>8} | {:>8} {:>9} | {:>7} {:>9} | {}",
+        "{:>11} | {:>8} {:>7} {:>7} | {:>9} {:>9} | {:>8} | {:>8} {:>9} | {:>7} {:>9} | load avg",
         "subscribers",
         "events",
         "p50 ms",
@@ -104,7 +104,6 @@ async fn main() -> anyhow::Result<()> {
         "vs 0 subs",
         "API cpu",
         "bench cpu",
-        "load avg"
     );
     let mut baseline = None;
     for count in counts {
