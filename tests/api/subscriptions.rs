@@ -21,7 +21,7 @@ const PROGRESS: &str = "subscription($id: ID!) { notificationProgress(id: $id) {
 
 /// The two WebSocket protocols the server speaks.
 #[derive(Clone, Copy, Debug)]
-enum Protocol {
+pub(crate) enum Protocol {
     /// `graphql-transport-ws`, spoken by the `graphql-ws` npm library.
     Modern,
     /// The legacy Apollo `graphql-ws` protocol.
@@ -38,7 +38,7 @@ impl Protocol {
 }
 
 /// One subscription on its own connection.
-struct Subscription {
+pub(crate) struct Subscription {
     socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
     protocol: Protocol,
 }
@@ -52,7 +52,7 @@ enum Event {
 }
 
 impl Subscription {
-    async fn start(
+    pub(crate) async fn start(
         address: &str,
         token: &str,
         protocol: Protocol,
@@ -124,6 +124,32 @@ impl Subscription {
                 Message::Close(frame) => panic!("connection closed: {frame:?}"),
                 _ => continue,
             }
+        }
+    }
+
+    /// Registers probe attendees (`<prefix>N@example.org`) for `conference` until this
+    /// `attendeeRegistered` subscription sees one: then the stream is live.
+    pub(crate) async fn wait_for_a_registration(
+        &mut self,
+        app: &TestApp,
+        conference: &str,
+        prefix: &str,
+    ) {
+        let mut probes = 0;
+        loop {
+            assert_no_errors(
+                &app.register(conference, &format!("{prefix}{probes}@example.org"))
+                    .await,
+            );
+            probes += 1;
+            if self
+                .next_event_within(Duration::from_secs(2))
+                .await
+                .is_some()
+            {
+                return;
+            }
+            assert!(probes < 10, "the subscription never saw a registration");
         }
     }
 
@@ -403,23 +429,9 @@ async fn admins_see_each_new_registration(backend: Backend) {
         json!({"c": conference}),
     )
     .await;
-    // The stream is live once a probe registration shows up on it.
-    let mut probes = 0;
-    loop {
-        assert_no_errors(
-            &app.register(&conference, &format!("probe{probes}@example.org"))
-                .await,
-        );
-        probes += 1;
-        if subscription
-            .next_event_within(Duration::from_secs(2))
-            .await
-            .is_some()
-        {
-            break;
-        }
-        assert!(probes < 10, "the subscription never saw a registration");
-    }
+    subscription
+        .wait_for_a_registration(&app, &conference, "probe")
+        .await;
     let mut expected = Vec::new();
     for (i, conf) in [&conference, &other, &conference].iter().enumerate() {
         let answer = app.register(conf, &format!("signup{i}@example.org")).await;
@@ -570,7 +582,7 @@ async fn subscribers_reach_the_final_state_after_the_listener_connection_drops()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_listener_connection_serves_many_subscribers() {
+async fn one_listener_connection_serves_many_subscribers_and_the_worker() {
     let sink = SmtpSink::start();
     let app = sending_app(Backend::Postgres, &sink, "200").await;
     let conference = conference_with_attendees(&app, 100).await;
@@ -596,6 +608,22 @@ async fn one_listener_connection_serves_many_subscribers() {
         );
     }
     assert_eq!(listener_backends(&app).await.len(), 1);
+    // The in-process worker waits for jobs on that same connection: no other one listens.
+    use sea_orm::{ConnectionTrait, Statement};
+    let listening = app
+        .db
+        .query_all_raw(Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT pid FROM pg_stat_activity \
+             WHERE datname = current_database() AND query ILIKE 'LISTEN%'",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        listening.len(),
+        1,
+        "one LISTEN connection for hub and worker"
+    );
 }
 
 /// The app with its in-process worker sending to an SMTP server that holds each reply back,
