@@ -92,7 +92,7 @@ async fn main() -> anyhow::Result<()> {
         api.id()
     );
     println!(
-        "{:>11} | {:>8} {:>7} {:>7} | {:>9} {:>9} | {:>8} | {:>8} {:>9} | {:>7} {:>9}",
+        "{:>11} | {:>8} {:>7} {:>7} | {:>9} {:>9} | {:>8} | {:>8} {:>9} | {:>7} {:>9} | load avg",
         "subscribers",
         "events",
         "p50 ms",
@@ -103,7 +103,7 @@ async fn main() -> anyhow::Result<()> {
         "emails/s",
         "vs 0 subs",
         "API cpu",
-        "bench cpu"
+        "bench cpu",
     );
     let mut baseline = None;
     for count in counts {
@@ -124,7 +124,7 @@ async fn main() -> anyhow::Result<()> {
         }
         let ms = |d: Option<f64>| d.map_or("-".into(), |v| format!("{v:.1}"));
         println!(
-            "{:>11} | {:>8} {:>7} {:>7} | {:>9} {:>9} | {:>5.0} MB | {:>8.0} {:>9} | {:>6.1}s {:>8.1}s",
+            "{:>11} | {:>8} {:>7} {:>7} | {:>9} {:>9} | {:>5.0} MB | {:>8.0} {:>9} | {:>6.1}s {:>8.1}s | {}",
             count,
             result.latencies.len(),
             ms(percentile(&result.latencies, 0.50)),
@@ -136,6 +136,9 @@ async fn main() -> anyhow::Result<()> {
             ratio.map_or("-".into(), |r| format!("{r:.3}")),
             result.api_cpu,
             result.client_cpu,
+            std::fs::read_to_string("/proc/loadavg")
+                .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+                .unwrap_or_default(),
         );
     }
     let _ = api.kill();

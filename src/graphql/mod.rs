@@ -68,13 +68,18 @@ pub fn build_schema(
     .data(limits.clone())
     .data(worker)
     .data(hub)
-    .data(pace.clone())
+    .data(pace)
     // Depth and cost are measured by `limits`, which tells introspection apart.
     .extension(limits::RequestLimits::new(&limits))
     .finish();
     let subscriptions = ws::Subscriptions {
         schema: schema.clone(),
-        multiplexer: Multiplexer::new(schema.clone(), pace),
+        // Its own pace: subscribers count against the budget of frames, the shared executions
+        // against the schema's.
+        multiplexer: Multiplexer::new(
+            schema.clone(),
+            Pace::new(limits.subscription_interval, limits.subscription_budget),
+        ),
         ping_interval: limits.ws_ping_interval,
         ping_timeout: limits.ws_ping_timeout,
     };

@@ -7,8 +7,10 @@
 //! own check, `READERS`); anything else, and every other operation, is executed per
 //! subscriber by async-graphql as before. The shared execution runs with the first
 //! subscriber's authentication (the only thing the resolver checks) and stops when its last
-//! subscriber leaves. It is paced like any progress stream (`Pace`), and each subscriber
-//! counts towards the pace's budget, because each one costs a frame per event: past
+//! subscriber leaves. It is paced like one progress stream (`Pace`). Each subscriber then
+//! takes the newest event at its own pace, from its own start, so that thousands of them are
+//! spread over the interval instead of all written at once; they count towards their own
+//! budget (`SUBSCRIPTION_EVENT_BUDGET` frames a second), because each one costs a frame: past
 //! `budget × interval` subscribers, events come less often, always the newest state. Every
 //! subscriber gets the final state, then the end of the stream.
 use std::any::TypeId;
@@ -20,6 +22,7 @@ use async_graphql::{Data, Request, Response};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use super::subscription::Live;
 use super::{Pace, READERS, TechConfSchema};
@@ -64,6 +67,8 @@ pub struct Subscriber {
     _group: Arc<Group>,
     latest: watch::Receiver<Latest>,
     seen: u64,
+    pace: Pace,
+    last_sent: Option<Instant>,
     _live: Live,
 }
 
@@ -107,6 +112,8 @@ impl Multiplexer {
             latest: group.latest.clone(),
             _group: group,
             seen: 0,
+            pace: self.pace.clone(),
+            last_sent: None,
             _live: self.pace.join(),
         })
     }
@@ -158,6 +165,15 @@ impl Subscriber {
     /// The next event to send: the newest one not sent yet; `None` once the stream has ended
     /// (after its last event).
     pub async fn next(&mut self) -> Option<Arc<str>> {
+        // Sleep out this subscriber's interval first; only the end cuts it short.
+        if let Some(last) = self.last_sent {
+            let deadline = last + self.pace.interval();
+            let mut latest = self.latest.clone();
+            tokio::select! {
+                () = tokio::time::sleep_until(deadline) => {}
+                _ = latest.wait_for(|latest| latest.done) => {}
+            }
+        }
         loop {
             {
                 let latest = self.latest.borrow_and_update();
@@ -165,6 +181,7 @@ impl Subscriber {
                     && let Some(payload) = &latest.payload
                 {
                     self.seen = latest.seq;
+                    self.last_sent = Some(Instant::now());
                     return Some(payload.clone());
                 }
                 if latest.done {
