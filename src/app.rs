@@ -28,6 +28,10 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub schema: TechConfSchema,
     pub authenticator: Authenticator,
+    /// Signs and checks the `/u/` unsubscribe links.
+    pub unsubscribe: crate::unsubscribe::Unsubscribe,
+    /// Authenticates the `/webhooks/` provider endpoints.
+    pub webhooks: crate::webhooks::WebhookSettings,
 }
 
 /// The routes: GraphQL over HTTP and WebSocket, health checks, and the web client at `/`.
@@ -38,6 +42,18 @@ pub fn router(state: AppState, web_dir: &Path, max_body_bytes: usize) -> Router 
         .route("/graphql/ws", get(graphql_ws))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route(
+            "/u/{token}",
+            get(crate::unsubscribe::page).post(crate::unsubscribe::one_click),
+        )
+        .route(
+            "/webhooks/azure",
+            axum::routing::post(crate::webhooks::azure::receive),
+        )
+        .route(
+            "/webhooks/sendgrid",
+            axum::routing::post(crate::webhooks::sendgrid::receive),
+        )
         .fallback_service(web)
         .layer(RequestBodyLimitLayer::new(max_body_bytes))
         .layer(
@@ -248,6 +264,8 @@ impl Application {
         let state = AppState {
             schema: build_schema(db.clone(), settings.limits, settings.worker.clone(), hub),
             authenticator: Authenticator::new(settings.admin_token.as_ref()),
+            unsubscribe: crate::unsubscribe::Unsubscribe::from_settings(&settings.unsubscribe)?,
+            webhooks: settings.webhooks.clone(),
             db,
         };
         let router = router(

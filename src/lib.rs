@@ -15,5 +15,8 @@ pub mod mail;
 pub mod progress;
 pub mod queue;
 pub mod service;
+pub mod suppression;
 pub mod telemetry;
+pub mod unsubscribe;
+pub mod webhooks;
 pub mod worker;

@@ -16,7 +16,11 @@ use crate::service::{self, notification::CreateNotification, page::PageRequest};
 #[derive(async_graphql::SimpleObject)]
 pub struct NotificationPreview {
     pub subject: String,
+    /// The text part: the message as written.
     pub body: String,
+    /// The HTML part: the message as Markdown, rendered, sanitised, in the email layout.
+    /// Attendee values in it are escaped. Show it in a sandboxed iframe.
+    pub html: String,
 }
 
 /// A notification and its progress.
@@ -150,8 +154,9 @@ impl NotificationQuery {
                 .await
                 .gql()?;
         Ok(NotificationPreview {
-            subject: rendered.subject,
-            body: rendered.body,
+            subject: rendered.email.subject,
+            body: rendered.email.body,
+            html: rendered.html_document,
         })
     }
 

@@ -3,7 +3,9 @@
 //! Failures are classified once, here: a `SendError` is either transient (SMTP 4xx,
 //! connection errors, timeouts: worth retrying) or permanent (5xx, an address the server
 //! refuses: retrying will not help).
+pub mod dkim;
 mod file;
+pub mod html;
 mod message;
 mod smtp;
 
@@ -13,8 +15,9 @@ use lettre::Address;
 use lettre::address::Envelope;
 use lettre::message::Mailbox;
 
+pub use dkim::Dkim;
 pub use file::FileMailer;
-pub use message::{confirmation_email, mask_address, notification_email};
+pub use message::{NotificationEmail, confirmation_email, mask_address, notification_email};
 pub use smtp::SmtpMailer;
 
 use crate::config::{MailSettings, Settings};
@@ -77,10 +80,11 @@ impl Mailer {
     }
 }
 
-/// The sender and the domain used in Message-IDs.
+/// The sender and the domain used in Message-IDs, and the DKIM key that signs, if any.
 #[derive(Clone, Debug)]
 pub struct Sender {
     pub mailbox: Mailbox,
+    pub dkim: Option<Dkim>,
 }
 
 impl Sender {
@@ -88,7 +92,16 @@ impl Sender {
         let mailbox: Mailbox = text
             .parse()
             .map_err(|e| anyhow::anyhow!("MAIL_FROM `{text}` is not a mailbox: {e}"))?;
-        Ok(Self { mailbox })
+        Ok(Self {
+            mailbox,
+            dkim: None,
+        })
+    }
+
+    /// Signs every message with `dkim` (`DKIM_*`).
+    pub fn with_dkim(mut self, dkim: Option<Dkim>) -> Self {
+        self.dkim = dkim;
+        self
     }
 
     pub fn address(&self) -> &Address {

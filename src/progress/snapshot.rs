@@ -149,6 +149,8 @@ mod tests {
             sent,
             failed,
             cancelled: 0,
+            suppressed: 0,
+            bounced: 0,
             submitted_at: updated_at,
             started_at: None,
             completed_at: None,

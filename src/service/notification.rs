@@ -54,6 +54,8 @@ pub async fn create(
         sent: 0,
         failed: 0,
         cancelled: 0,
+        suppressed: 0,
+        bounced: 0,
         submitted_at: now,
         started_at: None,
         completed_at: None,
@@ -134,6 +136,8 @@ fn active(row: &notification::Model) -> notification::ActiveModel {
         sent: Set(row.sent),
         failed: Set(row.failed),
         cancelled: Set(row.cancelled),
+        suppressed: Set(row.suppressed),
+        bounced: Set(row.bounced),
         submitted_at: Set(row.submitted_at),
         started_at: Set(row.started_at),
         completed_at: Set(row.completed_at),
@@ -153,7 +157,7 @@ pub async fn preview(
     attendee_id: Option<Uuid>,
     subject: &str,
     message: &str,
-) -> ApiResult<crate::domain::RenderedEmail> {
+) -> ApiResult<Preview> {
     use crate::domain::{ConferenceFields, RecipientFields};
     let template = NotificationTemplate::compile(subject, message)?;
     let conference = super::conference::get(db, conference_id).await?;
@@ -182,7 +186,18 @@ pub async fn preview(
         starts_on: conference.starts_on.to_string(),
         address: conference.address,
     };
-    Ok(template.render(&fields)?)
+    let email = template.render(&fields)?;
+    let html_document = crate::mail::html::document(&fields.conference.name, &email.html, None);
+    Ok(Preview {
+        email,
+        html_document,
+    })
+}
+
+/// A rendered notification for one attendee: both parts, the HTML in the email's layout.
+pub struct Preview {
+    pub email: crate::domain::RenderedEmail,
+    pub html_document: String,
 }
 
 pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<notification::Model> {

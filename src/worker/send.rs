@@ -20,7 +20,7 @@ use uuid::Uuid;
 use super::{JobContext, JobError, JobOutcome, backoff, rate};
 use crate::domain::{ConferenceFields, NotificationStatus, NotificationTemplate, RecipientFields};
 use crate::entity::{attendee, conference, notification};
-use crate::mail::{SendError, mask_address, notification_email};
+use crate::mail::{NotificationEmail, SendError, mask_address, notification_email};
 use crate::queue::{JobPayload, database::statement};
 
 /// Send jobs covering deliveries `first..=last` in slices of `slice` ids.
@@ -139,6 +139,7 @@ pub async fn run(
                                 deliver(
                                     context,
                                     notification_id,
+                                    conference_id,
                                     &delivery,
                                     &name,
                                     template,
@@ -171,6 +172,7 @@ pub async fn run(
 async fn deliver(
     context: &JobContext,
     notification_id: Uuid,
+    conference_id: Uuid,
     delivery: &Claimed,
     name: &str,
     template: &NotificationTemplate,
@@ -184,13 +186,20 @@ async fn deliver(
             };
         }
     };
+    let unsubscribe = context
+        .unsubscribe
+        .link(&delivery.email, conference_id, Utc::now());
     let email = match notification_email(
         &context.sender,
-        notification_id,
-        delivery.attendee_id,
-        &delivery.email,
-        name,
-        &rendered,
+        NotificationEmail {
+            notification: notification_id,
+            attendee: delivery.attendee_id,
+            to: &delivery.email,
+            name,
+            conference_name: &fields.conference.name,
+            rendered: &rendered,
+            unsubscribe: Some(&unsubscribe),
+        },
     ) {
         Ok(email) => email,
         Err(err) => return Outcome::Failed { error: err.message },
