@@ -6,6 +6,7 @@ mod conference;
 mod connection;
 mod notification;
 mod subscription;
+mod suppression;
 mod types;
 
 use async_graphql::{Context, MergedObject, Schema};
@@ -26,6 +27,7 @@ pub struct QueryRoot(
     conference::ConferenceQuery,
     attendee::AttendeeQuery,
     notification::NotificationQuery,
+    suppression::SuppressionQuery,
     ViewerQuery,
 );
 
@@ -35,6 +37,7 @@ pub struct MutationRoot(
     conference::ConferenceMutation,
     attendee::AttendeeMutation,
     notification::NotificationMutation,
+    suppression::SuppressionMutation,
 );
 
 pub type TechConfSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;

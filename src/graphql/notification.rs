@@ -59,9 +59,18 @@ impl Notification {
     async fn cancelled(&self) -> i32 {
         self.0.cancelled
     }
-    /// Recipients neither sent, failed nor cancelled yet.
+    /// Recipients skipped because their address is on the suppression list.
+    async fn suppressed(&self) -> i32 {
+        self.0.suppressed
+    }
+    /// Recipients sent to, then reported bounced by the provider. Counted in `sent` as
+    /// well: `sent + failed + cancelled + suppressed + pending = total`.
+    async fn bounced(&self) -> i32 {
+        self.0.bounced
+    }
+    /// Recipients neither sent, failed, cancelled nor suppressed yet.
     async fn pending(&self) -> i32 {
-        (self.0.total - self.0.sent - self.0.failed - self.0.cancelled).max(0)
+        (self.0.total - self.0.sent - self.0.failed - self.0.cancelled - self.0.suppressed).max(0)
     }
     async fn submitted_at(&self) -> DateTime<Utc> {
         self.0.submitted_at

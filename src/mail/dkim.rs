@@ -16,7 +16,9 @@ use lettre::message::header::HeaderName;
 use crate::config::ConfigError;
 
 /// The headers signed: what a reader sees, plus the one-click unsubscribe pair, which
-/// Gmail requires to be covered by the signature.
+/// Gmail requires to be covered by the signature. Not `Content-Type`: lettre 0.11 keeps a
+/// multipart body's `Content-Type` with the body, so it cannot sign it (it would sign an
+/// absent header, and every verifier would then fail the message).
 const SIGNED_HEADERS: &[&str] = &[
     "From",
     "To",
@@ -24,7 +26,6 @@ const SIGNED_HEADERS: &[&str] = &[
     "Date",
     "Message-ID",
     "MIME-Version",
-    "Content-Type",
     "List-Unsubscribe",
     "List-Unsubscribe-Post",
 ];

@@ -38,6 +38,12 @@ impl Reason {
     }
 }
 
+/// SQL condition, true when the attendee `a` (its row aliased `a`) must not be emailed:
+/// its address is suppressed for its conference or for all. Addresses are compared
+/// lower-cased: `suppress` stores them so.
+pub const SUPPRESSED_ATTENDEE: &str = "EXISTS (SELECT 1 FROM suppression s \
+     WHERE s.email = LOWER(a.email) AND (s.conference_id = a.conference_id OR s.conference_id IS NULL))";
+
 fn scope(conference_id: Option<Uuid>) -> String {
     conference_id.map_or_else(|| ALL_CONFERENCES.to_owned(), |id| id.to_string())
 }

@@ -45,32 +45,43 @@ pub async fn run(context: &JobContext, notification_id: Uuid) -> Result<JobOutco
     };
 
     // One statement: attendees registering meanwhile are either in this snapshot or not.
+    // Suppressed addresses get a `suppressed` delivery, so the counts still add up.
     txn.execute_raw(statement(
         backend,
-        "INSERT INTO delivery (notification_id, attendee_id, email, status, attempts) \
-         SELECT $1, id, email, 'pending', 0 FROM attendee WHERE conference_id = $2 \
-         ON CONFLICT (notification_id, attendee_id) DO NOTHING",
+        &format!(
+            "INSERT INTO delivery (notification_id, attendee_id, email, status, attempts) \
+             SELECT $1, a.id, a.email, \
+                 CASE WHEN {} THEN 'suppressed' ELSE 'pending' END, 0 \
+             FROM attendee a WHERE a.conference_id = $2 \
+             ON CONFLICT (notification_id, attendee_id) DO NOTHING",
+            crate::suppression::SUPPRESSED_ATTENDEE
+        ),
         vec![notification_id.into(), conference.into()],
     ))
     .await?;
     let range = txn
         .query_one_raw(statement(
             backend,
-            "SELECT COUNT(*) AS n, MIN(id) AS first, MAX(id) AS last FROM delivery \
-             WHERE notification_id = $1",
+            "SELECT COUNT(*) AS n, \
+                 SUM(CASE WHEN status = 'suppressed' THEN 1 ELSE 0 END) AS suppressed, \
+                 MIN(CASE WHEN status = 'pending' THEN id END) AS first, \
+                 MAX(CASE WHEN status = 'pending' THEN id END) AS last \
+             FROM delivery WHERE notification_id = $1",
             vec![notification_id.into()],
         ))
         .await?
         .ok_or_else(|| JobError::Transient("counting deliveries returned nothing".into()))?;
     let total: i64 = range.try_get("", "n")?;
+    let suppressed: i64 = range.try_get::<Option<i64>>("", "suppressed")?.unwrap_or(0);
     let now = Utc::now();
-    if total == 0 {
+    if total == suppressed {
         txn.execute_raw(statement(
             backend,
-            "UPDATE notification SET status = $1, total = 0, started_at = $2, completed_at = $2, \
-                 updated_at = $2 WHERE id = $3",
+            "UPDATE notification SET status = $1, total = $2, suppressed = $2, started_at = $3, \
+                 completed_at = $3, updated_at = $3 WHERE id = $4",
             vec![
                 NotificationStatus::Completed.as_str().into(),
+                (total as i32).into(),
                 now.into(),
                 notification_id.into(),
             ],
@@ -79,7 +90,7 @@ pub async fn run(context: &JobContext, notification_id: Uuid) -> Result<JobOutco
         let changed = crate::progress::notification_changed(&txn, notification_id).await?;
         txn.commit().await?;
         changed.publish();
-        tracing::info!(%notification_id, "planned: no attendees, completed at once");
+        tracing::info!(%notification_id, total, "planned: nobody to send to, completed at once");
         return Ok(JobOutcome::Done);
     }
     let paused = status == NotificationStatus::Paused;
@@ -90,11 +101,12 @@ pub async fn run(context: &JobContext, notification_id: Uuid) -> Result<JobOutco
     };
     txn.execute_raw(statement(
         backend,
-        "UPDATE notification SET status = $1, total = $2, started_at = $3, updated_at = $3 \
-         WHERE id = $4",
+        "UPDATE notification SET status = $1, total = $2, suppressed = $3, started_at = $4, \
+             updated_at = $4 WHERE id = $5",
         vec![
             next.as_str().into(),
             (total as i32).into(),
+            (suppressed as i32).into(),
             now.into(),
             notification_id.into(),
         ],
@@ -111,6 +123,6 @@ pub async fn run(context: &JobContext, notification_id: Uuid) -> Result<JobOutco
     let changed = crate::progress::notification_changed(&txn, notification_id).await?;
     txn.commit().await?;
     changed.publish();
-    tracing::info!(%notification_id, total, paused, "planned");
+    tracing::info!(%notification_id, total, suppressed, paused, "planned");
     Ok(JobOutcome::Done)
 }

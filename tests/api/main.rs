@@ -4,6 +4,7 @@
 
 mod auth;
 mod cli;
+mod deliverability;
 mod helpers;
 mod limits;
 mod migrations;
