@@ -284,6 +284,18 @@ async fn one_click_unsubscribe_end_to_end(backend: Backend) {
         answer["data"]["suppressions"]["nodes"],
         json!([{"email": "person1@example.org", "conferenceId": null, "reason": "unsubscribed"}])
     );
+    // Confirmations are transactional: a suppressed address still gets one.
+    assert_no_errors(&app.register(&other, "person1@example.org").await);
+    let received = sink
+        .wait_for_count(6, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert!(
+        received
+            .iter()
+            .any(|m| m.recipients == ["person1@example.org"]
+                && m.subject.as_deref() == Some("You are registered for GoConf"))
+    );
     app.wait_until_no_jobs().await;
 }
 
@@ -457,6 +469,49 @@ async fn bounces_and_complaints_through_the_webhooks(backend: Backend) {
     );
     assert_eq!(app.count("delivery_event").await, 3);
 
+    // A bounce for mail that is not ours is recorded and changes nothing.
+    let foreign = fixture("azure-delivery-report.json")
+        .replace("EVENT_ID", "ev-foreign")
+        .replace("RECIPIENT", "person4@example.org")
+        .replace("MESSAGE_ID", "<not-ours@elsewhere.example>")
+        .replace("STATUS", "Bounced");
+    let post_azure = |body: String| {
+        app.client
+            .post(&azure)
+            .header("X-TechConf-Webhook-Secret", AZURE_SECRET)
+            .body(body)
+            .send()
+    };
+    assert_eq!(post_azure(foreign).await.unwrap().status(), 200);
+    assert_eq!(app.count("delivery_event").await, 4);
+    assert_eq!(delivery_status(&app, "person4@example.org").await, "sent");
+
+    // A bounce that arrives before the worker recorded the send is refused for a retry,
+    // then applied when retried after the send is recorded.
+    exec(
+        &app,
+        "UPDATE delivery SET status = 'sending' WHERE email = 'person4@example.org'",
+    )
+    .await;
+    let early = report("ev-4", "person4@example.org", "Failed");
+    assert_eq!(post_azure(early.clone()).await.unwrap().status(), 503);
+    assert_eq!(
+        app.count("delivery_event").await,
+        4,
+        "not stored: it will come again"
+    );
+    exec(
+        &app,
+        "UPDATE delivery SET status = 'sent' WHERE email = 'person4@example.org'",
+    )
+    .await;
+    assert_eq!(post_azure(early).await.unwrap().status(), 200);
+    assert_eq!(
+        delivery_status(&app, "person4@example.org").await,
+        "bounced"
+    );
+    assert_eq!(app.count("delivery_event").await, 5);
+
     // SendGrid: signed over timestamp + body; unsigned, forged and tampered requests refused.
     let sendgrid = format!("{}/webhooks/sendgrid", app.address);
     let events = fixture("sendgrid-events.json")
@@ -498,7 +553,7 @@ async fn bounces_and_complaints_through_the_webhooks(backend: Backend) {
     );
     assert_eq!(
         app.count("delivery_event").await,
-        3,
+        5,
         "nothing refused was recorded"
     );
     for _ in 0..2 {
@@ -521,15 +576,16 @@ async fn bounces_and_complaints_through_the_webhooks(backend: Backend) {
             ("person0@example.org".to_owned(), "bounced".to_owned()),
             ("person1@example.org".to_owned(), "bounced".to_owned()),
             ("person3@example.org".to_owned(), "complained".to_owned()),
+            ("person4@example.org".to_owned(), "bounced".to_owned()),
         ]
     );
-    assert_eq!(app.count("delivery_event").await, 6);
+    assert_eq!(app.count("delivery_event").await, 8);
 
     // Progress and the deliveries view show the bounces.
     let n = counters(&app, &id).await;
     assert_eq!(
         (n["sent"].as_i64(), n["bounced"].as_i64()),
-        (Some(5), Some(2)),
+        (Some(5), Some(3)),
         "{n}"
     );
     assert_counts_add_up(&n);
@@ -543,7 +599,7 @@ async fn bounces_and_complaints_through_the_webhooks(backend: Backend) {
         .as_array()
         .unwrap()
         .clone();
-    assert_eq!(nodes.len(), 2, "{bounced}");
+    assert_eq!(nodes.len(), 3, "{bounced}");
     assert!(
         nodes[0]["lastError"]
             .as_str()
@@ -558,13 +614,30 @@ async fn bounces_and_complaints_through_the_webhooks(backend: Backend) {
             .contains("unknown recipient"),
         "{bounced}"
     );
-    // The next notification skips all three suppressed addresses.
+    // The next notification skips the four suppressed addresses.
     let next = app.notify(&conference, "Next", "Hello").await;
     app.wait_until_finished(&next).await;
     let n = counters(&app, &next).await;
     assert_eq!(
         (n["sent"].as_i64(), n["suppressed"].as_i64()),
-        (Some(2), Some(3)),
+        (Some(1), Some(4)),
+        "{n}"
+    );
+    assert_counts_add_up(&n);
+    // One where everybody is suppressed completes at once.
+    exec(&app, "INSERT INTO suppression (id, email, conference_id, scope, reason, created_at) \
+                SELECT id, 'person2@example.org', NULL, 'all', 'bounced', created_at FROM conference").await;
+    let none = app.notify(&conference, "Nobody", "Hello").await;
+    let done = app.wait_until_finished(&none).await;
+    assert_eq!(done["status"], "COMPLETED", "{done}");
+    let n = counters(&app, &none).await;
+    assert_eq!(
+        (
+            n["total"].as_i64(),
+            n["sent"].as_i64(),
+            n["suppressed"].as_i64()
+        ),
+        (Some(5), Some(0), Some(5)),
         "{n}"
     );
     app.wait_until_no_jobs().await;

@@ -245,6 +245,7 @@ export const PreviewNotificationQuery = graphql(`
     previewNotification(conferenceId: $conferenceId, attendeeId: $attendeeId, subject: $subject, message: $message) {
       subject
       body
+      html
     }
   }
 `);

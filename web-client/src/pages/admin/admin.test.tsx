@@ -155,7 +155,7 @@ describe('compose', () => {
       if (name === 'PreviewNotification') {
         return String(variables.subject).includes('nosuchfilter')
           ? { error: graphQLError('subject: unknown filter: filter nosuchfilter is unknown (line 1)', { code: 'VALIDATION', field: 'subject' }) }
-          : { data: { previewNotification: { subject: 'Hi Ada', body: 'Body' } } };
+          : { data: { previewNotification: { subject: 'Hi Ada', body: 'Body', html: '<!DOCTYPE html><p>Body</p>' } } };
       }
       if (name === 'AttendeeCount') return { data: { attendees: { totalCount: 321 } } };
       return undefined;
@@ -171,6 +171,11 @@ describe('compose', () => {
     expect(screen.queryByTestId('confirm-step')).toBeNull();
 
     fireEvent.change(subject, { target: { value: 'Hi {{ first_name }}' } });
+    // The HTML part shows in a sandbox that allows nothing.
+    const frame = (await screen.findByTestId('preview-html')) as HTMLIFrameElement;
+    expect(frame.getAttribute('sandbox')).toBe('');
+    expect(frame.getAttribute('srcdoc')).toBe('<!DOCTYPE html><p>Body</p>');
+    expect(screen.getByTestId('preview-body').textContent).toBe('Body');
     fireEvent.click(screen.getByRole('button', { name: 'Review and send…' }));
     const confirm = await screen.findByTestId('confirm-step');
     await within(confirm).findByText('321 attendees');
