@@ -15,6 +15,7 @@ pub mod mail;
 pub mod progress;
 pub mod queue;
 pub mod service;
+pub mod store;
 pub mod suppression;
 pub mod telemetry;
 pub mod unsubscribe;

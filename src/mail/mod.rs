@@ -17,7 +17,10 @@ use lettre::message::Mailbox;
 
 pub use dkim::Dkim;
 pub use file::FileMailer;
-pub use message::{NotificationEmail, confirmation_email, mask_address, notification_email};
+pub use message::{
+    NotificationEmail, conference_context, confirmation_email, mask_address, notification_email,
+    recipient_context,
+};
 pub use smtp::SmtpMailer;
 
 use crate::config::{MailSettings, Settings};

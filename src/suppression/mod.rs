@@ -11,7 +11,6 @@ use uuid::Uuid;
 
 use crate::entity::suppression;
 use crate::error::{ApiError, ApiResult};
-use crate::queue::database::statement;
 use crate::service::page::{self, Page, PageRequest};
 
 /// The `scope` value of a suppression that covers every conference.
@@ -57,7 +56,7 @@ pub async fn suppress(
     reason: Reason,
 ) -> Result<bool, DbErr> {
     let result = db
-        .execute_raw(statement(
+        .execute_raw(sea_orm::Statement::from_sql_and_values(
             db.get_database_backend(),
             "INSERT INTO suppression (id, email, conference_id, scope, reason, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (email, scope) DO NOTHING",

@@ -23,7 +23,7 @@ use secrecy::SecretString;
 use uuid::Uuid;
 
 use crate::config::ConfigError;
-use crate::queue::database::statement;
+use crate::store;
 use crate::suppression::{self, Reason};
 
 /// `WEBHOOK_*` settings; an endpoint whose setting is unset answers 404.
@@ -123,7 +123,7 @@ pub async fn apply(
     let delivery = match &message_id {
         None => None,
         Some(id) => {
-            txn.query_one_raw(statement(
+            txn.query_one_raw(sql(
                 backend,
                 "SELECT id, notification_id, email, status FROM delivery WHERE message_id = $1",
                 vec![id.clone().into()],
@@ -148,7 +148,7 @@ pub async fn apply(
         return Ok(Applied::NotYet);
     }
     let inserted = txn
-        .execute_raw(statement(
+        .execute_raw(sql(
             backend,
             "INSERT INTO delivery_event \
                  (id, provider, event_id, message_id, delivery_id, kind, detail, received_at) \
@@ -169,15 +169,18 @@ pub async fn apply(
     if inserted.rows_affected() == 0 {
         return Ok(Applied::Duplicate);
     }
-    let mut changed = None;
+    let mut changed = store::Signal::none();
     if let Some((delivery_id, notification_id, email, _)) = &delivery {
         match event.kind {
             EventKind::HardBounce => {
-                let detail = event.detail.clone().unwrap_or_else(|| "bounced".into());
-                if mark_bounced(&txn, *delivery_id, *notification_id, &detail).await? {
-                    changed =
-                        Some(crate::progress::notification_changed(&txn, *notification_id).await?);
-                }
+                let detail = event.detail.as_deref().unwrap_or("bounced");
+                changed = store::delivery::bounce(
+                    &txn,
+                    *delivery_id,
+                    *notification_id,
+                    &truncate(detail, 2000),
+                )
+                .await?;
                 suppression::suppress(&txn, email, None, Reason::Bounced).await?;
             }
             EventKind::Complaint => {
@@ -187,39 +190,13 @@ pub async fn apply(
         }
     }
     txn.commit().await?;
-    if let Some(changed) = changed {
-        changed.publish();
-    }
+    changed.publish();
     Ok(Applied::Recorded)
 }
 
-/// `sent` → `bounced`, and the notification's `bounced` counter, once.
-async fn mark_bounced(
-    txn: &impl ConnectionTrait,
-    delivery_id: i64,
-    notification_id: Uuid,
-    detail: &str,
-) -> Result<bool, DbErr> {
-    let backend = txn.get_database_backend();
-    let moved = txn
-        .execute_raw(statement(
-            backend,
-            "UPDATE delivery SET status = 'bounced', last_error = $1 \
-             WHERE id = $2 AND status = 'sent'",
-            vec![truncate(detail, 2000).into(), delivery_id.into()],
-        ))
-        .await?
-        .rows_affected();
-    if moved == 0 {
-        return Ok(false);
-    }
-    txn.execute_raw(statement(
-        backend,
-        "UPDATE notification SET bounced = bounced + 1, updated_at = $1 WHERE id = $2",
-        vec![Utc::now().into(), notification_id.into()],
-    ))
-    .await?;
-    Ok(true)
+/// `$n` placeholders bind natively on both backends.
+fn sql(backend: sea_orm::DbBackend, sql: &str, values: Vec<sea_orm::Value>) -> sea_orm::Statement {
+    sea_orm::Statement::from_sql_and_values(backend, sql, values)
 }
 
 fn truncate(text: &str, max: usize) -> String {
