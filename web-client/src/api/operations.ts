@@ -129,6 +129,8 @@ export const NotificationQuery = graphql(`
       sent
       failed
       cancelled
+      suppressed
+      bounced
       pending
       submittedAt
       startedAt
@@ -142,10 +144,10 @@ export const NotificationQuery = graphql(`
 `);
 
 export const FailedDeliveriesQuery = graphql(`
-  query FailedDeliveries($id: ID!, $first: Int!, $after: String) {
+  query FailedDeliveries($id: ID!, $status: DeliveryStatus!, $first: Int!, $after: String) {
     notification(id: $id) {
       id
-      deliveries(status: FAILED, first: $first, after: $after) {
+      deliveries(status: $status, first: $first, after: $after) {
         totalCount
         pageInfo {
           hasNextPage
@@ -262,6 +264,8 @@ export const NotificationProgressSubscription = graphql(`
       sent
       failed
       cancelled
+      suppressed
+      bounced
       pending
       ratePerSecond
       etaSeconds

@@ -132,6 +132,48 @@ describe('failed deliveries', () => {
   });
 });
 
+describe('bounced deliveries', () => {
+  it('are listed apart, with the provider reason, when there are some', async () => {
+    const withBounces = { ...notification, total: 2, sent: 2, failed: 0, suppressed: 0, bounced: 1 };
+    const client = mockClient(
+      (name, variables) => {
+        if (name === 'Notification') return { data: { notification: withBounces } };
+        if (name !== 'FailedDeliveries') return undefined;
+        const nodes =
+          variables.status === 'BOUNCED'
+            ? [
+                {
+                  id: 'd1',
+                  email: 'gone@example.org',
+                  attempts: 1,
+                  lastError: 'Bounced: 550 5.1.1 no such user',
+                  nextAttemptAt: null,
+                  attendee: { id: 'a1', firstName: 'Gone', lastName: 'Away' },
+                },
+              ]
+            : [];
+        return {
+          data: { notification: { id: 'n1', deliveries: { totalCount: nodes.length, pageInfo: { hasNextPage: false, endCursor: null }, nodes } } },
+        };
+      },
+      (name) =>
+        name === 'NotificationProgress'
+          ? fromValue({ data: { notificationProgress: progressFromNotification(withBounces, new Date('2027-01-01T10:00:05Z')) } })
+          : undefined,
+    );
+    render(
+      <Provider value={client}>
+        <NotificationDetail id="n1" justCreated={false} />
+      </Provider>,
+    );
+    const table = await screen.findByTestId('bounced-deliveries');
+    expect(within(table).getByText('Bounced: 550 5.1.1 no such user')).toBeTruthy();
+    expect(screen.getByRole('heading', { name: 'Bounced deliveries' })).toBeTruthy();
+    expect(screen.getByTestId('count-bounced').textContent).toBe('1');
+    expect(screen.queryByTestId('failed-deliveries')).toBeNull();
+  });
+});
+
 describe('compose', () => {
   function renderCompose(client: ReturnType<typeof mockClient>) {
     window.sessionStorage.setItem(TOKEN_KEY, 'tok');
