@@ -347,3 +347,67 @@ fn small_page(status: StatusCode, body: &str) -> Response {
     )
         .into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&'static str, &str)]) -> Result<crate::config::Settings, ConfigError> {
+        let vars: HashMap<&str, String> = vars.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        crate::config::Settings::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn a_public_deployment_needs_a_long_enough_secret() {
+        let err = settings(&[("TECHCONF_PUBLIC_URL", "https://t.example")]).unwrap_err();
+        assert_eq!(err.variable, "UNSUBSCRIBE_SECRET");
+        let err = settings(&[("UNSUBSCRIBE_SECRET", "short")]).unwrap_err();
+        assert_eq!(err.variable, "UNSUBSCRIBE_SECRET");
+        let ok = settings(&[
+            ("TECHCONF_PUBLIC_URL", "https://t.example/"),
+            ("UNSUBSCRIBE_SECRET", &"x".repeat(32)),
+        ])
+        .unwrap();
+        assert_eq!(ok.unsubscribe.base_url, "https://t.example");
+        for (variable, value) in [
+            ("UNSUBSCRIBE_TOKEN_TTL_DAYS", "0"),
+            ("UNSUBSCRIBE_MAILTO", "not an address"),
+            ("WEBHOOK_AZURE_SECRET", "too-short"),
+            ("WEBHOOK_SENDGRID_PUBLIC_KEY", "bm90IGEga2V5"),
+        ] {
+            let err = settings(&[(variable, value)]).unwrap_err();
+            assert_eq!(err.variable, variable);
+        }
+    }
+
+    #[test]
+    fn the_embedded_secret_is_generated_once_and_kept() {
+        let dir = std::env::temp_dir().join(format!("unsub-{}", Uuid::now_v7()));
+        let file = dir.join("secret");
+        let file_text = file.to_str().unwrap().to_owned();
+        let settings = settings(&[("UNSUBSCRIBE_SECRET_FILE", &file_text)]).unwrap();
+        let first = Unsubscribe::from_settings(&settings.unsubscribe).unwrap();
+        let link = first.link("ada@example.org", Uuid::now_v7(), Utc::now());
+        assert!(
+            link.url.starts_with("http://127.0.0.1:8080/u/"),
+            "{}",
+            link.url
+        );
+        assert_eq!(link.header_value(), format!("<{}>", link.url));
+        // A restart reads the same secret: links already sent keep working.
+        let again = Unsubscribe::from_settings(&settings.unsubscribe).unwrap();
+        let token = link.url.rsplit('/').next().unwrap();
+        assert_eq!(
+            again.verify(token, Utc::now()).unwrap().email,
+            "ada@example.org"
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
