@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
-use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::extract::{MatchedPath, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, Request, StatusCode, header::AUTHORIZATION};
 use axum::response::{Html, IntoResponse, Response};
@@ -32,6 +32,8 @@ pub struct AppState {
     pub unsubscribe: crate::unsubscribe::Unsubscribe,
     /// Authenticates the `/webhooks/` provider endpoints.
     pub webhooks: crate::webhooks::WebhookSettings,
+    /// What the WebSocket connections share: multiplexed progress, keep-alive pings.
+    pub subscriptions: crate::graphql::ws::Subscriptions,
 }
 
 /// The routes: GraphQL over HTTP and WebSocket, health checks, and the web client at `/`.
@@ -140,7 +142,7 @@ const WS_MAX_MESSAGE_BYTES: usize = 256 * 1024;
 /// `token: "…"`; without a valid one the connection is refused with the reason.
 async fn graphql_ws(
     State(state): State<AppState>,
-    protocol: GraphQLProtocol,
+    protocol: crate::graphql::ws::Protocol,
     upgrade: WebSocketUpgrade,
 ) -> Response {
     upgrade
@@ -150,15 +152,18 @@ async fn graphql_ws(
         .read_buffer_size(WS_READ_BUFFER_BYTES)
         .max_message_size(WS_MAX_MESSAGE_BYTES)
         .on_upgrade(move |stream| {
-            let schema = state.schema.clone();
-            GraphQLWebSocket::new(stream, schema, protocol)
-                .on_connection_init(move |payload| async move {
+            let subscriptions = state.subscriptions.clone();
+            crate::graphql::ws::serve(
+                stream,
+                subscriptions,
+                protocol.0,
+                move |payload| async move {
                     let auth = authenticate_ws(&state, &payload).await?;
                     let mut data = async_graphql::Data::default();
                     data.insert(auth);
                     Ok(data)
-                })
-                .serve()
+                },
+            )
         })
 }
 
@@ -261,8 +266,11 @@ impl Application {
         let db = crate::db::connect(&settings.database_url).await?;
         crate::db::ensure_migrated(&db, options.migrate).await?;
         let hub = crate::progress::ProgressHub::start(db.clone());
+        let (schema, subscriptions) =
+            build_schema(db.clone(), settings.limits, settings.worker.clone(), hub);
         let state = AppState {
-            schema: build_schema(db.clone(), settings.limits, settings.worker.clone(), hub),
+            schema,
+            subscriptions,
             authenticator: Authenticator::new(settings.admin_token.as_ref()),
             unsubscribe: crate::unsubscribe::Unsubscribe::from_settings(&settings.unsubscribe)?,
             webhooks: settings.webhooks.clone(),

@@ -6,7 +6,7 @@ mod template;
 mod text;
 
 pub use email::EmailAddress;
-pub use registration::{NewAttendee, NewConference, RegistrationFields};
+pub use registration::{NewAttendee, NewConference, Registration};
 pub use status::{DeliveryStatus, JobStatus, NotificationStatus, Role};
 pub use template::{
     ConferenceFields, NotificationTemplate, RecipientFields, RenderedEmail, TemplateVariables,

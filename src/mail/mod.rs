@@ -7,6 +7,7 @@ pub mod dkim;
 mod file;
 pub mod html;
 mod message;
+mod pipeline;
 mod smtp;
 
 use std::sync::Arc;
