@@ -48,6 +48,16 @@ pub struct Settings {
     pub dkim: Option<crate::mail::Dkim>,
     /// Provider delivery-event webhooks (`WEBHOOK_*`).
     pub webhooks: crate::webhooks::WebhookSettings,
+    /// Where `/metrics` is also served without a token (`METRICS_LISTEN`, API processes)
+    /// and where worker processes serve it (`WORKER_METRICS_LISTEN`).
+    pub metrics: MetricsSettings,
+}
+
+/// Private, unauthenticated `/metrics` listeners; `None` serves none.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MetricsSettings {
+    pub listen: Option<SocketAddr>,
+    pub worker_listen: Option<SocketAddr>,
 }
 
 /// Where the database is. It may carry a password, so its `Debug` hides it.
@@ -308,6 +318,10 @@ impl Settings {
             unsubscribe,
             dkim: crate::mail::Dkim::from_lookup(&get)?,
             webhooks: crate::webhooks::WebhookSettings::from_lookup(&get)?,
+            metrics: MetricsSettings {
+                listen: optional(&get, "METRICS_LISTEN")?,
+                worker_listen: optional(&get, "WORKER_METRICS_LISTEN")?,
+            },
         };
         if settings
             .worker
@@ -345,6 +359,17 @@ where
     raw.trim()
         .parse()
         .map_err(|e| ConfigError::new(name, format!("`{raw}`: {e}")))
+}
+
+fn optional<T>(
+    get: &impl Fn(&'static str) -> Option<String>,
+    name: &'static str,
+) -> Result<Option<T>, ConfigError>
+where
+    T: FromStr,
+    T::Err: std::fmt::Display,
+{
+    get(name).map(|_| typed(get, name, "")).transpose()
 }
 
 fn positive<T>(

@@ -12,6 +12,7 @@ pub mod error;
 pub mod graphql;
 pub mod legacy;
 pub mod mail;
+pub mod metrics;
 pub mod progress;
 pub mod queue;
 pub mod service;

@@ -9,10 +9,12 @@ mod helpers;
 mod limits;
 mod migrations;
 mod notification;
+mod observability;
 mod pagination;
 mod registration;
 mod schema;
 mod seed;
+mod setup;
 mod subscriptions;
 #[path = "../support/mod.rs"]
 mod support;
