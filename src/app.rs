@@ -33,6 +33,10 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub schema: TechConfSchema,
     pub authenticator: Authenticator,
+    /// Signs and checks the `/u/` unsubscribe links.
+    pub unsubscribe: crate::unsubscribe::Unsubscribe,
+    /// Authenticates the `/webhooks/` provider endpoints.
+    pub webhooks: crate::webhooks::WebhookSettings,
     /// What the WebSocket connections share: multiplexed progress, keep-alive pings.
     pub subscriptions: crate::graphql::ws::Subscriptions,
     pub limits: std::sync::Arc<ApiLimits>,
@@ -73,6 +77,18 @@ pub fn router(state: AppState, web_dir: &Path, max_body_bytes: usize) -> Router 
         )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route(
+            "/u/{token}",
+            get(crate::unsubscribe::page).post(crate::unsubscribe::one_click),
+        )
+        .route(
+            "/webhooks/azure",
+            axum::routing::post(crate::webhooks::azure::receive),
+        )
+        .route(
+            "/webhooks/sendgrid",
+            axum::routing::post(crate::webhooks::sendgrid::receive),
+        )
         .route("/metrics", get(metrics))
         .fallback_service(web)
         .layer(RequestBodyLimitLayer::new(max_body_bytes));
@@ -488,6 +504,8 @@ impl Application {
             subscriptions,
             authenticator: Authenticator::new(settings.admin_token.as_ref()),
             limits: std::sync::Arc::new(settings.limits.clone()),
+            unsubscribe: crate::unsubscribe::Unsubscribe::from_settings(&settings.unsubscribe)?,
+            webhooks: settings.webhooks.clone(),
             db,
         };
         let router = router(

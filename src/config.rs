@@ -42,6 +42,12 @@ pub struct Settings {
     pub worker: WorkerSettings,
     /// Azure Service Bus as the job queue; `None` keeps the database queue.
     pub servicebus: Option<ServiceBusSettings>,
+    /// One-click unsubscribe links (`UNSUBSCRIBE_*`).
+    pub unsubscribe: crate::unsubscribe::UnsubscribeSettings,
+    /// DKIM signing (`DKIM_*`); `None` sends unsigned.
+    pub dkim: Option<crate::mail::Dkim>,
+    /// Provider delivery-event webhooks (`WEBHOOK_*`).
+    pub webhooks: crate::webhooks::WebhookSettings,
     /// Where `/metrics` is also served without a token (`METRICS_LISTEN`, API processes)
     /// and where worker processes serve it (`WORKER_METRICS_LISTEN`).
     pub metrics: MetricsSettings,
@@ -298,6 +304,12 @@ impl Settings {
             other => other.map(SecretString::from),
         };
         let rate_limit: u32 = typed(&get, "WORKER_RATE_LIMIT", "0")?;
+        let public_url = get("TECHCONF_PUBLIC_URL");
+        let unsubscribe = crate::unsubscribe::UnsubscribeSettings::from_lookup(
+            &get,
+            public_url.as_deref(),
+            listen,
+        )?;
         let settings = Settings {
             database_url,
             listen,
@@ -305,7 +317,7 @@ impl Settings {
             admin_token,
             log_format: typed(&get, "LOG_FORMAT", "text")?,
             web_dir: parse("TECHCONF_WEB_DIR", "web-client/dist")?.into(),
-            public_url: get("TECHCONF_PUBLIC_URL"),
+            public_url,
             limits: ApiLimits {
                 max_depth: limit(&get, "GRAPHQL_MAX_DEPTH", "12")?,
                 max_complexity: limit(&get, "GRAPHQL_MAX_COMPLEXITY", "5000")?,
@@ -351,6 +363,9 @@ impl Settings {
             },
             servicebus: ServiceBusSettings::from_lookup(get)
                 .map_err(|e| ConfigError::new(e.variable(), e.to_string()))?,
+            unsubscribe,
+            dkim: crate::mail::Dkim::from_lookup(&get)?,
+            webhooks: crate::webhooks::WebhookSettings::from_lookup(&get)?,
             metrics: MetricsSettings {
                 listen: optional(&get, "METRICS_LISTEN")?,
                 worker_listen: optional(&get, "WORKER_METRICS_LISTEN")?,

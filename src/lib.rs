@@ -19,5 +19,8 @@ pub mod queue;
 pub mod rate_limit;
 pub mod service;
 pub mod store;
+pub mod suppression;
 pub mod telemetry;
+pub mod unsubscribe;
+pub mod webhooks;
 pub mod worker;

@@ -53,6 +53,8 @@ on_both_backends!(
     jobs_are_claimed_by_id_exactly_once,
     jobs_are_handed_over_and_orphans_requeued,
     the_relay_claims_publishes_and_releases,
+    planning_records_suppressed_addresses_and_the_rest_completes_the_count,
+    a_bounce_moves_a_sent_delivery_once,
 );
 
 async fn migrated(database: &TestDatabase) -> DatabaseConnection {
@@ -137,7 +139,11 @@ fn lease_in(seconds: i64) -> chrono::DateTime<Utc> {
 #[track_caller]
 fn assert_final(n: &notification::Model) {
     assert!(n.status.is_terminal(), "{n:?}");
-    assert_eq!(n.sent + n.failed + n.cancelled, n.total, "{n:?}");
+    assert_eq!(
+        n.sent + n.failed + n.cancelled + n.suppressed,
+        n.total,
+        "{n:?}"
+    );
     assert!(n.completed_at.is_some());
 }
 
@@ -760,4 +766,152 @@ async fn the_relay_claims_publishes_and_releases(db: DatabaseConnection) {
         .await
         .unwrap();
     assert_eq!(next.iter().map(|j| j.id).collect::<Vec<_>>(), [b]);
+}
+
+async fn planning_records_suppressed_addresses_and_the_rest_completes_the_count(
+    db: DatabaseConnection,
+) {
+    use techconf::suppression::{Reason, suppress};
+    let id = notification_for(&db, 4).await;
+    let conference = row(&db, id).await.conference_id.unwrap();
+    // One for this conference (in another letter case), one for all conferences, one for
+    // another conference only (which does not apply).
+    suppress(
+        &db,
+        "PERSON0@example.org",
+        Some(conference),
+        Reason::Unsubscribed,
+    )
+    .await
+    .unwrap();
+    suppress(&db, "person1@example.org", None, Reason::Bounced)
+        .await
+        .unwrap();
+    let other = Uuid::now_v7();
+    db.execute_raw(Statement::from_sql_and_values(
+        db.get_database_backend(),
+        "INSERT INTO conference (id, name, starts_on, price_cents, address, active, created_at) \
+         VALUES ($1, 'Other', '2027-01-01', 0, 'x', true, $2)",
+        vec![other.into(), Utc::now().into()],
+    ))
+    .await
+    .unwrap();
+    suppress(&db, "person2@example.org", Some(other), Reason::Complained)
+        .await
+        .unwrap();
+    store::notification::plan(&db, id, SLICE)
+        .await
+        .unwrap()
+        .1
+        .publish();
+    let n = row(&db, id).await;
+    assert_eq!(
+        (n.total, n.suppressed, n.status),
+        (4, 2, NotificationStatus::Sending)
+    );
+    assert_eq!(count(&db, "delivery WHERE status = 'suppressed'").await, 2);
+    let batch = claim_batch(&db, id, (i64::MIN, i64::MAX), 10, lease_in(60))
+        .await
+        .unwrap();
+    assert_eq!(batch.len(), 2, "suppressed deliveries are never claimed");
+    let outcomes = batch
+        .iter()
+        .map(|c| {
+            let sent = Outcome::Sent {
+                message_id: format!("<{}@test>", c.id),
+            };
+            (c.id, sent)
+        })
+        .collect();
+    record_outcomes(&db, id, batch_lease(&db, id).await, outcomes)
+        .await
+        .unwrap()
+        .signal
+        .publish();
+    let n = row(&db, id).await;
+    assert_eq!(
+        n.status,
+        NotificationStatus::Completed,
+        "the last outcome completes it"
+    );
+    assert_final(&n);
+
+    // Everybody suppressed: complete at once.
+    suppress(&db, "person0@example.org", None, Reason::Unsubscribed)
+        .await
+        .unwrap();
+    suppress(&db, "person2@example.org", None, Reason::Bounced)
+        .await
+        .unwrap();
+    suppress(&db, "person3@example.org", None, Reason::Bounced)
+        .await
+        .unwrap();
+    let all_suppressed = notification_for(&db, 0).await;
+    let conference2 = row(&db, all_suppressed).await.conference_id.unwrap();
+    support::insert_attendees(&db, conference2, &support::emails(3)).await;
+    store::notification::plan(&db, all_suppressed, SLICE)
+        .await
+        .unwrap()
+        .1
+        .publish();
+    let n = row(&db, all_suppressed).await;
+    assert_eq!((n.total, n.suppressed), (3, 3));
+    assert_eq!(n.status, NotificationStatus::Completed);
+    assert_final(&n);
+}
+
+/// The lease the claimed deliveries of `id` carry.
+async fn batch_lease(db: &DatabaseConnection, id: Uuid) -> chrono::DateTime<Utc> {
+    delivery::Entity::find()
+        .all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|d| d.notification_id == id && d.status == DeliveryStatus::Sending)
+        .and_then(|d| d.locked_until)
+        .unwrap()
+}
+
+async fn a_bounce_moves_a_sent_delivery_once(db: DatabaseConnection) {
+    let id = planned(&db, 2).await;
+    let lease = lease_in(60);
+    let batch = claim_batch(&db, id, (i64::MIN, i64::MAX), 10, lease)
+        .await
+        .unwrap();
+    // Not sent yet: a bounce moves nothing.
+    let early = store::delivery::bounce(&db, batch[0].id, id, "550 gone")
+        .await
+        .unwrap();
+    early.publish();
+    assert_eq!(row(&db, id).await.bounced, 0);
+    let outcomes = batch
+        .iter()
+        .map(|c| {
+            let sent = Outcome::Sent {
+                message_id: format!("<{}@test>", c.id),
+            };
+            (c.id, sent)
+        })
+        .collect();
+    record_outcomes(&db, id, lease, outcomes)
+        .await
+        .unwrap()
+        .signal
+        .publish();
+    for _ in 0..2 {
+        store::delivery::bounce(&db, batch[0].id, id, "550 gone")
+            .await
+            .unwrap()
+            .publish();
+    }
+    let n = row(&db, id).await;
+    assert_eq!((n.sent, n.bounced), (2, 1), "counted once, and still sent");
+    assert_final(&n);
+    let bounced = delivery::Entity::find_by_id(batch[0].id)
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(bounced.status, DeliveryStatus::Bounced);
+    assert_eq!(bounced.last_error.as_deref(), Some("550 gone"));
 }

@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261121_000001_initial;
 mod m20261121_000003_send_rate;
 mod m20261130_000010_conference_currency;
+mod m20261130_000011_deliverability;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000001_initial::Migration),
             Box::new(m20261121_000003_send_rate::Migration),
             Box::new(m20261130_000010_conference_currency::Migration),
+            Box::new(m20261130_000011_deliverability::Migration),
         ]
     }
 }

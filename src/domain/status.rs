@@ -131,6 +131,10 @@ string_enum! {
         Sent => "sent",
         Failed => "failed",
         Cancelled => "cancelled",
+        /// Skipped at plan time: the address is on the suppression list.
+        Suppressed => "suppressed",
+        /// Sent, then reported as a hard bounce by the provider.
+        Bounced => "bounced",
     }
 }
 

@@ -58,7 +58,11 @@ pub struct ConferenceFields {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RenderedEmail {
     pub subject: String,
+    /// The text part: the message as written (Markdown reads well as plain text).
     pub body: String,
+    /// The HTML part's content: the message as Markdown, with attendee values HTML-escaped,
+    /// rendered and sanitised (`mail::html`). The layout is added when the email is built.
+    pub html: String,
 }
 
 /// A compiled subject and message.
@@ -69,6 +73,8 @@ pub struct NotificationTemplate {
 
 const SUBJECT: &str = "subject.txt";
 const MESSAGE: &str = "message.txt";
+/// The message again, rendered with HTML auto-escaping for the HTML part.
+const MESSAGE_HTML: &str = "message.html";
 const MAX_SUBJECT: usize = 500;
 const MAX_MESSAGE: usize = 50_000;
 
@@ -77,8 +83,15 @@ impl NotificationTemplate {
     pub fn compile(subject: &str, message: &str) -> Result<Self, ValidationError> {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
-        // Plain-text email: no HTML escaping of attendee data.
-        env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+        // The text part and the subject are not HTML: no escaping there. The HTML part's
+        // source escapes every value, so attendee data is text in the HTML whatever it holds.
+        env.set_auto_escape_callback(|name| {
+            if name == MESSAGE_HTML {
+                minijinja::AutoEscape::Html
+            } else {
+                minijinja::AutoEscape::None
+            }
+        });
         for (field, name, source, max) in [
             ("subject", SUBJECT, subject, MAX_SUBJECT),
             ("message", MESSAGE, message, MAX_MESSAGE),
@@ -116,6 +129,8 @@ impl NotificationTemplate {
                 ));
             }
         }
+        env.add_template_owned(MESSAGE_HTML.to_owned(), message.to_owned())
+            .map_err(|e| ValidationError::new("message", describe(&e)))?;
         let compiled = Self { env };
         // A trial render catches what only shows at render time (unknown filters, bad calls).
         compiled.render(&RecipientFields::sample())?;
@@ -133,9 +148,11 @@ impl NotificationTemplate {
         let subject = render("subject", SUBJECT)?;
         // A header is one line: fold any line breaks a template produced.
         let subject = subject.split_whitespace().collect::<Vec<_>>().join(" ");
+        let html_source = render("message", MESSAGE_HTML)?;
         Ok(RenderedEmail {
             subject,
             body: render("message", MESSAGE)?,
+            html: crate::mail::html::markdown_to_html(&html_source),
         })
     }
 }
@@ -185,6 +202,24 @@ mod tests {
         let email = t.render(&RecipientFields::sample()).unwrap();
         assert_eq!(email.subject, "Hello Ada");
         assert_eq!(email.body, "See you at TechConf on 2027-05-01, ADA.");
+    }
+
+    #[test]
+    fn attendee_values_are_text_in_the_html_part_and_verbatim_in_the_text_part() {
+        let t = NotificationTemplate::compile("Hi {{ first_name }}", "**Hello** {{ first_name }}")
+            .unwrap();
+        let mut fields = RecipientFields::sample();
+        fields.first_name = "<script>alert('x')</script> & *co*".into();
+        let email = t.render(&fields).unwrap();
+        assert_eq!(email.subject, "Hi <script>alert('x')</script> & *co*");
+        assert_eq!(email.body, "**Hello** <script>alert('x')</script> & *co*");
+        assert!(!email.html.contains("<script"), "{}", email.html);
+        assert!(
+            email.html.contains("<strong>Hello</strong>"),
+            "{}",
+            email.html
+        );
+        assert!(email.html.contains("&lt;script&gt;"), "{}", email.html);
     }
 
     #[test]

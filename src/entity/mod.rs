@@ -5,3 +5,4 @@ pub mod conference;
 pub mod delivery;
 pub mod job;
 pub mod notification;
+pub mod suppression;

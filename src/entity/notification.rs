@@ -14,6 +14,10 @@ pub struct Model {
     pub sent: i32,
     pub failed: i32,
     pub cancelled: i32,
+    /// Deliveries skipped at plan time because the address is on the suppression list.
+    pub suppressed: i32,
+    /// Deliveries sent, then reported bounced by the provider (also counted in `sent`).
+    pub bounced: i32,
     pub submitted_at: DateTimeUtc,
     pub started_at: Option<DateTimeUtc>,
     pub completed_at: Option<DateTimeUtc>,

@@ -10,6 +10,7 @@ mod multiplex;
 mod notification;
 mod roster;
 mod subscription;
+mod suppression;
 mod types;
 pub mod ws;
 
@@ -32,6 +33,7 @@ pub struct QueryRoot(
     conference::ConferenceQuery,
     attendee::AttendeeQuery,
     notification::NotificationQuery,
+    suppression::SuppressionQuery,
     ViewerQuery,
 );
 
@@ -42,6 +44,7 @@ pub struct MutationRoot(
     attendee::AttendeeMutation,
     roster::RosterMutation,
     notification::NotificationMutation,
+    suppression::SuppressionMutation,
 );
 
 pub type TechConfSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;

@@ -18,7 +18,11 @@ use crate::service::{self, notification::CreateNotification, page::PageRequest};
 #[derive(async_graphql::SimpleObject)]
 pub struct NotificationPreview {
     pub subject: String,
+    /// The text part: the message as written.
     pub body: String,
+    /// The HTML part: the message as Markdown, rendered, sanitised, in the email layout.
+    /// Attendee values in it are escaped. Show it in a sandboxed iframe.
+    pub html: String,
 }
 
 /// A notification and its progress.
@@ -53,9 +57,18 @@ impl Notification {
     async fn cancelled(&self) -> i32 {
         self.0.cancelled
     }
-    /// Recipients neither sent, failed nor cancelled yet.
+    /// Recipients skipped because their address is on the suppression list.
+    async fn suppressed(&self) -> i32 {
+        self.0.suppressed
+    }
+    /// Recipients sent to, then reported bounced by the provider. Counted in `sent` as
+    /// well: `sent + failed + cancelled + suppressed + pending = total`.
+    async fn bounced(&self) -> i32 {
+        self.0.bounced
+    }
+    /// Recipients neither sent, failed, cancelled nor suppressed yet.
     async fn pending(&self) -> i32 {
-        (self.0.total - self.0.sent - self.0.failed - self.0.cancelled).max(0)
+        (self.0.total - self.0.sent - self.0.failed - self.0.cancelled - self.0.suppressed).max(0)
     }
     async fn submitted_at(&self) -> DateTime<Utc> {
         self.0.submitted_at
@@ -149,8 +162,9 @@ impl NotificationQuery {
                 .await
                 .gql()?;
         Ok(NotificationPreview {
-            subject: rendered.subject,
-            body: rendered.body,
+            subject: rendered.email.subject,
+            body: rendered.email.body,
+            html: rendered.html_document,
         })
     }
 

@@ -80,7 +80,11 @@ pub struct NotificationProgress {
     pub sent: i32,
     pub failed: i32,
     pub cancelled: i32,
-    /// Recipients neither sent, failed nor cancelled yet.
+    /// Recipients skipped because their address is suppressed.
+    pub suppressed: i32,
+    /// Recipients sent to, then reported bounced (also counted in `sent`).
+    pub bounced: i32,
+    /// Recipients neither sent, failed, cancelled nor suppressed yet.
     pub pending: i32,
     /// Recipients finished per second over the last few seconds; null until known.
     pub rate_per_second: Option<f64>,
@@ -101,6 +105,8 @@ impl From<&Progress> for NotificationProgress {
             sent: int(p.sent),
             failed: int(p.failed),
             cancelled: int(p.cancelled),
+            suppressed: int(p.suppressed),
+            bounced: int(p.bounced),
             pending: int(p.pending()),
             rate_per_second: p.rate_per_second,
             eta_seconds: p.eta_seconds.map(int),
@@ -428,6 +434,8 @@ mod tests {
             sent,
             failed: 0,
             cancelled: 0,
+            suppressed: 0,
+            bounced: 0,
             rate_per_second: None,
             eta_seconds: None,
             updated_at: Utc::now(),

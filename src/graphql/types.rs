@@ -48,6 +48,10 @@ pub enum DeliveryStatus {
     Sent,
     Failed,
     Cancelled,
+    /// Not sent: the address is on the suppression list.
+    Suppressed,
+    /// Sent, then reported as a hard bounce by the provider.
+    Bounced,
 }
 
 impl From<domain::DeliveryStatus> for DeliveryStatus {
@@ -59,6 +63,8 @@ impl From<domain::DeliveryStatus> for DeliveryStatus {
             D::Sent => Self::Sent,
             D::Failed => Self::Failed,
             D::Cancelled => Self::Cancelled,
+            D::Suppressed => Self::Suppressed,
+            D::Bounced => Self::Bounced,
         }
     }
 }
@@ -71,6 +77,8 @@ impl From<DeliveryStatus> for domain::DeliveryStatus {
             DeliveryStatus::Sent => Self::Sent,
             DeliveryStatus::Failed => Self::Failed,
             DeliveryStatus::Cancelled => Self::Cancelled,
+            DeliveryStatus::Suppressed => Self::Suppressed,
+            DeliveryStatus::Bounced => Self::Bounced,
         }
     }
 }

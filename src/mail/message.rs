@@ -1,12 +1,14 @@
 //! Building the emails TechConf sends: notifications and registration confirmations.
 use icalendar::{Calendar, Component, EventLike};
 use lettre::Message;
-use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart, header::ContentType};
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use uuid::Uuid;
 
 use super::{OutgoingEmail, SendError, Sender};
 use crate::domain::{ConferenceFields, RecipientFields, RenderedEmail};
 use crate::entity::{attendee, conference};
+use crate::unsubscribe::UnsubscribeLink;
 
 /// The conference's part of a notification's template context.
 pub fn conference_context(conference: &conference::Model) -> ConferenceFields {
@@ -43,24 +45,53 @@ pub fn notification_message_id(notification: Uuid, attendee: Uuid, domain: &str)
     format!("<{}.{}@{domain}>", notification.simple(), attendee.simple())
 }
 
+/// One recipient's notification email, before it is built.
+pub struct NotificationEmail<'a> {
+    pub notification: Uuid,
+    pub attendee: Uuid,
+    pub to: &'a str,
+    pub name: &'a str,
+    pub conference_name: &'a str,
+    pub rendered: &'a RenderedEmail,
+    /// The recipient's one-click unsubscribe link (RFC 8058).
+    pub unsubscribe: Option<&'a UnsubscribeLink>,
+}
+
+/// A notification: `multipart/alternative` with the text as written and the sanitised HTML
+/// in the layout, plus the `List-Unsubscribe` and `List-Unsubscribe-Post` headers.
 pub fn notification_email(
     sender: &Sender,
-    notification: Uuid,
-    attendee: Uuid,
-    to: &str,
-    name: &str,
-    rendered: &RenderedEmail,
+    email: NotificationEmail<'_>,
 ) -> Result<OutgoingEmail, SendError> {
-    let message_id = notification_message_id(notification, attendee, sender.domain());
-    let message = Message::builder()
+    let message_id = notification_message_id(email.notification, email.attendee, sender.domain());
+    let html = super::html::document(
+        email.conference_name,
+        &email.rendered.html,
+        email.unsubscribe.map(|u| u.url.as_str()),
+    );
+    let mut builder = Message::builder()
         .from(sender.mailbox.clone())
-        .to(recipient(to, name)?)
-        .subject(rendered.subject.clone())
-        .message_id(Some(message_id.clone()))
-        .header(ContentType::TEXT_PLAIN)
-        .body(rendered.body.clone())
+        .to(recipient(email.to, email.name)?)
+        .subject(email.rendered.subject.clone())
+        .message_id(Some(message_id.clone()));
+    if let Some(link) = email.unsubscribe {
+        builder = builder
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("List-Unsubscribe"),
+                link.header_value(),
+            ))
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
+                "List-Unsubscribe=One-Click".into(),
+            ));
+    }
+    let message = builder
+        .multipart(MultiPart::alternative_plain_html(
+            email.rendered.body.clone(),
+            html,
+        ))
         .map_err(|e| SendError::permanent(format!("cannot build the message: {e}")))?;
-    finish(message, message_id)
+    finish(sender, message, message_id)
 }
 
 /// A registration confirmation with the conference attached as an iCalendar event.
@@ -109,7 +140,7 @@ pub fn confirmation_email(
                 .singlepart(Attachment::new("conference.ics".into()).body(calendar, ics_type)),
         )
         .map_err(|e| SendError::permanent(format!("cannot build the message: {e}")))?;
-    finish(message, message_id)
+    finish(sender, message, message_id)
 }
 
 fn recipient(address: &str, name: &str) -> Result<Mailbox, SendError> {
@@ -119,7 +150,15 @@ fn recipient(address: &str, name: &str) -> Result<Mailbox, SendError> {
     Ok(Mailbox::new(Some(name.to_owned()), email))
 }
 
-fn finish(message: Message, message_id: String) -> Result<OutgoingEmail, SendError> {
+/// Signs (when DKIM is configured) and serialises.
+fn finish(
+    sender: &Sender,
+    mut message: Message,
+    message_id: String,
+) -> Result<OutgoingEmail, SendError> {
+    if let Some(dkim) = &sender.dkim {
+        message.sign(dkim.config());
+    }
     Ok(OutgoingEmail {
         envelope: message.envelope().clone(),
         message_id,
@@ -161,9 +200,21 @@ mod tests {
         let rendered = RenderedEmail {
             subject: "Hé {{ x }}".into(),
             body: "Body".into(),
+            html: "<p>Body</p>".into(),
         };
-        let email =
-            notification_email(&sender(), n, a, "ada@example.org", "Ada L", &rendered).unwrap();
+        let email = notification_email(
+            &sender(),
+            NotificationEmail {
+                notification: n,
+                attendee: a,
+                to: "ada@example.org",
+                name: "Ada L",
+                conference_name: "RustConf",
+                rendered: &rendered,
+                unsubscribe: None,
+            },
+        )
+        .unwrap();
         let text = String::from_utf8(email.bytes).unwrap();
         assert!(
             text.contains(&format!("Message-ID: {}", email.message_id)),

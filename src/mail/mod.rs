@@ -3,7 +3,9 @@
 //! Failures are classified once, here: a `SendError` is either transient (SMTP 4xx,
 //! connection errors, timeouts: worth retrying) or permanent (5xx, an address the server
 //! refuses: retrying will not help).
+pub mod dkim;
 mod file;
+pub mod html;
 mod message;
 mod pipeline;
 mod smtp;
@@ -14,9 +16,11 @@ use lettre::Address;
 use lettre::address::Envelope;
 use lettre::message::Mailbox;
 
+pub use dkim::Dkim;
 pub use file::FileMailer;
 pub use message::{
-    conference_context, confirmation_email, mask_address, notification_email, recipient_context,
+    NotificationEmail, conference_context, confirmation_email, mask_address, notification_email,
+    recipient_context,
 };
 pub use smtp::SmtpMailer;
 
@@ -85,10 +89,11 @@ impl Mailer {
     }
 }
 
-/// The sender and the domain used in Message-IDs.
+/// The sender and the domain used in Message-IDs, and the DKIM key that signs, if any.
 #[derive(Clone, Debug)]
 pub struct Sender {
     pub mailbox: Mailbox,
+    pub dkim: Option<Dkim>,
 }
 
 impl Sender {
@@ -96,7 +101,16 @@ impl Sender {
         let mailbox: Mailbox = text
             .parse()
             .map_err(|e| anyhow::anyhow!("MAIL_FROM `{text}` is not a mailbox: {e}"))?;
-        Ok(Self { mailbox })
+        Ok(Self {
+            mailbox,
+            dkim: None,
+        })
+    }
+
+    /// Signs every message with `dkim` (`DKIM_*`).
+    pub fn with_dkim(mut self, dkim: Option<Dkim>) -> Self {
+        self.dkim = dkim;
+        self
     }
 
     pub fn address(&self) -> &Address {

@@ -26,6 +26,10 @@ pub struct Progress {
     pub sent: i64,
     pub failed: i64,
     pub cancelled: i64,
+    /// Skipped at plan time: the address is suppressed.
+    pub suppressed: i64,
+    /// Sent, then reported bounced (also counted in `sent`).
+    pub bounced: i64,
     /// Recipients finished (sent or failed) per second over the recent window.
     pub rate_per_second: Option<f64>,
     /// Seconds until every pending recipient is done at the recent rate.
@@ -34,9 +38,9 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// Recipients neither sent, failed nor cancelled yet.
+    /// Recipients neither sent, failed, cancelled nor suppressed yet.
     pub fn pending(&self) -> i64 {
-        (self.total - self.sent - self.failed - self.cancelled).max(0)
+        (self.total - self.sent - self.failed - self.cancelled - self.suppressed).max(0)
     }
 
     pub fn is_terminal(&self) -> bool {
@@ -85,6 +89,8 @@ impl RateWindow {
             sent: i64::from(row.sent),
             failed: i64::from(row.failed),
             cancelled: i64::from(row.cancelled),
+            suppressed: i64::from(row.suppressed),
+            bounced: i64::from(row.bounced),
             rate_per_second: None,
             eta_seconds: None,
             updated_at: row.updated_at,
@@ -146,6 +152,8 @@ mod tests {
             sent,
             failed,
             cancelled: 0,
+            suppressed: 0,
+            bounced: 0,
             submitted_at: updated_at,
             started_at: None,
             completed_at: None,

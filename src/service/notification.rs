@@ -106,7 +106,7 @@ pub async fn preview(
     attendee_id: Option<Uuid>,
     subject: &str,
     message: &str,
-) -> ApiResult<crate::domain::RenderedEmail> {
+) -> ApiResult<Preview> {
     let template = NotificationTemplate::compile(subject, message)?;
     let conference = super::conference::get(db, conference_id).await?;
     let conference = conference_context(&conference);
@@ -127,7 +127,18 @@ pub async fn preview(
             recipient_context(&a, &a.email, conference)
         }
     };
-    Ok(template.render(&fields)?)
+    let email = template.render(&fields)?;
+    let html_document = crate::mail::html::document(&fields.conference.name, &email.html, None);
+    Ok(Preview {
+        email,
+        html_document,
+    })
+}
+
+/// A rendered notification for one attendee: both parts, the HTML in the email's layout.
+pub struct Preview {
+    pub email: crate::domain::RenderedEmail,
+    pub html_document: String,
 }
 
 pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<notification::Model> {

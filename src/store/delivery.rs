@@ -169,7 +169,7 @@ pub async fn record_outcomes(
             "UPDATE notification SET sent = sent + $1, failed = failed + $2, updated_at = $3 \
              WHERE id = $4 \
              RETURNING status, conference_id, started_at, legacy_id, total, sent, failed, \
-                 cancelled",
+                 cancelled, suppressed",
             vec![
                 (sent as i64).into(),
                 (failed as i64).into(),
@@ -188,6 +188,38 @@ pub async fn record_outcomes(
         failed,
         signal,
     })
+}
+
+/// A provider reported a hard bounce for a sent delivery: `sent` → `bounced`, and the
+/// notification's `bounced` counter, in the caller's transaction (the webhook records the
+/// event and suppresses the address in the same one). Only a `sent` row moves, so a repeated
+/// or late event counts nothing twice; the signal is empty when nothing moved.
+pub async fn bounce(
+    txn: &impl ConnectionTrait,
+    delivery: i64,
+    notification: Uuid,
+    detail: &str,
+) -> Result<Signal, DbErr> {
+    let backend = txn.get_database_backend();
+    let moved = txn
+        .execute_raw(same(
+            backend,
+            "UPDATE delivery SET status = 'bounced', last_error = $1 \
+             WHERE id = $2 AND status = 'sent'",
+            vec![detail.into(), delivery.into()],
+        ))
+        .await?
+        .rows_affected();
+    if moved == 0 {
+        return Ok(Signal::none());
+    }
+    txn.execute_raw(same(
+        backend,
+        "UPDATE notification SET bounced = bounced + 1, updated_at = $1 WHERE id = $2",
+        vec![Utc::now().into(), notification.into()],
+    ))
+    .await?;
+    notification_changed(txn, notification).await
 }
 
 /// When to look at the slice again, if anything in it is unfinished: the earliest retry

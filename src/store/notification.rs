@@ -5,8 +5,9 @@
 //! notification to `PAUSING` / `CANCELLING`, and [`settle`] moves it on to `PAUSED` /
 //! `CANCELLED` in the transaction that records the last outcome in flight (or at once when
 //! nothing is). A `SENDING` notification whose recipients are all done is finished the same
-//! way, so the counters of a terminal notification are final: `sent + failed + cancelled =
-//! total`.
+//! way, so the counters of a terminal notification are final: `sent + failed + cancelled +
+//! suppressed = total`. (`bounced` counts deliveries sent and then reported bounced: they
+//! stay in `sent`.)
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -49,6 +50,8 @@ pub async fn create(
         sent: 0,
         failed: 0,
         cancelled: 0,
+        suppressed: 0,
+        bounced: 0,
         submitted_at: now,
         started_at: None,
         completed_at: None,
@@ -70,6 +73,8 @@ pub async fn create(
         sent: Set(0),
         failed: Set(0),
         cancelled: Set(0),
+        suppressed: Set(0),
+        bounced: Set(0),
         submitted_at: Set(now),
         started_at: Set(None),
         completed_at: Set(None),
@@ -115,9 +120,9 @@ pub async fn status(
 /// (SQLite's write transaction already holds the only write lock).
 const LOCK_ROW: Paired = Paired {
     postgres: "SELECT status, conference_id, started_at, legacy_id, total, sent, failed, \
-                   cancelled FROM notification WHERE id = $1 FOR UPDATE",
+                   cancelled, suppressed FROM notification WHERE id = $1 FOR UPDATE",
     sqlite: "SELECT status, conference_id, started_at, legacy_id, total, sent, failed, \
-                 cancelled FROM notification WHERE id = $1",
+                 cancelled, suppressed FROM notification WHERE id = $1",
 };
 
 /// A notification's status and counters inside a transaction that changes them.
@@ -132,16 +137,17 @@ pub(super) struct Row {
 impl Row {
     pub(super) fn from_query(row: &QueryResult) -> Result<Self, DbErr> {
         let started: Option<DateTime<Utc>> = row.try_get("", "started_at")?;
-        let (sent, failed, cancelled): (i32, i32, i32) = (
+        let (sent, failed, cancelled, suppressed): (i32, i32, i32, i32) = (
             row.try_get("", "sent")?,
             row.try_get("", "failed")?,
             row.try_get("", "cancelled")?,
+            row.try_get("", "suppressed")?,
         );
         Ok(Self {
             status: row.try_get("", "status")?,
             started: started.is_some(),
             total: row.try_get("", "total")?,
-            done: sent + failed + cancelled,
+            done: sent + failed + cancelled + suppressed,
         })
     }
 }
@@ -190,28 +196,39 @@ pub async fn plan(
             reason: "the notification has no conference".into(),
         });
     };
+    // An address on the suppression list gets a `suppressed` delivery, never sent, so the
+    // counts still add up.
     txn.execute_raw(same(
         backend,
-        "INSERT INTO delivery (notification_id, attendee_id, email, status, attempts) \
-         SELECT $1, id, email, 'pending', 0 FROM attendee WHERE conference_id = $2 \
-         ON CONFLICT (notification_id, attendee_id) DO NOTHING",
+        format!(
+            "INSERT INTO delivery (notification_id, attendee_id, email, status, attempts) \
+             SELECT $1, a.id, a.email, \
+                 CASE WHEN {} THEN 'suppressed' ELSE 'pending' END, 0 \
+             FROM attendee a WHERE a.conference_id = $2 \
+             ON CONFLICT (notification_id, attendee_id) DO NOTHING",
+            crate::suppression::SUPPRESSED_ATTENDEE
+        ),
         vec![id.into(), conference.into()],
     ))
     .await?;
     let range = txn
         .query_one_raw(same(
             backend,
-            "SELECT COUNT(*) AS n, MIN(id) AS first, MAX(id) AS last FROM delivery \
-             WHERE notification_id = $1",
+            "SELECT COUNT(*) AS n, \
+                 SUM(CASE WHEN status = 'suppressed' THEN 1 ELSE 0 END) AS suppressed, \
+                 MIN(CASE WHEN status = 'pending' THEN id END) AS first, \
+                 MAX(CASE WHEN status = 'pending' THEN id END) AS last \
+             FROM delivery WHERE notification_id = $1",
             vec![id.into()],
         ))
         .await?
         .ok_or_else(|| DbErr::Custom("counting deliveries returned nothing".into()))?;
     let total: i64 = range.try_get("", "n")?;
+    let suppressed: i64 = range.try_get::<Option<i64>>("", "suppressed")?.unwrap_or(0);
     // Paused before planning: planned, and left paused. Nobody to send to: complete.
     let next = match status {
         Paused => Paused,
-        _ if total == 0 => Completed,
+        _ if total == suppressed => Completed,
         _ => Sending,
     };
     debug_assert!(next == status || status.can_become(next));
@@ -219,8 +236,8 @@ pub async fn plan(
     let completed_at = if next == Completed { Some(now) } else { None };
     txn.execute_raw(same(
         backend,
-        "UPDATE notification SET status = $1, total = $2, started_at = $3, updated_at = $3, \
-             completed_at = $4 WHERE id = $5 AND status = $6",
+        "UPDATE notification SET status = $1, total = $2, suppressed = $7, started_at = $3, \
+             updated_at = $3, completed_at = $4 WHERE id = $5 AND status = $6",
         vec![
             next.as_str().into(),
             (total as i32).into(),
@@ -228,6 +245,7 @@ pub async fn plan(
             completed_at.into(),
             id.into(),
             status.as_str().into(),
+            (suppressed as i32).into(),
         ],
     ))
     .await?;

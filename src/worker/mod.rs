@@ -64,6 +64,8 @@ pub struct JobContext {
     pub db: DatabaseConnection,
     pub mailer: Mailer,
     pub sender: Sender,
+    /// Makes each notification's one-click unsubscribe link.
+    pub unsubscribe: crate::unsubscribe::Unsubscribe,
     pub settings: WorkerSettings,
     pub shutdown: watch::Receiver<bool>,
 }
@@ -124,7 +126,8 @@ impl Worker {
             context: Arc::new(JobContext {
                 db,
                 mailer: Mailer::from_settings(settings)?,
-                sender: Sender::parse(&settings.worker.sender)?,
+                sender: Sender::parse(&settings.worker.sender)?.with_dkim(settings.dkim.clone()),
+                unsubscribe: crate::unsubscribe::Unsubscribe::from_settings(&settings.unsubscribe)?,
                 settings: settings.worker.clone(),
                 shutdown,
             }),

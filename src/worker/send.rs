@@ -24,7 +24,8 @@ use super::{JobContext, JobError, JobOutcome, backoff};
 use crate::domain::{NotificationStatus, NotificationTemplate, RecipientFields};
 use crate::entity::{attendee, conference, notification};
 use crate::mail::{
-    SendError, conference_context, mask_address, notification_email, recipient_context,
+    NotificationEmail, SendError, conference_context, mask_address, notification_email,
+    recipient_context,
 };
 use crate::store::delivery::{Claimed, Outcome};
 use crate::store::{delivery, notification as notifications};
@@ -141,6 +142,7 @@ pub async fn run(
                             deliver(
                                 context,
                                 notification_id,
+                                conference_id,
                                 &delivery,
                                 &name,
                                 template,
@@ -241,6 +243,7 @@ fn interval(per_second: u32) -> Duration {
 async fn deliver(
     context: &JobContext,
     notification_id: Uuid,
+    conference_id: Uuid,
     delivery: &Claimed,
     name: &str,
     template: &NotificationTemplate,
@@ -254,13 +257,20 @@ async fn deliver(
             };
         }
     };
+    let unsubscribe = context
+        .unsubscribe
+        .link(&delivery.email, conference_id, Utc::now());
     let email = match notification_email(
         &context.sender,
-        notification_id,
-        delivery.attendee_id,
-        &delivery.email,
-        name,
-        &rendered,
+        NotificationEmail {
+            notification: notification_id,
+            attendee: delivery.attendee_id,
+            to: &delivery.email,
+            name,
+            conference_name: &fields.conference.name,
+            rendered: &rendered,
+            unsubscribe: Some(&unsubscribe),
+        },
     ) {
         Ok(email) => email,
         Err(err) => return Sending::Failed { error: err.message },

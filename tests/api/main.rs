@@ -5,6 +5,7 @@
 mod auth;
 mod cli;
 mod conferences;
+mod deliverability;
 mod helpers;
 mod limits;
 mod migrations;

@@ -111,7 +111,7 @@ export async function startSmtpSink() {
       const text = readFileSync(file, 'utf8');
       const recipients = [...text.matchAll(/^X-Rcpt-Args: <([^>]*)>/gm)].map((m) => m[1]);
       const header = (name) => new RegExp(`^${name}:\\s*(.*)$`, 'im').exec(text)?.[1]?.trim() ?? null;
-      return { file, recipients, messageId: header('Message-ID'), subject: header('Subject'), to: header('To') };
+      return { file, recipients, messageId: header('Message-ID'), subject: header('Subject'), to: header('To'), listUnsubscribe: header('List-Unsubscribe') };
     });
 
   return {

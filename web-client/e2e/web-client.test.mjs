@@ -243,6 +243,9 @@ describe('TechConf web client', () => {
     const first = (await graphql(server.baseUrl, server.token, 'query($c: ID!) { attendees(conferenceId: $c, first: 1) { nodes { firstName } } }', { c: conference.id }))
       .attendees.nodes[0];
     await page.getByTestId('preview-subject').getByText(`See you in Lisbon, ${first.firstName}`, { exact: true }).waitFor();
+    // The HTML part in its sandboxed frame, and the text part behind its disclosure.
+    await page.frameLocator('[data-testid="preview-html"]').getByText(`${conference.name} starts on`).waitFor();
+    await page.getByText('Plain-text part').click();
     await page.getByTestId('preview-body').getByText(`${conference.name} starts on`).waitFor();
     await screenshot(page, 'compose');
 

@@ -189,6 +189,8 @@ export const NotificationQuery = graphql(`
       sent
       failed
       cancelled
+      suppressed
+      bounced
       pending
       submittedAt
       startedAt
@@ -202,10 +204,10 @@ export const NotificationQuery = graphql(`
 `);
 
 export const FailedDeliveriesQuery = graphql(`
-  query FailedDeliveries($id: ID!, $first: Int!, $after: String) {
+  query FailedDeliveries($id: ID!, $status: DeliveryStatus!, $first: Int!, $after: String) {
     notification(id: $id) {
       id
-      deliveries(status: FAILED, first: $first, after: $after) {
+      deliveries(status: $status, first: $first, after: $after) {
         totalCount
         pageInfo {
           hasNextPage
@@ -305,6 +307,7 @@ export const PreviewNotificationQuery = graphql(`
     previewNotification(conferenceId: $conferenceId, attendeeId: $attendeeId, subject: $subject, message: $message) {
       subject
       body
+      html
     }
   }
 `);
@@ -321,6 +324,8 @@ export const NotificationProgressSubscription = graphql(`
       sent
       failed
       cancelled
+      suppressed
+      bounced
       pending
       ratePerSecond
       etaSeconds

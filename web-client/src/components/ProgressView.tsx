@@ -70,6 +70,18 @@ export function ProgressView({ progress, live = true }: { progress: Notification
             <dd data-testid="count-cancelled">{formatCount(progress.cancelled)}</dd>
           </div>
         )}
+        {(progress.suppressed ?? 0) > 0 && (
+          <div className="stat" title="Not sent: the address is on the suppression list">
+            <dt>Suppressed</dt>
+            <dd data-testid="count-suppressed">{formatCount(progress.suppressed ?? 0)}</dd>
+          </div>
+        )}
+        {(progress.bounced ?? 0) > 0 && (
+          <div className="stat stat--failed" title="Sent, then reported bounced by the provider (counted in Sent)">
+            <dt>Bounced</dt>
+            <dd data-testid="count-bounced">{formatCount(progress.bounced ?? 0)}</dd>
+          </div>
+        )}
         <div className="stat">
           <dt>Rate</dt>
           <dd data-testid="rate">{terminal ? '—' : formatRate(progress.ratePerSecond)}</dd>

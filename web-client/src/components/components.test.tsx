@@ -35,6 +35,17 @@ describe('ProgressView', () => {
     expect(screen.queryByTestId('count-cancelled')).toBeNull();
   });
 
+  it('shows suppressed and bounced recipients only when there are some, suppressed counting as done', () => {
+    const { rerender } = render(<ProgressView progress={progress} />);
+    expect(screen.queryByTestId('count-suppressed')).toBeNull();
+    expect(screen.queryByTestId('count-bounced')).toBeNull();
+    rerender(<ProgressView progress={{ ...progress, suppressed: 60, bounced: 3, pending: 100 }} />);
+    expect(screen.getByTestId('count-suppressed').textContent).toBe('60');
+    expect(screen.getByTestId('count-bounced').textContent).toBe('3');
+    // (150 sent + 10 failed + 60 suppressed) of 320.
+    expect(screen.getByRole('progressbar').getAttribute('aria-valuenow')).toBe('68');
+  });
+
   it('says when recipients are not planned yet, and when it is done', () => {
     const { rerender } = render(
       <ProgressView progress={{ ...progress, status: 'QUEUED', total: 0, sent: 0, failed: 0, pending: 0, ratePerSecond: null, etaSeconds: null }} />,

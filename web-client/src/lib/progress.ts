@@ -5,18 +5,28 @@ import type { NotificationProgressSubscription, NotificationStatus } from '../gq
 
 export type { NotificationStatus };
 
-/** One event of `notificationProgress`: counters, status, and the server's recent rate and ETA (null while unknown). */
-export type NotificationProgress = NotificationProgressSubscription['notificationProgress'];
+type ProgressEvent = NotificationProgressSubscription['notificationProgress'];
+
+/**
+ * One event of `notificationProgress`: counters, status, and the server's recent rate and ETA
+ * (null while unknown). `suppressed` (never sent: the address is on the suppression list) and
+ * `bounced` (sent, then reported bounced; also counted in `sent`) are optional here, so
+ * views that do not show them need not carry them.
+ */
+export type NotificationProgress = Omit<ProgressEvent, 'suppressed' | 'bounced'> &
+  Partial<Pick<ProgressEvent, 'suppressed' | 'bounced'>>;
 
 /**
  * Progress from a notification read over HTTP, for the page to show before the first live
  * event (or when the live connection cannot be made). Rate and ETA are unknown.
  */
 export function progressFromNotification(
-  n: Pick<NotificationProgress, 'status' | 'total' | 'sent' | 'failed' | 'cancelled' | 'pending'> & { id: string },
+  n: Pick<NotificationProgress, 'status' | 'total' | 'sent' | 'failed' | 'cancelled' | 'pending' | 'suppressed' | 'bounced'> & {
+    id: string;
+  },
   readAt: Date,
 ): NotificationProgress {
-  const { id, status, total, sent, failed, cancelled, pending } = n;
+  const { id, status, total, sent, failed, cancelled, suppressed, bounced, pending } = n;
   return {
     notificationId: id,
     status,
@@ -24,6 +34,8 @@ export function progressFromNotification(
     sent,
     failed,
     cancelled,
+    suppressed,
+    bounced,
     pending,
     ratePerSecond: null,
     etaSeconds: isTerminal(status) ? 0 : null,
@@ -37,13 +49,15 @@ export function isTerminal(status: NotificationStatus): boolean {
   return TERMINAL.includes(status);
 }
 
-/** Finished deliveries (sent, failed or cancelled). */
-export function done(p: Pick<NotificationProgress, 'sent' | 'failed' | 'cancelled'>): number {
-  return p.sent + p.failed + p.cancelled;
+/** Finished deliveries (sent, failed, cancelled, or suppressed and never to be sent). */
+export function done(p: Pick<NotificationProgress, 'sent' | 'failed' | 'cancelled' | 'suppressed'>): number {
+  return p.sent + p.failed + p.cancelled + (p.suppressed ?? 0);
 }
 
 /** Percentage finished, 0–100, floored so 100 means truly finished. */
-export function percent(p: Pick<NotificationProgress, 'total' | 'sent' | 'failed' | 'cancelled' | 'status'>): number {
+export function percent(
+  p: Pick<NotificationProgress, 'total' | 'sent' | 'failed' | 'cancelled' | 'suppressed' | 'status'>,
+): number {
   if (p.total <= 0) return isTerminal(p.status) ? 100 : 0;
   const value = Math.floor((done(p) / p.total) * 100);
   return Math.max(0, Math.min(100, value));

@@ -333,9 +333,22 @@ function Preview({ conferenceId, subject, message }: { conferenceId: string; sub
               <span className="muted">Subject: </span>
               <strong data-testid="preview-subject">{rendered.subject}</strong>
             </p>
-            <pre className="email__body" data-testid="preview-body">
-              {rendered.body}
-            </pre>
+            {/* The HTML part, as the server renders it (sanitised, attendee values escaped).
+                An empty sandbox: no scripts, no forms, no same-origin access, whatever it holds. */}
+            <iframe
+              className="email__html"
+              data-testid="preview-html"
+              title="HTML part of the email"
+              sandbox=""
+              referrerPolicy="no-referrer"
+              srcDoc={rendered.html}
+            />
+            <details className="email__text">
+              <summary>Plain-text part</summary>
+              <pre className="email__body" data-testid="preview-body">
+                {rendered.body}
+              </pre>
+            </details>
           </div>
         )}
       </div>

@@ -67,6 +67,7 @@ export function NotificationDetail({ id, justCreated }: { id: string; justCreate
           <ProgressView progress={progress} live={live.live} />
           <NotificationControls progress={progress} onChanged={live.refresh} />
           <FailedDeliveries id={id} failed={progress.failed} />
+          {(progress.bounced ?? 0) > 0 && <FailedDeliveries id={id} failed={progress.bounced ?? 0} status="BOUNCED" />}
         </>
       )}
       <details className="card template">
@@ -83,11 +84,13 @@ export function NotificationDetail({ id, justCreated }: { id: string; justCreate
   );
 }
 
-function FailedDeliveries({ id, failed }: { id: string; failed: number }) {
+/** The failed deliveries, or (`status="BOUNCED"`) those sent and then reported bounced. */
+function FailedDeliveries({ id, failed, status = 'FAILED' }: { id: string; failed: number; status?: 'FAILED' | 'BOUNCED' }) {
+  const bounced = status === 'BOUNCED';
   const pager = useCursorPager(id);
   const [{ data, fetching, error }, reexecute] = useQuery({
     query: FailedDeliveriesQuery,
-    variables: { id, first: FAILED_PAGE_SIZE, after: pager.after },
+    variables: { id, status, first: FAILED_PAGE_SIZE, after: pager.after },
     pause: failed === 0 && pager.page === 1,
   });
   // New failures arrive with the progress; fetch the table again when the count moves
@@ -99,16 +102,19 @@ function FailedDeliveries({ id, failed }: { id: string; failed: number }) {
   const page = data?.notification.deliveries;
 
   return (
-    <section className="card" aria-labelledby="failed-heading">
-      <h2 id="failed-heading">Failed deliveries</h2>
+    <section className="card" aria-labelledby={`${status}-heading`}>
+      <h2 id={`${status}-heading`}>{bounced ? 'Bounced deliveries' : 'Failed deliveries'}</h2>
       {failed === 0 && <p className="empty">No delivery has failed.</p>}
       {error && <Alert>{errorSummary(error)}</Alert>}
       {failed > 0 && fetching && !data && <Loading />}
       {failed > 0 && page && (
         <>
-          <p className="muted">{plural(page.totalCount, 'recipient')} could not be emailed.</p>
+          <p className="muted">
+            {plural(page.totalCount, 'recipient')}{' '}
+            {bounced ? 'bounced after sending; their addresses are now suppressed.' : 'could not be emailed.'}
+          </p>
           <div className="table-wrap">
-            <table className="table table--stack" data-testid="failed-deliveries">
+            <table className="table table--stack" data-testid={bounced ? 'bounced-deliveries' : 'failed-deliveries'}>
               <thead>
                 <tr>
                   <th scope="col">Recipient</th>
@@ -135,7 +141,7 @@ function FailedDeliveries({ id, failed }: { id: string; failed: number }) {
           </div>
           {(page.pageInfo.hasNextPage || pager.page > 1) && (
             <Pager
-              label="Failed delivery pages"
+              label={bounced ? 'Bounced delivery pages' : 'Failed delivery pages'}
               page={pager.page}
               hasNext={page.pageInfo.hasNextPage}
               onPrevious={pager.previous}

@@ -132,6 +132,48 @@ describe('failed deliveries', () => {
   });
 });
 
+describe('bounced deliveries', () => {
+  it('are listed apart, with the provider reason, when there are some', async () => {
+    const withBounces = { ...notification, total: 2, sent: 2, failed: 0, suppressed: 0, bounced: 1 };
+    const client = mockClient(
+      (name, variables) => {
+        if (name === 'Notification') return { data: { notification: withBounces } };
+        if (name !== 'FailedDeliveries') return undefined;
+        const nodes =
+          variables.status === 'BOUNCED'
+            ? [
+                {
+                  id: 'd1',
+                  email: 'gone@example.org',
+                  attempts: 1,
+                  lastError: 'Bounced: 550 5.1.1 no such user',
+                  nextAttemptAt: null,
+                  attendee: { id: 'a1', firstName: 'Gone', lastName: 'Away' },
+                },
+              ]
+            : [];
+        return {
+          data: { notification: { id: 'n1', deliveries: { totalCount: nodes.length, pageInfo: { hasNextPage: false, endCursor: null }, nodes } } },
+        };
+      },
+      (name) =>
+        name === 'NotificationProgress'
+          ? fromValue({ data: { notificationProgress: progressFromNotification(withBounces, new Date('2027-01-01T10:00:05Z')) } })
+          : undefined,
+    );
+    render(
+      <Provider value={client}>
+        <NotificationDetail id="n1" justCreated={false} />
+      </Provider>,
+    );
+    const table = await screen.findByTestId('bounced-deliveries');
+    expect(within(table).getByText('Bounced: 550 5.1.1 no such user')).toBeTruthy();
+    expect(screen.getByRole('heading', { name: 'Bounced deliveries' })).toBeTruthy();
+    expect(screen.getByTestId('count-bounced').textContent).toBe('1');
+    expect(screen.queryByTestId('failed-deliveries')).toBeNull();
+  });
+});
+
 describe('compose', () => {
   function renderCompose(client: ReturnType<typeof mockClient>) {
     window.localStorage.setItem(TOKEN_KEY, JSON.stringify({ token: 'tok', expiresAt: Date.now() + 60_000 }));
@@ -155,7 +197,7 @@ describe('compose', () => {
       if (name === 'PreviewNotification') {
         return String(variables.subject).includes('nosuchfilter')
           ? { error: graphQLError('subject: unknown filter: filter nosuchfilter is unknown (line 1)', { code: 'VALIDATION', field: 'subject' }) }
-          : { data: { previewNotification: { subject: 'Hi Ada', body: 'Body' } } };
+          : { data: { previewNotification: { subject: 'Hi Ada', body: 'Body', html: '<!DOCTYPE html><p>Body</p>' } } };
       }
       if (name === 'AttendeeCount') return { data: { attendees: { totalCount: 321 } } };
       return undefined;
@@ -171,6 +213,11 @@ describe('compose', () => {
     expect(screen.queryByTestId('confirm-step')).toBeNull();
 
     fireEvent.change(subject, { target: { value: 'Hi {{ first_name }}' } });
+    // The HTML part shows in a sandbox that allows nothing.
+    const frame = (await screen.findByTestId('preview-html')) as HTMLIFrameElement;
+    expect(frame.getAttribute('sandbox')).toBe('');
+    expect(frame.getAttribute('srcdoc')).toBe('<!DOCTYPE html><p>Body</p>');
+    expect(screen.getByTestId('preview-body').textContent).toBe('Body');
     fireEvent.click(screen.getByRole('button', { name: 'Review and send…' }));
     const confirm = await screen.findByTestId('confirm-step');
     await within(confirm).findByText('321 attendees');
