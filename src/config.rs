@@ -220,6 +220,8 @@ pub struct WorkerSettings {
     pub lease: Duration,
     pub shutdown_grace: Duration,
     pub sender: String,
+    /// The budget of every template render (previews, creation and sending).
+    pub templates: crate::domain::TemplateLimits,
 }
 
 impl Settings {
@@ -284,6 +286,12 @@ impl Settings {
                 lease: millis(&get, "WORKER_LEASE_MS", "60000")?,
                 shutdown_grace: millis(&get, "WORKER_SHUTDOWN_GRACE_MS", "30000")?,
                 sender: parse("MAIL_FROM", "TechConf <no-reply@techconf.local>")?,
+                templates: crate::domain::TemplateLimits {
+                    fuel: positive(&get, "TEMPLATE_FUEL", "100000")?,
+                    max_subject_bytes: positive(&get, "TEMPLATE_MAX_SUBJECT_BYTES", "1000")?,
+                    max_body_bytes: positive(&get, "TEMPLATE_MAX_BODY_BYTES", "131072")?,
+                    timeout: millis(&get, "TEMPLATE_TIMEOUT_MS", "2000")?,
+                },
             },
             servicebus: ServiceBusSettings::from_lookup(get)
                 .map_err(|e| ConfigError::new(e.variable(), e.to_string()))?,

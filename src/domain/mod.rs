@@ -3,13 +3,15 @@ mod email;
 mod registration;
 mod status;
 mod template;
+mod template_budget;
 mod text;
 
 pub use email::EmailAddress;
 pub use registration::{NewAttendee, NewConference, RegistrationFields};
 pub use status::{DeliveryStatus, NotificationStatus, Role};
 pub use template::{
-    ConferenceFields, NotificationTemplate, RecipientFields, RenderedEmail, TemplateVariables,
+    ConferenceFields, NotificationTemplate, RecipientFields, RenderedEmail, TemplateLimits,
+    TemplateVariables,
 };
 pub use text::{optional_text, required_text};
 

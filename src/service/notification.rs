@@ -7,7 +7,9 @@ use uuid::Uuid;
 
 use super::page::{self, Page, PageRequest};
 use crate::auth::Principal;
-use crate::domain::{DeliveryStatus, NotificationStatus, NotificationTemplate, required_text};
+use crate::domain::{
+    DeliveryStatus, NotificationStatus, NotificationTemplate, TemplateLimits, required_text,
+};
 use crate::entity::{delivery, notification};
 use crate::error::{ApiError, ApiResult};
 use crate::queue::{self, JobPayload};
@@ -28,6 +30,7 @@ pub async fn create(
     db: &DatabaseConnection,
     principal: &Principal,
     input: CreateNotification,
+    limits: &TemplateLimits,
 ) -> ApiResult<notification::Model> {
     let created_by = principal.identity();
     let key = input
@@ -40,7 +43,9 @@ pub async fn create(
     {
         return replay(existing, &input);
     }
-    NotificationTemplate::compile(&input.subject, &input.message)?;
+    NotificationTemplate::compile(&input.subject, &input.message, limits)?
+        .check()
+        .await?;
     let conference = super::conference::get(db, input.conference_id).await?;
 
     let now = Utc::now();
@@ -153,9 +158,10 @@ pub async fn preview(
     attendee_id: Option<Uuid>,
     subject: &str,
     message: &str,
+    limits: &TemplateLimits,
 ) -> ApiResult<crate::domain::RenderedEmail> {
     use crate::domain::{ConferenceFields, RecipientFields};
-    let template = NotificationTemplate::compile(subject, message)?;
+    let template = NotificationTemplate::compile(subject, message, limits)?;
     let conference = super::conference::get(db, conference_id).await?;
     let mut fields = RecipientFields::sample();
     if let Some(attendee_id) = attendee_id {
@@ -182,7 +188,7 @@ pub async fn preview(
         starts_on: conference.starts_on.to_string(),
         address: conference.address,
     };
-    Ok(template.render(&fields)?)
+    Ok(template.render(&fields).await?)
 }
 
 pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<notification::Model> {

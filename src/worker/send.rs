@@ -75,8 +75,12 @@ pub async fn run(
     else {
         return Ok(JobOutcome::Done);
     };
-    let template = NotificationTemplate::compile(&notification.subject, &notification.message)
-        .map_err(|e| JobError::Permanent(format!("template: {e}")))?;
+    let limits = &context.settings.templates;
+    // A template that no longer passes the checks (saved before they existed) fails each
+    // delivery with the reason, rather than the job or the process.
+    let template =
+        NotificationTemplate::compile(&notification.subject, &notification.message, limits)
+            .map_err(|e| format!("template: {e}"));
     let conference_id = notification
         .conference_id
         .ok_or_else(|| JobError::Permanent("the notification has no conference".into()))?;
@@ -173,10 +177,18 @@ async fn deliver(
     notification_id: Uuid,
     delivery: &Claimed,
     name: &str,
-    template: &NotificationTemplate,
+    template: &Result<NotificationTemplate, String>,
     fields: &RecipientFields,
 ) -> Outcome {
-    let rendered = match template.render(fields) {
+    let template = match template {
+        Ok(template) => template,
+        Err(error) => {
+            return Outcome::Failed {
+                error: error.clone(),
+            };
+        }
+    };
+    let rendered = match template.render(fields).await {
         Ok(rendered) => rendered,
         Err(err) => {
             return Outcome::Failed {

@@ -15,5 +15,6 @@ mod seed;
 mod subscriptions;
 #[path = "../support/mod.rs"]
 mod support;
+mod template_budget;
 mod worker;
 mod worker_processes;
