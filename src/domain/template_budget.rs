@@ -67,13 +67,8 @@ type Checked<T> = Result<T, String>;
 /// Checks one template's source against the budget; `cap` is its rendered-size limit.
 /// The error says what is not allowed, or which expression can grow too large.
 pub fn check(source: &str, name: &str, cap: usize) -> Checked<()> {
-    let tree = machinery::parse(
-        source,
-        name,
-        SyntaxConfig,
-        WhitespaceConfig::default(),
-    )
-    .map_err(|e| e.to_string())?;
+    let tree = machinery::parse(source, name, SyntaxConfig, WhitespaceConfig::default())
+        .map_err(|e| e.to_string())?;
     Checker {
         cap,
         scopes: Vec::new(),
@@ -403,18 +398,13 @@ pub const ALLOWED_FILTERS: &[&str] = &[
 /// The string constants a template compares with, for trial attendees that take its
 /// branches (`{% if first_name == 'Bob' %}`).
 pub fn string_constants(source: &str, _name: &str) -> Vec<String> {
-    machinery::tokenize(
-        source,
-        false,
-        SyntaxConfig,
-        WhitespaceConfig::default(),
-    )
-    .filter_map(|token| match token {
-        Ok((machinery::Token::Str(s), _)) => Some(s.to_owned()),
-        Ok((machinery::Token::String(s), _)) => Some(s.to_string()),
-        _ => None,
-    })
-    .collect()
+    machinery::tokenize(source, false, SyntaxConfig, WhitespaceConfig::default())
+        .filter_map(|token| match token {
+            Ok((machinery::Token::Str(s), _)) => Some(s.to_owned()),
+            Ok((machinery::Token::String(s), _)) => Some(s.to_string()),
+            _ => None,
+        })
+        .collect()
 }
 
 fn range_len(args: &[ast::CallArg<'_>]) -> Option<usize> {

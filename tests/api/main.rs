@@ -11,6 +11,7 @@ mod notification;
 mod pagination;
 mod registration;
 mod schema;
+mod secrets;
 mod seed;
 mod subscriptions;
 #[path = "../support/mod.rs"]
