@@ -5,8 +5,9 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use anyhow::Context as _;
+use async_graphql::http::WebSocketProtocols;
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
-use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::extract::{MatchedPath, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, Request, StatusCode, header::AUTHORIZATION};
 use axum::response::{Html, IntoResponse, Response};
@@ -28,10 +29,17 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub schema: TechConfSchema,
     pub authenticator: Authenticator,
+    /// Open WebSocket connections, with their limits.
+    pub sockets: crate::ws::SocketRegistry,
 }
 
 /// The routes: GraphQL over HTTP and WebSocket, health checks, and the web client at `/`.
-pub fn router(state: AppState, web_dir: &Path, max_body_bytes: usize) -> Router {
+pub fn router(
+    state: AppState,
+    web_dir: &Path,
+    max_body_bytes: usize,
+    body_read_timeout: std::time::Duration,
+) -> Router {
     let web = ServeDir::new(web_dir).fallback(ServeFile::new(web_dir.join("index.html")));
     Router::new()
         .route("/graphql", get(graphiql).post(graphql))
@@ -40,6 +48,10 @@ pub fn router(state: AppState, web_dir: &Path, max_body_bytes: usize) -> Router 
         .route("/readyz", get(readyz))
         .fallback_service(web)
         .layer(RequestBodyLimitLayer::new(max_body_bytes))
+        // A body that stalls this long between two reads ends the request.
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            body_read_timeout,
+        ))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
                 let path = request
@@ -124,9 +136,20 @@ const WS_MAX_MESSAGE_BYTES: usize = 256 * 1024;
 /// `token: "…"`; without a valid one the connection is refused with the reason.
 async fn graphql_ws(
     State(state): State<AppState>,
-    protocol: GraphQLProtocol,
+    headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    // The first subprotocol offered that we speak, as async-graphql's extractor picks it.
+    let protocol = headers
+        .get(axum::http::header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.split(',')
+                .find_map(|p| p.trim().parse::<WebSocketProtocols>().ok())
+        });
+    let Some(protocol) = protocol else {
+        return (StatusCode::BAD_REQUEST, "unknown WebSocket subprotocol").into_response();
+    };
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         // Clients send a few small messages (init, subscribe) and then only read: a small read
@@ -135,14 +158,14 @@ async fn graphql_ws(
         .max_message_size(WS_MAX_MESSAGE_BYTES)
         .on_upgrade(move |stream| {
             let schema = state.schema.clone();
-            GraphQLWebSocket::new(stream, schema, protocol)
-                .on_connection_init(move |payload| async move {
-                    let auth = authenticate_ws(&state, &payload).await?;
-                    let mut data = async_graphql::Data::default();
-                    data.insert(auth);
-                    Ok(data)
-                })
-                .serve()
+            let sockets = state.sockets.clone();
+            crate::ws::serve(
+                stream,
+                schema,
+                protocol,
+                sockets,
+                move |payload| async move { authenticate_ws(&state, &payload).await },
+            )
         })
 }
 
@@ -248,12 +271,14 @@ impl Application {
         let state = AppState {
             schema: build_schema(db.clone(), settings.limits, settings.worker.clone(), hub),
             authenticator: Authenticator::new(settings.admin_token.as_ref()),
+            sockets: crate::ws::SocketRegistry::new(settings.connections.sockets),
             db,
         };
         let router = router(
             state.clone(),
             &settings.web_dir,
             settings.limits.max_body_bytes,
+            settings.connections.body_read_timeout,
         );
         let listener = TcpListener::bind(settings.listen)
             .await
@@ -308,13 +333,22 @@ impl Application {
         } else {
             None
         };
-        let served = axum::serve(self.listener, router)
-            .with_graceful_shutdown(async move {
+        let revocations = self
+            .state
+            .sockets
+            .spawn_revocation_watch(self.state.db.clone());
+        let served = crate::http_server::serve(
+            self.listener,
+            router,
+            self.settings.connections.header_read_timeout,
+            async move {
                 shutdown.await;
                 let _ = stop.send(true);
-            })
-            .await
-            .context("serving HTTP");
+            },
+        )
+        .await
+        .context("serving HTTP");
+        revocations.abort();
         if let Some(worker) = worker {
             worker.await.context("the worker task failed")??;
         }

@@ -42,6 +42,17 @@ pub struct Settings {
     pub worker: WorkerSettings,
     /// Azure Service Bus as the job queue; `None` keeps the database queue.
     pub servicebus: Option<ServiceBusSettings>,
+    pub connections: ConnectionLimits,
+}
+
+/// Bounds on client connections (`HTTP_*`, `WS_*`).
+#[derive(Clone, Copy, Debug)]
+pub struct ConnectionLimits {
+    /// How long a client may take to send a request's headers.
+    pub header_read_timeout: Duration,
+    /// How long a request body may stall between two reads.
+    pub body_read_timeout: Duration,
+    pub sockets: crate::ws::SocketLimits,
 }
 
 /// A URL that may embed a secret: user info (`user:password@`) or a query parameter such as
@@ -429,6 +440,24 @@ impl Settings {
                     max_subject_bytes: positive(&get, "TEMPLATE_MAX_SUBJECT_BYTES", "1000")?,
                     max_body_bytes: positive(&get, "TEMPLATE_MAX_BODY_BYTES", "131072")?,
                     timeout: millis(&get, "TEMPLATE_TIMEOUT_MS", "2000")?,
+                },
+            },
+            connections: ConnectionLimits {
+                header_read_timeout: millis(&get, "HTTP_HEADER_READ_TIMEOUT_MS", "10000")?,
+                body_read_timeout: millis(&get, "HTTP_BODY_READ_TIMEOUT_MS", "10000")?,
+                sockets: crate::ws::SocketLimits {
+                    init_timeout: millis(&get, "WS_INIT_TIMEOUT_MS", "3000")?,
+                    max_connections_per_token: positive(
+                        &get,
+                        "WS_MAX_CONNECTIONS_PER_TOKEN",
+                        "50",
+                    )?,
+                    max_subscriptions_per_connection: positive(
+                        &get,
+                        "WS_MAX_SUBSCRIPTIONS_PER_CONNECTION",
+                        "100",
+                    )?,
+                    revocation_check: millis(&get, "WS_REVOCATION_CHECK_MS", "2000")?,
                 },
             },
             servicebus: ServiceBusSettings::from_lookup(get)

@@ -58,6 +58,7 @@ pub fn build_schema(
         limits.subscription_interval,
         limits.subscription_budget,
     ))
+    .extension(crate::ws::SubscriptionCap)
     .limit_depth(limits.max_depth)
     .limit_complexity(limits.max_complexity)
     .finish()

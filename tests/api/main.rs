@@ -4,6 +4,7 @@
 
 mod auth;
 mod cli;
+mod connections;
 mod helpers;
 mod limits;
 mod migrations;
