@@ -10,8 +10,8 @@ pub use email::EmailAddress;
 pub use registration::{NewAttendee, NewConference, RegistrationFields};
 pub use status::{DeliveryStatus, NotificationStatus, Role};
 pub use template::{
-    ConferenceFields, NotificationTemplate, RecipientFields, RenderedEmail, TemplateLimits,
-    TemplateVariables,
+    ConferenceFields, NotificationTemplate, RecipientFields, RenderError, RenderedEmail,
+    TemplateLimits, TemplateVariables,
 };
 pub use text::{optional_text, required_text};
 

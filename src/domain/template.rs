@@ -94,6 +94,27 @@ impl Default for TemplateLimits {
     }
 }
 
+/// Why a render produced no email.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RenderError {
+    /// The template blew its budget or failed for this recipient: rendering again will not
+    /// help.
+    #[error("{0}")]
+    Refused(ValidationError),
+    /// No answer within `TEMPLATE_TIMEOUT_MS` (the rendering threads were busy, or the
+    /// render slow): worth trying again later.
+    #[error("{0}")]
+    TimedOut(ValidationError),
+}
+
+impl From<RenderError> for ValidationError {
+    fn from(error: RenderError) -> Self {
+        match error {
+            RenderError::Refused(e) | RenderError::TimedOut(e) => e,
+        }
+    }
+}
+
 /// A compiled subject and message, with the budget they render on. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct NotificationTemplate {
@@ -206,7 +227,7 @@ impl NotificationTemplate {
     /// templates in every field (so `first_name == 'Bob'` is taken as well as its `else`).
     /// Catches unknown filters and bad calls too. Memory is bounded for every attendee by
     /// the static check; these renders show the fuel suffices on the branches they take.
-    pub async fn check(&self) -> Result<(), ValidationError> {
+    pub async fn check(&self) -> Result<(), RenderError> {
         self.off_thread(|compiled| {
             compiled
                 .trials
@@ -217,7 +238,7 @@ impl NotificationTemplate {
     }
 
     /// Renders the email for one recipient on a blocking thread, within the budget.
-    pub async fn render(&self, fields: &RecipientFields) -> Result<RenderedEmail, ValidationError> {
+    pub async fn render(&self, fields: &RecipientFields) -> Result<RenderedEmail, RenderError> {
         let fields = fields.clone();
         self.off_thread(move |compiled| compiled.render(&fields))
             .await
@@ -228,7 +249,7 @@ impl NotificationTemplate {
     async fn off_thread<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Compiled) -> Result<T, ValidationError> + Send + 'static,
-    ) -> Result<T, ValidationError> {
+    ) -> Result<T, RenderError> {
         let timeout = self.inner.limits.timeout;
         let too_slow = || {
             ValidationError::new(
@@ -242,17 +263,22 @@ impl NotificationTemplate {
         let deadline = tokio::time::Instant::now() + timeout;
         let permit = tokio::time::timeout_at(deadline, render_slots().acquire_owned())
             .await
-            .map_err(|_| too_slow())?
-            .map_err(|_| ValidationError::new("message", "rendering is shut down"))?;
+            .map_err(|_| RenderError::TimedOut(too_slow()))?
+            .map_err(|_| {
+                RenderError::TimedOut(ValidationError::new("message", "rendering is shut down"))
+            })?;
         let inner = self.inner.clone();
         let task = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             work(&inner)
         });
         match tokio::time::timeout_at(deadline, task).await {
-            Err(_) => Err(too_slow()),
-            Ok(Err(_)) => Err(ValidationError::new("message", "rendering failed")),
-            Ok(Ok(result)) => result,
+            Err(_) => Err(RenderError::TimedOut(too_slow())),
+            Ok(Err(_)) => Err(RenderError::Refused(ValidationError::new(
+                "message",
+                "rendering failed",
+            ))),
+            Ok(Ok(result)) => result.map_err(RenderError::Refused),
         }
     }
 }
@@ -562,7 +588,7 @@ mod tests {
             &small(),
         )
         .unwrap();
-        let err = t.render(&RecipientFields::sample()).await.unwrap_err();
+        let err = ValidationError::from(t.render(&RecipientFields::sample()).await.unwrap_err());
         assert!(err.message.contains("TEMPLATE_FUEL"), "{}", err.message);
         assert!(t.check().await.is_err());
     }
@@ -575,7 +601,7 @@ mod tests {
             &small(),
         )
         .unwrap();
-        let err = t.render(&RecipientFields::sample()).await.unwrap_err();
+        let err = ValidationError::from(t.render(&RecipientFields::sample()).await.unwrap_err());
         assert_eq!(err.field, "subject");
         assert!(
             err.message.contains("TEMPLATE_MAX_SUBJECT_BYTES"),

@@ -45,7 +45,8 @@ pub async fn create(
     }
     NotificationTemplate::compile(&input.subject, &input.message, limits)?
         .check()
-        .await?;
+        .await
+        .map_err(crate::domain::ValidationError::from)?;
     let conference = super::conference::get(db, input.conference_id).await?;
 
     let now = Utc::now();
@@ -188,7 +189,10 @@ pub async fn preview(
         starts_on: conference.starts_on.to_string(),
         address: conference.address,
     };
-    Ok(template.render(&fields).await?)
+    Ok(template
+        .render(&fields)
+        .await
+        .map_err(crate::domain::ValidationError::from)?)
 }
 
 pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<notification::Model> {

@@ -18,7 +18,9 @@ use sea_orm::{ConnectionTrait, EntityTrait, FromQueryResult, Value};
 use uuid::Uuid;
 
 use super::{JobContext, JobError, JobOutcome, backoff, rate};
-use crate::domain::{ConferenceFields, NotificationStatus, NotificationTemplate, RecipientFields};
+use crate::domain::{
+    ConferenceFields, NotificationStatus, NotificationTemplate, RecipientFields, RenderError,
+};
 use crate::entity::{attendee, conference, notification};
 use crate::mail::{SendError, mask_address, notification_email};
 use crate::queue::{JobPayload, database::statement};
@@ -190,7 +192,13 @@ async fn deliver(
     };
     let rendered = match template.render(fields).await {
         Ok(rendered) => rendered,
-        Err(err) => {
+        // Busy rendering threads (previews, say) are no reason to give a recipient up.
+        Err(RenderError::TimedOut(err)) => {
+            return Outcome::Retry {
+                error: format!("template: {err}"),
+            };
+        }
+        Err(RenderError::Refused(err)) => {
             return Outcome::Failed {
                 error: format!("template: {err}"),
             };
