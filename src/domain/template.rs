@@ -631,6 +631,27 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn everyday_templates_compile_pass_their_trials_and_render() {
+        let t = compile(
+            "{{ (first_name ~ ' ' ~ last_name)|title }}",
+            "{% for c in city %}{{ loop.index }}{{ c|upper }}{% endfor %} \
+             {% if company|length > 3 %}{{ company|replace('Ltd', 'Limited') }}{% endif %} \
+             {{ conference.name|default('?') }} {{ email|lower }}",
+        )
+        .unwrap();
+        t.check().await.unwrap();
+        let email = t.render(&RecipientFields::sample()).await.unwrap();
+        assert_eq!(email.subject, "Ada Lovelace");
+        assert!(
+            email
+                .body
+                .starts_with("1L2O3N4D5O6N Analytical Engines Limited TechConf"),
+            "{}",
+            email.body
+        );
+    }
+
     #[test]
     fn replace_is_bounded_at_run_time_too() {
         let err = bounded_replace(&"x".repeat(1000), "x", "xxxxxxxxxx", None, 5000).unwrap_err();
