@@ -166,15 +166,15 @@ async fn serve_and_migrate_log_no_secret() {
     let stderr = serve.stderr.take().unwrap();
     let mut lines = BufReader::new(stderr).lines();
     let mut log = String::new();
-    // Read until the relay has tried (and failed) to publish, or a few seconds pass.
-    let _ = tokio::time::timeout(Duration::from_secs(5), async {
-        let mut relay_errors = 0;
+    // Read until the worker's Service Bus client has failed a few times, or 10 s pass.
+    let _ = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut failures = 0;
         while let Ok(Some(line)) = lines.next_line().await {
             log.push_str(&line);
             log.push('\n');
-            if line.contains("relay") && (line.contains("WARN") || line.contains("ERROR")) {
-                relay_errors += 1;
-                if relay_errors >= 2 {
+            if line.contains("Service Bus request failed") {
+                failures += 1;
+                if failures >= 3 {
                     break;
                 }
             }
@@ -183,5 +183,9 @@ async fn serve_and_migrate_log_no_secret() {
     .await;
     serve.kill().await.unwrap();
     assert!(log.contains("serving"), "the server did not start: {log}");
+    assert!(
+        log.contains("Service Bus request failed"),
+        "the failing Service Bus path was not exercised: {log}"
+    );
     assert!(!log.contains(SECRET), "serve leaked a secret: {log}");
 }
