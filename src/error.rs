@@ -55,6 +55,28 @@ impl ApiError {
     }
 }
 
+impl From<crate::store::StoreError> for ApiError {
+    fn from(err: crate::store::StoreError) -> Self {
+        use crate::store::StoreError;
+        match err {
+            StoreError::Database(err) => err.into(),
+            StoreError::NotFound(id) => ApiError::not_found("notification", id),
+            StoreError::Refused {
+                id,
+                imported: true,
+                action,
+                ..
+            } => ApiError::Conflict(format!(
+                "notification {id} was imported from the original TechConf and cannot be {action}"
+            )),
+            err @ (StoreError::Refused { .. } | StoreError::NothingToRetry(_)) => {
+                ApiError::Conflict(err.to_string())
+            }
+            StoreError::Invalid { .. } => ApiError::Internal(err.into()),
+        }
+    }
+}
+
 impl From<DbErr> for ApiError {
     fn from(err: DbErr) -> Self {
         ApiError::Internal(err.into())

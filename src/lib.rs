@@ -16,6 +16,7 @@ pub mod mail;
 pub mod progress;
 pub mod queue;
 pub mod service;
+pub mod store;
 pub mod telemetry;
 pub mod worker;
 pub mod ws;

@@ -783,7 +783,7 @@ async fn the_relay_leaves_jobs_that_are_not_due_or_not_pending() {
         .unwrap()
         .unwrap()
         .into();
-    row.status = Set("failed".to_owned());
+    row.status = Set(techconf::domain::JobStatus::Failed);
     row.update(&db).await.unwrap();
     let due = enqueue_jobs(&db, 1).await[0];
 

@@ -14,6 +14,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, Statement};
 use serde_json::{Value, json};
 use techconf::app::ServeOptions;
 use techconf::config::Settings;
+use techconf::domain::{JobStatus, NotificationStatus};
 use techconf::entity::{attendee, job, notification};
 use techconf::queue::database::{ClaimById, DatabaseQueue};
 use techconf::queue::servicebus::ServiceBusQueue;
@@ -182,7 +183,11 @@ impl TestApp {
     /// messages left (waiting or locked), none dead-lettered.
     async fn wait_until_done(&self, id: Uuid, fake: &FakeServiceBus) -> notification::Model {
         eventually("the notification finishes", async || {
-            self.notification(id).await.status.starts_with("COMPLETED")
+            self.notification(id)
+                .await
+                .status
+                .as_str()
+                .starts_with("COMPLETED")
         })
         .await;
         eventually("every job is done and every message settled", async || {
@@ -369,7 +374,7 @@ async fn every_attendee_is_emailed_once_through_service_bus_though_the_relay_and
         dir.path(),
     );
     let finished = app.wait_until_done(id, &fake).await;
-    assert_eq!(finished.status, "COMPLETED");
+    assert_eq!(finished.status, NotificationStatus::Completed);
     assert_eq!(
         (finished.total, finished.sent, finished.failed),
         (ATTENDEES as i32, ATTENDEES as i32, 0)
@@ -597,7 +602,7 @@ async fn poison_messages_are_settled_on_first_delivery_and_never_dead_lettered()
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(row.status, "failed");
+    assert_eq!(row.status, JobStatus::Failed);
     assert!(
         row.last_error
             .as_deref()

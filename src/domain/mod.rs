@@ -8,7 +8,7 @@ mod text;
 
 pub use email::EmailAddress;
 pub use registration::{NewAttendee, NewConference, RegistrationFields};
-pub use status::{DeliveryStatus, NotificationStatus, Role};
+pub use status::{DeliveryStatus, JobStatus, NotificationStatus, Role};
 pub use template::{
     ConferenceFields, NotificationTemplate, RecipientFields, RenderError, RenderedEmail,
     TemplateLimits, TemplateVariables,

@@ -9,7 +9,7 @@ pub struct Model {
     pub notification_id: Uuid,
     pub attendee_id: Uuid,
     pub email: String,
-    pub status: String,
+    pub status: crate::domain::DeliveryStatus,
     pub attempts: i32,
     pub last_error: Option<String>,
     pub message_id: Option<String>,

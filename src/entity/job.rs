@@ -8,7 +8,7 @@ pub struct Model {
     pub id: Uuid,
     pub kind: String,
     pub payload: String,
-    pub status: String,
+    pub status: crate::domain::JobStatus,
     pub priority: i32,
     pub attempts: i32,
     pub max_attempts: i32,

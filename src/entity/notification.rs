@@ -9,7 +9,7 @@ pub struct Model {
     pub conference_id: Option<Uuid>,
     pub subject: String,
     pub message: String,
-    pub status: String,
+    pub status: crate::domain::NotificationStatus,
     pub total: i32,
     pub sent: i32,
     pub failed: i32,

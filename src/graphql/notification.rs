@@ -7,7 +7,6 @@ use super::types::{
     Conference, CreateNotificationInput, Delivery, DeliveryStatus, NotificationStatus,
 };
 use super::{ADMINS, READERS, db, parse_id, require};
-use crate::domain;
 use crate::entity::notification;
 use crate::error::IntoGraphql;
 use crate::service::{self, notification::CreateNotification, page::PageRequest};
@@ -36,11 +35,7 @@ impl Notification {
         &self.0.message
     }
     async fn status(&self) -> NotificationStatus {
-        self.0
-            .status
-            .parse::<domain::NotificationStatus>()
-            .unwrap_or(domain::NotificationStatus::Queued)
-            .into()
+        self.0.status.into()
     }
     /// Recipients, known once the notification is planned.
     async fn total(&self) -> i32 {

@@ -11,7 +11,12 @@ use crate::error::IntoGraphql;
 pub enum NotificationStatus {
     Queued,
     Sending,
+    /// Paused while deliveries were in flight: `PAUSED` once they are recorded.
+    Pausing,
     Paused,
+    /// Cancelled while deliveries were in flight: `CANCELLED` once they are recorded, with
+    /// final counts.
+    Cancelling,
     Completed,
     CompletedWithErrors,
     Cancelled,
@@ -23,7 +28,9 @@ impl From<domain::NotificationStatus> for NotificationStatus {
         match s {
             D::Queued => Self::Queued,
             D::Sending => Self::Sending,
+            D::Pausing => Self::Pausing,
             D::Paused => Self::Paused,
+            D::Cancelling => Self::Cancelling,
             D::Completed => Self::Completed,
             D::CompletedWithErrors => Self::CompletedWithErrors,
             D::Cancelled => Self::Cancelled,
@@ -191,15 +198,11 @@ impl Delivery {
 
 impl From<entity::delivery::Model> for Delivery {
     fn from(m: entity::delivery::Model) -> Self {
-        let status = m
-            .status
-            .parse::<domain::DeliveryStatus>()
-            .unwrap_or(domain::DeliveryStatus::Pending);
         Self {
             id: ID(m.id.to_string()),
             attendee_id: ID(m.attendee_id.to_string()),
             email: m.email,
-            status: status.into(),
+            status: m.status.into(),
             attempts: m.attempts,
             last_error: m.last_error,
             message_id: m.message_id,

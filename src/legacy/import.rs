@@ -435,7 +435,7 @@ impl<'a> Planner<'a> {
                     stored.map_or(self.now, |s| s.submitted_at)
                 }
             };
-            let status = outcome.status.as_str();
+            let status = outcome.status;
             let changed = stored.is_none_or(|s| {
                 s.conference_id.is_some()
                     || s.subject != n.subject
@@ -456,7 +456,7 @@ impl<'a> Planner<'a> {
                     conference_id: Set(None),
                     subject: Set(n.subject.clone()),
                     message: Set(n.message.clone()),
-                    status: Set(status.to_owned()),
+                    status: Set(status),
                     total: Set(outcome.recipients),
                     sent: Set(outcome.recipients),
                     failed: Set(0),

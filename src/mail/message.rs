@@ -5,8 +5,37 @@ use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart, header::Conten
 use uuid::Uuid;
 
 use super::{OutgoingEmail, SendError, Sender};
-use crate::domain::RenderedEmail;
+use crate::domain::{ConferenceFields, RecipientFields, RenderedEmail};
 use crate::entity::{attendee, conference};
+
+/// The conference's part of a notification's template context.
+pub fn conference_context(conference: &conference::Model) -> ConferenceFields {
+    ConferenceFields {
+        name: conference.name.clone(),
+        starts_on: conference.starts_on.to_string(),
+        address: conference.address.clone(),
+    }
+}
+
+/// One recipient's template context: what the worker renders each notification email with,
+/// and what the preview shows. `email` is the address the delivery goes to (copied when the
+/// notification was planned).
+pub fn recipient_context(
+    attendee: &attendee::Model,
+    email: &str,
+    conference: ConferenceFields,
+) -> RecipientFields {
+    RecipientFields {
+        first_name: attendee.first_name.clone(),
+        last_name: attendee.last_name.clone(),
+        email: email.to_owned(),
+        company: attendee.company.clone(),
+        job_position: attendee.job_position.clone(),
+        city: attendee.city.clone(),
+        state: attendee.state.clone(),
+        conference,
+    }
+}
 
 /// The Message-ID of a notification email: the same for every attempt at the same
 /// recipient, so a downstream system can drop the one duplicate a crash can cause.

@@ -14,7 +14,9 @@ use lettre::address::Envelope;
 use lettre::message::Mailbox;
 
 pub use file::FileMailer;
-pub use message::{confirmation_email, mask_address, notification_email};
+pub use message::{
+    conference_context, confirmation_email, mask_address, notification_email, recipient_context,
+};
 pub use smtp::SmtpMailer;
 
 use crate::config::{MailSettings, Settings};

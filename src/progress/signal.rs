@@ -61,6 +61,11 @@ impl Change {
 pub struct Signal(Option<Change>);
 
 impl Signal {
+    /// Nothing changed: nothing to publish.
+    pub fn none() -> Self {
+        Signal(None)
+    }
+
     /// Hands the change to in-process listeners (nothing to do on PostgreSQL).
     pub fn publish(self) {
         if let Some(change) = self.0 {

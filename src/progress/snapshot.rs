@@ -55,10 +55,7 @@ pub struct RateWindow {
 impl RateWindow {
     /// Records the row, read at `now`, and returns its progress with rate and ETA.
     pub fn observe(&mut self, row: &notification::Model, now: DateTime<Utc>) -> Progress {
-        let status = row
-            .status
-            .parse::<NotificationStatus>()
-            .unwrap_or(NotificationStatus::Queued);
+        let status = row.status;
         let finished = i64::from(row.sent) + i64::from(row.failed);
         if self
             .samples
@@ -144,7 +141,7 @@ mod tests {
             conference_id: None,
             subject: String::new(),
             message: String::new(),
-            status: status.as_str().into(),
+            status,
             total,
             sent,
             failed,

@@ -1,18 +1,16 @@
 //! Notifications: creation (row + plan job in one transaction), reads and delivery lists.
-use chrono::Utc;
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use super::page::{self, Page, PageRequest};
 use crate::auth::Principal;
 use crate::domain::{
-    DeliveryStatus, NotificationStatus, NotificationTemplate, TemplateLimits, required_text,
+    DeliveryStatus, NotificationTemplate, RecipientFields, TemplateLimits, required_text,
 };
 use crate::entity::{delivery, notification};
 use crate::error::{ApiError, ApiResult};
-use crate::queue::{self, JobPayload};
+use crate::mail::{conference_context, recipient_context};
+use crate::store::{self, notification::NewNotification};
 
 /// What an admin asks to send.
 #[derive(Clone, Debug)]
@@ -49,52 +47,30 @@ pub async fn create(
         .map_err(crate::domain::ValidationError::from)?;
     let conference = super::conference::get(db, input.conference_id).await?;
 
-    let now = Utc::now();
-    let row = notification::Model {
-        id: Uuid::now_v7(),
-        conference_id: Some(conference.id),
-        subject: input.subject.clone(),
-        message: input.message.clone(),
-        status: NotificationStatus::Queued.as_str().to_owned(),
-        total: 0,
-        sent: 0,
-        failed: 0,
-        cancelled: 0,
-        submitted_at: now,
-        started_at: None,
-        completed_at: None,
-        updated_at: now,
-        created_by: created_by.clone(),
-        idempotency_key: key.clone(),
-        legacy_id: None,
-        legacy_status: None,
-        rate_tat: None,
-    };
-    let txn = crate::db::begin_write(db).await?;
-    let inserted = notification::Entity::insert(active(&row))
-        .exec_without_returning(&txn)
-        .await;
-    if let Err(err) = inserted {
-        drop(txn);
-        // Two requests with the same key raced: the loser answers with the winner's row.
-        if let Some(key) = &key
-            && let Some(existing) = find_by_key(db, &created_by, key).await?
-        {
-            return replay(existing, &input);
-        }
-        return Err(err.into());
-    }
-    queue::enqueue(
-        &txn,
-        &JobPayload::Plan {
-            notification_id: row.id,
+    let created = store::notification::create(
+        db,
+        NewNotification {
+            conference_id: conference.id,
+            subject: input.subject.clone(),
+            message: input.message.clone(),
+            created_by: created_by.clone(),
+            idempotency_key: key.clone(),
         },
-        None,
     )
-    .await?;
-    let created = crate::progress::notification_changed(&txn, row.id).await?;
-    txn.commit().await?;
-    created.publish();
+    .await;
+    let (row, signal) = match created {
+        Ok(created) => created,
+        Err(err) => {
+            // Two requests with the same key raced: the loser answers with the winner's row.
+            if let Some(key) = &key
+                && let Some(existing) = find_by_key(db, &created_by, key).await?
+            {
+                return replay(existing, &input);
+            }
+            return Err(err.into());
+        }
+    };
+    signal.publish();
     tracing::info!(notification_id = %row.id, conference_id = %conference.id, "notification queued");
     Ok(row)
 }
@@ -129,29 +105,6 @@ fn replay(
     Ok(existing)
 }
 
-fn active(row: &notification::Model) -> notification::ActiveModel {
-    notification::ActiveModel {
-        id: Set(row.id),
-        conference_id: Set(row.conference_id),
-        subject: Set(row.subject.clone()),
-        message: Set(row.message.clone()),
-        status: Set(row.status.clone()),
-        total: Set(row.total),
-        sent: Set(row.sent),
-        failed: Set(row.failed),
-        cancelled: Set(row.cancelled),
-        submitted_at: Set(row.submitted_at),
-        started_at: Set(row.started_at),
-        completed_at: Set(row.completed_at),
-        updated_at: Set(row.updated_at),
-        created_by: Set(row.created_by.clone()),
-        idempotency_key: Set(row.idempotency_key.clone()),
-        legacy_id: Set(row.legacy_id),
-        legacy_status: Set(row.legacy_status.clone()),
-        rate_tat: Set(row.rate_tat),
-    }
-}
-
 /// Renders the templates for one attendee of the conference, or for sample values.
 pub async fn preview(
     db: &impl ConnectionTrait,
@@ -161,33 +114,25 @@ pub async fn preview(
     message: &str,
     limits: &TemplateLimits,
 ) -> ApiResult<crate::domain::RenderedEmail> {
-    use crate::domain::{ConferenceFields, RecipientFields};
     let template = NotificationTemplate::compile(subject, message, limits)?;
     let conference = super::conference::get(db, conference_id).await?;
-    let mut fields = RecipientFields::sample();
-    if let Some(attendee_id) = attendee_id {
-        let a = super::attendee::get(db, attendee_id).await?;
-        if a.conference_id != conference_id {
-            return Err(ApiError::validation(
-                "attendeeId",
-                "the attendee is registered for another conference",
-            ));
+    let conference = conference_context(&conference);
+    let fields = match attendee_id {
+        None => RecipientFields {
+            conference,
+            ..RecipientFields::sample()
+        },
+        Some(attendee_id) => {
+            let a = super::attendee::get(db, attendee_id).await?;
+            if a.conference_id != conference_id {
+                return Err(ApiError::validation(
+                    "attendeeId",
+                    "the attendee is registered for another conference",
+                ));
+            }
+            // The worker's own function, so the preview is what the attendee would get.
+            recipient_context(&a, &a.email, conference)
         }
-        fields = RecipientFields {
-            first_name: a.first_name,
-            last_name: a.last_name,
-            email: a.email,
-            company: a.company,
-            job_position: a.job_position,
-            city: a.city,
-            state: a.state,
-            conference: fields.conference,
-        };
-    }
-    fields.conference = ConferenceFields {
-        name: conference.name,
-        starts_on: conference.starts_on.to_string(),
-        address: conference.address,
     };
     Ok(template
         .render(&fields)
@@ -224,7 +169,7 @@ pub async fn deliveries(
     let mut select =
         delivery::Entity::find().filter(delivery::Column::NotificationId.eq(notification_id));
     if let Some(status) = status {
-        select = select.filter(delivery::Column::Status.eq(status.as_str()));
+        select = select.filter(delivery::Column::Status.eq(status));
     }
     Ok(page::fetch(db, select, delivery::Column::Id, request).await?)
 }

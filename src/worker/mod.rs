@@ -12,7 +12,6 @@
 mod backoff;
 mod confirmation;
 mod plan;
-pub mod rate;
 mod send;
 mod servicebus;
 
@@ -31,8 +30,6 @@ use crate::mail::{Mailer, Sender};
 use crate::queue::database::{ClaimedJob, DatabaseQueue};
 use crate::queue::servicebus::ServiceBusQueue;
 use crate::queue::{JobPayload, WAKE_CHANNEL};
-
-pub use send::{send_slices, try_finish};
 
 /// What a job handler reports when it returns normally.
 #[derive(Debug, PartialEq, Eq)]
@@ -186,17 +183,33 @@ impl Worker {
     async fn slot_loop(&self) {
         let mut shutdown = self.context.shutdown.clone();
         while !*shutdown.borrow() {
+            // Register for the wake-up before looking for a job: a job enqueued between the
+            // look and the wait still wakes this slot (as crates.io's worker does).
+            let woken = self.wake.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
             match self.run_next().await {
                 Ok(true) => continue,
                 Ok(false) => {}
                 Err(err) => tracing::error!(error = %err, "could not claim a job"),
             }
             tokio::select! {
-                () = self.wake.notified() => {},
+                () = woken => {},
                 () = tokio::time::sleep(self.context.settings.poll_interval) => {},
                 _ = shutdown.changed() => {},
             }
         }
+    }
+
+    /// Claims and runs jobs until none is due; returns how many ran. For tests and tools
+    /// that drive the queue step by step (a job that must wait, for a delivery's retry say,
+    /// is handed back with its due time and not run again here).
+    pub async fn run_pending(&self) -> Result<usize, DbErr> {
+        let mut ran = 0;
+        while self.run_next().await? {
+            ran += 1;
+        }
+        Ok(ran)
     }
 
     /// Claims and runs one job; false when there was none.

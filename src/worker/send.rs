@@ -1,6 +1,6 @@
 //! The send step: claims the pending deliveries of a slice in batches, renders and sends
 //! them concurrently, and records each batch's outcomes with the counter change in one
-//! transaction.
+//! transaction (the claims and records are [`crate::store::delivery`]'s).
 //!
 //! Only `pending` rows are ever claimed, and a batch's outcomes are written only where the
 //! row still carries this claim's lease, so a duplicated or redelivered job, or two workers
@@ -12,43 +12,19 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use futures::StreamExt;
-use sea_orm::{ConnectionTrait, EntityTrait, FromQueryResult, Value};
+use sea_orm::{ConnectionTrait, EntityTrait};
 use uuid::Uuid;
 
-use super::{JobContext, JobError, JobOutcome, backoff, rate};
-use crate::domain::{
-    ConferenceFields, NotificationStatus, NotificationTemplate, RecipientFields, RenderError,
-};
+use super::{JobContext, JobError, JobOutcome, backoff};
+use crate::domain::{NotificationStatus, NotificationTemplate, RecipientFields, RenderError};
 use crate::entity::{attendee, conference, notification};
-use crate::mail::{SendError, mask_address, notification_email};
-use crate::queue::{JobPayload, database::statement};
-
-/// Send jobs covering deliveries `first..=last` in slices of `slice` ids.
-pub fn send_slices(notification_id: Uuid, first: i64, last: i64, slice: usize) -> Vec<JobPayload> {
-    let slice = slice.max(1) as i64;
-    let mut jobs = Vec::new();
-    let mut start = first;
-    while start <= last {
-        let end = (start + slice - 1).min(last);
-        jobs.push(JobPayload::Send {
-            notification_id,
-            first_delivery: start,
-            last_delivery: end,
-        });
-        start = end + 1;
-    }
-    jobs
-}
-
-#[derive(sea_orm::FromQueryResult)]
-struct Claimed {
-    id: i64,
-    attendee_id: Uuid,
-    email: String,
-    attempts: i32,
-}
+use crate::mail::{
+    SendError, conference_context, mask_address, notification_email, recipient_context,
+};
+use crate::store::delivery::{Claimed, Outcome};
+use crate::store::{delivery, notification as notifications};
 
 /// What one run of a send job recorded, for its log line.
 #[derive(Debug, Default)]
@@ -58,7 +34,8 @@ struct Tally {
     failed: u64,
 }
 
-enum Outcome {
+/// What sending one delivery came to, before the retry policy is applied.
+enum Sending {
     Sent { message_id: String },
     Failed { error: String },
     Retry { error: String },
@@ -90,11 +67,8 @@ pub async fn run(
         .one(db)
         .await?
         .ok_or_else(|| JobError::Permanent("the conference is gone".into()))?;
-    let conference_fields = ConferenceFields {
-        name: conference.name.clone(),
-        starts_on: conference.starts_on.to_string(),
-        address: conference.address.clone(),
-    };
+    let conference_fields = conference_context(&conference);
+    let slice = (first, last);
 
     let mut tally = Tally::default();
     let outcome = loop {
@@ -102,64 +76,91 @@ pub async fn run(
             break JobOutcome::Interrupted;
         }
         // Pause and cancel take effect here, between batches.
-        if current_status(db, notification_id).await? != Some(NotificationStatus::Sending) {
-            break JobOutcome::Done;
+        match notifications::status(db, notification_id).await? {
+            Some(NotificationStatus::Sending) => {}
+            Some(NotificationStatus::Pausing | NotificationStatus::Cancelling) => {
+                // Stopping: move the notification on if nothing is in flight any more (a
+                // dead worker's expired claims are released), else look again when the
+                // claims still held in this slice expire.
+                notifications::settle_or_finish(db, notification_id)
+                    .await?
+                    .publish();
+                break match delivery::next_wakeup(db, notification_id, slice, false).await? {
+                    Some(at) => JobOutcome::WaitUntil(at),
+                    None => JobOutcome::Done,
+                };
+            }
+            _ => break JobOutcome::Done,
         }
         let lease =
             Utc::now() + chrono::Duration::from_std(context.settings.lease).unwrap_or_default();
-        let batch = claim(context, notification_id, first, last, lease).await?;
+        let batch = delivery::claim_batch(
+            db,
+            notification_id,
+            slice,
+            context.settings.batch_size,
+            lease,
+        )
+        .await?;
         if batch.is_empty() {
-            if let Some(at) = next_retry(db, notification_id, first, last).await? {
+            if let Some(at) = delivery::next_wakeup(db, notification_id, slice, true).await? {
                 break JobOutcome::WaitUntil(at);
             }
-            try_finish(db, notification_id).await?;
+            notifications::settle_or_finish(db, notification_id)
+                .await?
+                .publish();
             break JobOutcome::Done;
         }
         let attendees = load_attendees(db, &batch).await?;
         let delay = match context.settings.rate_limit {
-            Some(rate) => rate::reserve(db, notification_id, batch.len(), rate).await?,
+            Some(rate) => {
+                notifications::reserve_rate(db, notification_id, batch.len(), rate).await?
+            }
             None => Duration::ZERO,
         };
         let start = Instant::now() + delay;
-        let spacing = context.settings.rate_limit.map(rate::interval);
+        let spacing = context.settings.rate_limit.map(interval);
 
-        let outcomes: Vec<(Claimed, Outcome)> =
-            futures::stream::iter(batch.into_iter().enumerate())
-                .map(|(index, delivery)| {
-                    let attendee = attendees.get(&delivery.attendee_id);
-                    let fields =
-                        attendee.map(|a| recipient_fields(a, &delivery.email, &conference_fields));
-                    let name = attendee
-                        .map(|a| format!("{} {}", a.first_name, a.last_name))
-                        .unwrap_or_default();
-                    let template = &template;
-                    async move {
-                        if let Some(spacing) = spacing {
-                            tokio::time::sleep_until((start + spacing * index as u32).into()).await;
-                        }
-                        let outcome = match fields {
-                            None => Outcome::Failed {
-                                error: "the attendee no longer exists".into(),
-                            },
-                            Some(fields) => {
-                                deliver(
-                                    context,
-                                    notification_id,
-                                    &delivery,
-                                    &name,
-                                    template,
-                                    &fields,
-                                )
-                                .await
-                            }
-                        };
-                        (delivery, outcome)
+        let outcomes: Vec<(i64, Outcome)> = futures::stream::iter(batch.into_iter().enumerate())
+            .map(|(index, delivery)| {
+                let attendee = attendees.get(&delivery.attendee_id);
+                let fields = attendee
+                    .map(|a| recipient_context(a, &delivery.email, conference_fields.clone()));
+                let name = attendee
+                    .map(|a| format!("{} {}", a.first_name, a.last_name))
+                    .unwrap_or_default();
+                let template = &template;
+                async move {
+                    if let Some(spacing) = spacing {
+                        tokio::time::sleep_until((start + spacing * index as u32).into()).await;
                     }
-                })
-                .buffer_unordered(context.settings.concurrency)
-                .collect()
-                .await;
-        record(context, notification_id, lease, outcomes, &mut tally).await?;
+                    let sending = match fields {
+                        None => Sending::Failed {
+                            error: "the attendee no longer exists".into(),
+                        },
+                        Some(fields) => {
+                            deliver(
+                                context,
+                                notification_id,
+                                &delivery,
+                                &name,
+                                template,
+                                &fields,
+                            )
+                            .await
+                        }
+                    };
+                    (delivery.id, retry_policy(context, &delivery, sending))
+                }
+            })
+            .buffer_unordered(context.settings.concurrency)
+            .collect()
+            .await;
+        let recorded = delivery::record_outcomes(db, notification_id, lease, outcomes).await?;
+        recorded.signal.publish();
+        tally.batches += 1;
+        tally.sent += recorded.sent;
+        tally.failed += recorded.failed;
     };
     tracing::info!(
         %notification_id,
@@ -174,6 +175,30 @@ pub async fn run(
     Ok(outcome)
 }
 
+/// Transient failures are retried with exponential backoff until `WORKER_MAX_ATTEMPTS`,
+/// then final.
+fn retry_policy(context: &JobContext, delivery: &Claimed, sending: Sending) -> Outcome {
+    match sending {
+        Sending::Sent { message_id } => Outcome::Sent { message_id },
+        Sending::Failed { error } => Outcome::Failed { error },
+        Sending::Retry { error } => {
+            let attempts = delivery.attempts as u32 + 1;
+            if attempts >= context.settings.max_attempts {
+                return Outcome::Failed { error };
+            }
+            let settings = &context.settings;
+            let wait = backoff::delay(settings.retry_base, settings.retry_cap, attempts);
+            let at = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
+            Outcome::Retry { error, at }
+        }
+    }
+}
+
+/// The gap between two sends at `per_second` (the shared rate limit spaces a batch's sends).
+fn interval(per_second: u32) -> Duration {
+    Duration::from_secs_f64(1.0 / f64::from(per_second.max(1)))
+}
+
 async fn deliver(
     context: &JobContext,
     notification_id: Uuid,
@@ -181,11 +206,11 @@ async fn deliver(
     name: &str,
     template: &Result<NotificationTemplate, String>,
     fields: &RecipientFields,
-) -> Outcome {
+) -> Sending {
     let template = match template {
         Ok(template) => template,
         Err(error) => {
-            return Outcome::Failed {
+            return Sending::Failed {
                 error: error.clone(),
             };
         }
@@ -194,12 +219,12 @@ async fn deliver(
         Ok(rendered) => rendered,
         // Busy rendering threads (previews, say) are no reason to give a recipient up.
         Err(RenderError::TimedOut(err)) => {
-            return Outcome::Retry {
+            return Sending::Retry {
                 error: format!("template: {err}"),
             };
         }
         Err(RenderError::Refused(err)) => {
-            return Outcome::Failed {
+            return Sending::Failed {
                 error: format!("template: {err}"),
             };
         }
@@ -213,96 +238,21 @@ async fn deliver(
         &rendered,
     ) {
         Ok(email) => email,
-        Err(err) => return Outcome::Failed { error: err.message },
+        Err(err) => return Sending::Failed { error: err.message },
     };
     match context.mailer.send(&email).await {
-        Ok(()) => Outcome::Sent {
+        Ok(()) => Sending::Sent {
             message_id: email.message_id,
         },
         Err(SendError {
             transient: true,
             message,
-        }) => Outcome::Retry { error: message },
+        }) => Sending::Retry { error: message },
         Err(SendError { message, .. }) => {
             tracing::info!(to = %mask_address(&delivery.email), error = %message, "delivery failed permanently");
-            Outcome::Failed { error: message }
+            Sending::Failed { error: message }
         }
     }
-}
-
-fn recipient_fields(
-    attendee: &attendee::Model,
-    email: &str,
-    conference: &ConferenceFields,
-) -> RecipientFields {
-    RecipientFields {
-        first_name: attendee.first_name.clone(),
-        last_name: attendee.last_name.clone(),
-        email: email.to_owned(),
-        company: attendee.company.clone(),
-        job_position: attendee.job_position.clone(),
-        city: attendee.city.clone(),
-        state: attendee.state.clone(),
-        conference: conference.clone(),
-    }
-}
-
-async fn current_status(
-    db: &impl ConnectionTrait,
-    notification_id: Uuid,
-) -> Result<Option<NotificationStatus>, JobError> {
-    let row = db
-        .query_one_raw(statement(
-            db.get_database_backend(),
-            "SELECT status FROM notification WHERE id = $1",
-            vec![notification_id.into()],
-        ))
-        .await?;
-    Ok(match row {
-        Some(row) => row.try_get::<String>("", "status")?.parse().ok(),
-        None => None,
-    })
-}
-
-/// Claims up to a batch of due pending deliveries (or ones whose claim expired) in the slice.
-async fn claim(
-    context: &JobContext,
-    notification_id: Uuid,
-    first: i64,
-    last: i64,
-    lease: DateTime<Utc>,
-) -> Result<Vec<Claimed>, JobError> {
-    let db = &context.db;
-    let backend = db.get_database_backend();
-    let skip_locked = if backend == sea_orm::DbBackend::Postgres {
-        "FOR UPDATE SKIP LOCKED"
-    } else {
-        ""
-    };
-    let sql = format!(
-        "UPDATE delivery SET status = 'sending', locked_until = $1 \
-         WHERE id IN (SELECT id FROM delivery WHERE notification_id = $2 AND id BETWEEN $3 AND $4 \
-             AND ((status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= $5)) \
-               OR (status = 'sending' AND locked_until < $5)) \
-             ORDER BY id LIMIT $6 {skip_locked}) \
-         RETURNING id, attendee_id, email, attempts"
-    );
-    let mut claimed = Claimed::find_by_statement(statement(
-        backend,
-        &sql,
-        vec![
-            lease.into(),
-            notification_id.into(),
-            first.into(),
-            last.into(),
-            Utc::now().into(),
-            (context.settings.batch_size as i64).into(),
-        ],
-    ))
-    .all(db)
-    .await?;
-    claimed.sort_by_key(|c| c.id);
-    Ok(claimed)
 }
 
 async fn load_attendees(
@@ -318,202 +268,4 @@ async fn load_attendees(
         .into_iter()
         .map(|a| (a.id, a))
         .collect())
-}
-
-/// When to look at the slice again, if anything in it is unfinished: the earliest retry
-/// time of its pending deliveries, or the earliest lease expiry of deliveries another claim
-/// holds (`sending`: a dead worker's batch, or another job on the same slice). Without the
-/// latter, a job taken over from a dead worker could finish while that worker's last batch
-/// is still leased, and nobody would ever send those deliveries.
-async fn next_retry(
-    db: &impl ConnectionTrait,
-    notification_id: Uuid,
-    first: i64,
-    last: i64,
-) -> Result<Option<DateTime<Utc>>, JobError> {
-    let backend = db.get_database_backend();
-    let earliest = |column: &'static str, status: &'static str| {
-        statement(
-            backend,
-            &format!(
-                "SELECT {column} AS at FROM delivery WHERE notification_id = $1 \
-                 AND id BETWEEN $2 AND $3 AND status = '{status}' ORDER BY {column} LIMIT 1"
-            ),
-            vec![notification_id.into(), first.into(), last.into()],
-        )
-    };
-    let mut at: Option<DateTime<Utc>> = None;
-    for (column, status) in [("next_attempt_at", "pending"), ("locked_until", "sending")] {
-        if let Some(row) = db.query_one_raw(earliest(column, status)).await? {
-            let when = row
-                .try_get::<Option<DateTime<Utc>>>("", "at")?
-                .unwrap_or_else(Utc::now);
-            at = Some(at.map_or(when, |at| at.min(when)));
-        }
-    }
-    Ok(at)
-}
-
-/// Writes a batch's outcomes and the counter change in one transaction. Each row is
-/// updated only if it still carries this claim's lease.
-async fn record(
-    context: &JobContext,
-    notification_id: Uuid,
-    lease: DateTime<Utc>,
-    outcomes: Vec<(Claimed, Outcome)>,
-    tally: &mut Tally,
-) -> Result<(), JobError> {
-    let txn = crate::db::begin_write(&context.db).await?;
-    let backend = txn.get_database_backend();
-    let now = Utc::now();
-    let mut sent_ids = Vec::new();
-    let mut message_ids = Vec::new();
-    let (mut sent, mut failed) = (0u64, 0u64);
-    for (delivery, outcome) in outcomes {
-        match outcome {
-            Outcome::Sent { message_id } => {
-                sent_ids.push(delivery.id);
-                message_ids.push(message_id);
-            }
-            Outcome::Failed { error } => {
-                let result = txn
-                    .execute_raw(statement(
-                        backend,
-                        "UPDATE delivery SET status = 'failed', attempts = attempts + 1, \
-                             last_error = $1, locked_until = NULL \
-                         WHERE id = $2 AND status = 'sending' AND locked_until = $3",
-                        vec![error.into(), delivery.id.into(), lease.into()],
-                    ))
-                    .await?;
-                failed += result.rows_affected();
-            }
-            Outcome::Retry { error } => {
-                let attempts = delivery.attempts + 1;
-                let give_up = attempts as u32 >= context.settings.max_attempts;
-                let wait = backoff::delay(
-                    context.settings.retry_base,
-                    context.settings.retry_cap,
-                    attempts as u32,
-                );
-                let next_at = now + chrono::Duration::from_std(wait).unwrap_or_default();
-                let status = if give_up { "failed" } else { "pending" };
-                let result = txn
-                    .execute_raw(statement(
-                        backend,
-                        "UPDATE delivery SET status = $1, attempts = attempts + 1, last_error = $2, \
-                             next_attempt_at = $3, locked_until = NULL \
-                         WHERE id = $4 AND status = 'sending' AND locked_until = $5",
-                        vec![
-                            status.into(),
-                            error.into(),
-                            if give_up { Value::ChronoDateTimeUtc(None) } else { next_at.into() },
-                            delivery.id.into(),
-                            lease.into(),
-                        ],
-                    ))
-                    .await?;
-                if give_up {
-                    failed += result.rows_affected();
-                }
-            }
-        }
-    }
-    if !sent_ids.is_empty() {
-        // One statement for the batch; the CASE stores each row's Message-ID.
-        let mut values: Vec<Value> = vec![now.into(), lease.into()];
-        let mut cases = String::new();
-        let mut list = String::new();
-        for (id, message_id) in sent_ids.iter().zip(message_ids) {
-            values.push((*id).into());
-            let id_param = values.len();
-            values.push(message_id.into());
-            cases.push_str(&format!(" WHEN ${id_param} THEN ${}", values.len()));
-            if !list.is_empty() {
-                list.push_str(", ");
-            }
-            list.push_str(&format!("${id_param}"));
-        }
-        let result = txn
-            .execute_raw(statement(
-                backend,
-                &format!(
-                    "UPDATE delivery SET status = 'sent', attempts = attempts + 1, sent_at = $1, \
-                         locked_until = NULL, last_error = NULL, message_id = CASE id{cases} END \
-                     WHERE id IN ({list}) AND status = 'sending' AND locked_until = $2"
-                ),
-                values,
-            ))
-            .await?;
-        sent = result.rows_affected();
-    }
-    tally.batches += 1;
-    tally.sent += sent;
-    tally.failed += failed;
-    txn.execute_raw(statement(
-        backend,
-        "UPDATE notification SET sent = sent + $1, failed = failed + $2, updated_at = $3 \
-         WHERE id = $4",
-        vec![
-            (sent as i64).into(),
-            (failed as i64).into(),
-            now.into(),
-            notification_id.into(),
-        ],
-    ))
-    .await?;
-    let changed = crate::progress::notification_changed(&txn, notification_id).await?;
-    txn.commit().await?;
-    changed.publish();
-    Ok(())
-}
-
-/// Marks the notification finished when nothing is pending or in flight any more.
-pub async fn try_finish(
-    db: &impl ConnectionTrait,
-    notification_id: Uuid,
-) -> Result<bool, sea_orm::DbErr> {
-    let now = Utc::now();
-    let result = db
-        .execute_raw(statement(
-            db.get_database_backend(),
-            "UPDATE notification SET \
-                 status = CASE WHEN failed > 0 THEN 'COMPLETED_WITH_ERRORS' ELSE 'COMPLETED' END, \
-                 completed_at = $1, updated_at = $1 \
-             WHERE id = $2 AND status = 'SENDING' AND NOT EXISTS (SELECT 1 FROM delivery \
-                 WHERE notification_id = $2 AND status IN ('pending', 'sending'))",
-            vec![now.into(), notification_id.into()],
-        ))
-        .await?;
-    if result.rows_affected() == 1 {
-        crate::progress::notification_changed(db, notification_id)
-            .await?
-            .publish();
-        tracing::info!(%notification_id, "notification completed");
-    }
-    Ok(result.rows_affected() == 1)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn slices_cover_the_range_without_gaps_or_overlap() {
-        let id = Uuid::now_v7();
-        let jobs = send_slices(id, 11, 1010, 300);
-        let ranges: Vec<(i64, i64)> = jobs
-            .iter()
-            .map(|j| match j {
-                JobPayload::Send {
-                    first_delivery,
-                    last_delivery,
-                    ..
-                } => (*first_delivery, *last_delivery),
-                _ => unreachable!(),
-            })
-            .collect();
-        assert_eq!(ranges, vec![(11, 310), (311, 610), (611, 910), (911, 1010)]);
-        assert_eq!(send_slices(id, 5, 5, 300).len(), 1);
-        assert!(send_slices(id, 6, 5, 300).is_empty());
-    }
 }

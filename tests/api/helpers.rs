@@ -1,13 +1,12 @@
 //! Test support: the real application on port 0 against a fresh database per test.
 use std::collections::HashMap;
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use sea_orm::DatabaseConnection;
 use serde_json::{Value, json};
 use techconf::app::ServeOptions;
 use techconf::config::Settings;
 use techconf::domain::Role;
 use testkit::db::TestDatabase;
-use tokio::sync::oneshot;
 
 use crate::support::serve;
 
@@ -17,14 +16,7 @@ pub enum Backend {
     Postgres,
 }
 
-pub struct TestApp {
-    pub address: String,
-    pub client: reqwest::Client,
-    pub db: DatabaseConnection,
-    pub admin_token: String,
-    pub _database: TestDatabase,
-    _stop: oneshot::Sender<()>,
-}
+pub use crate::support::TestApp;
 
 pub const BOOTSTRAP_TOKEN: &str = "test-bootstrap-admin-token";
 
@@ -73,7 +65,7 @@ pub async fn spawn_app_on(
     let mut vars: Vec<(&str, &str)> = FAST_WORKER.to_vec();
     vars.extend_from_slice(extra);
     let settings = settings_for(&database, &vars);
-    let served = serve(
+    let mut app = serve(
         settings,
         ServeOptions {
             migrate: true,
@@ -81,30 +73,12 @@ pub async fn spawn_app_on(
         },
     )
     .await;
-    TestApp {
-        address: served.address,
-        client: reqwest::Client::new(),
-        db: served.db,
-        admin_token: BOOTSTRAP_TOKEN.to_owned(),
-        _database: database,
-        _stop: served.stop,
-    }
+    app.admin_token = BOOTSTRAP_TOKEN.to_owned();
+    app.database = Some(database);
+    app
 }
 
 impl TestApp {
-    /// Posts a GraphQL request and returns the JSON answer.
-    pub async fn graphql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
-        let mut request = self
-            .client
-            .post(format!("{}/graphql", self.address))
-            .json(&json!({"query": query, "variables": variables}));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.expect("request sent");
-        response.json().await.expect("a JSON answer")
-    }
-
     pub async fn as_admin(&self, query: &str, variables: Value) -> Value {
         self.graphql(Some(&self.admin_token), query, variables)
             .await
@@ -142,21 +116,24 @@ impl TestApp {
         .await
     }
 
-    /// Waits until the notification reaches a terminal status (polling its row; bounded).
+    /// Waits until the notification reaches a terminal status, for tests that run the worker
+    /// (or worker processes) for real. Polls its row; bounded.
     pub async fn wait_until_finished(&self, id: &str) -> Value {
-        let query = "query($id: ID!) { notification(id: $id) { status total sent failed cancelled pending } }";
+        self.wait_for_status(id, &["COMPLETED", "COMPLETED_WITH_ERRORS", "CANCELLED"])
+            .await
+    }
+
+    /// Waits until the notification has one of `statuses` (polling its row; bounded), for
+    /// tests that run the worker for real.
+    pub async fn wait_for_status(&self, id: &str, statuses: &[&str]) -> Value {
         for _ in 0..1200 {
-            let answer = self.as_admin(query, json!({"id": id})).await;
-            let n = answer["data"]["notification"].clone();
-            if matches!(
-                n["status"].as_str(),
-                Some("COMPLETED" | "COMPLETED_WITH_ERRORS" | "CANCELLED")
-            ) {
+            let n = self.notification_counts(id).await;
+            if n["status"].as_str().is_some_and(|s| statuses.contains(&s)) {
                 return n;
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        panic!("notification {id} did not finish within 60 s");
+        panic!("notification {id} did not reach {statuses:?} within 60 s");
     }
 
     /// Waits until the job table is empty: the job that completes a notification deletes its
@@ -171,20 +148,6 @@ impl TestApp {
             );
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
-    }
-
-    pub async fn count(&self, table: &str) -> i64 {
-        let backend = self.db.get_database_backend();
-        let row = self
-            .db
-            .query_one_raw(Statement::from_string(
-                backend,
-                format!("SELECT COUNT(*) AS n FROM {table}"),
-            ))
-            .await
-            .unwrap()
-            .unwrap();
-        row.try_get::<i64>("", "n").unwrap()
     }
 }
 

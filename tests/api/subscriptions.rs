@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use techconf::app::ServeOptions;
-use testkit::smtp::SmtpSink;
+use testkit::smtp::{FakeSmtp, SmtpSink};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http::HeaderValue};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
@@ -14,7 +14,7 @@ use crate::helpers::{
     Backend, TestApp, assert_no_errors, emails, insert_attendees, new_database, on_both,
     settings_for, spawn_app_on,
 };
-use crate::support::{Served, serve};
+use crate::support::serve;
 
 const PROGRESS: &str = "subscription($id: ID!) { notificationProgress(id: $id) {
     notificationId status total sent failed cancelled pending ratePerSecond etaSeconds updatedAt } }";
@@ -133,6 +133,19 @@ impl Subscription {
             (_, Some("error")) => Event::Errors(message["payload"].clone()),
             (_, Some("complete")) => Event::Complete,
             _ => panic!("unexpected message {message}"),
+        }
+    }
+
+    /// Progress events until one has `status` (bounded); returns that one.
+    async fn progress_until(&mut self, status: &str) -> Value {
+        loop {
+            match self.next_event_within(Duration::from_secs(60)).await {
+                Some(Event::Data(data)) if data["notificationProgress"]["status"] == status => {
+                    return data["notificationProgress"].clone();
+                }
+                Some(Event::Data(_)) => {}
+                other => panic!("no {status} event: {other:?}"),
+            }
         }
     }
 
@@ -438,12 +451,14 @@ on_both!(
     an_unknown_notification_is_not_found_on_the_stream,
     list_views_see_their_conferences_notifications_change,
     admins_see_each_new_registration,
+    cancelling_mid_send_ends_the_stream_with_what_the_smtp_server_received,
+    pausing_mid_send_settles_on_what_the_smtp_server_received,
 );
 
 /// A second API process on the same database, without a worker.
-async fn spawn_replica(app: &TestApp) -> Served {
+async fn spawn_replica(app: &TestApp) -> TestApp {
     serve(
-        settings_for(&app._database, &[]),
+        settings_for(app.database(), &[]),
         ServeOptions {
             migrate: false,
             with_worker: false,
@@ -570,4 +585,104 @@ async fn one_listener_connection_serves_many_subscribers() {
         );
     }
     assert_eq!(listener_backends(&app).await.len(), 1);
+}
+
+/// The app with its in-process worker sending to an SMTP server that holds each reply back,
+/// so that batches are in flight most of the time; 300 attendees; and a progress
+/// subscription on their notification, once the first emails went out.
+async fn slow_send(backend: Backend) -> (TestApp, FakeSmtp, String, Subscription) {
+    let smtp = FakeSmtp::builder()
+        .data_reply_delay(Duration::from_millis(150))
+        .start()
+        .await;
+    let url = smtp.url();
+    let vars = [
+        ("MAIL_URL", url.as_str()),
+        ("WORKER_CONCURRENCY", "10"),
+        ("SUBSCRIPTION_MIN_INTERVAL_MS", "50"),
+    ];
+    let app = spawn_app_on(new_database(backend).await, &vars, true).await;
+    let conference = conference_with_attendees(&app, 300).await;
+    let id = app.notify(&conference, "Hi", "Hello").await;
+    let subscription =
+        Subscription::progress(&app.address, &app.admin_token, Protocol::Modern, &id).await;
+    smtp.wait_for_count(30, Duration::from_secs(30))
+        .await
+        .unwrap();
+    (app, smtp, id, subscription)
+}
+
+async fn control(app: &TestApp, name: &str, id: &str) -> Value {
+    let answer = app
+        .as_admin(
+            &format!("mutation($id: ID!) {{ {name}(id: $id) {{ status }} }}"),
+            json!({"id": id}),
+        )
+        .await;
+    assert_no_errors(&answer);
+    answer["data"][name]["status"].clone()
+}
+
+/// The counters of an event, as (sent, failed, cancelled, pending, total).
+fn counts(p: &Value) -> (i64, i64, i64, i64, i64) {
+    let n = |field: &str| p[field].as_i64().unwrap();
+    (
+        n("sent"),
+        n("failed"),
+        n("cancelled"),
+        n("pending"),
+        n("total"),
+    )
+}
+
+async fn cancelling_mid_send_ends_the_stream_with_what_the_smtp_server_received(backend: Backend) {
+    let (app, smtp, id, mut subscription) = slow_send(backend).await;
+    assert_eq!(
+        control(&app, "cancelNotification", &id).await,
+        "CANCELLING",
+        "a batch was in flight"
+    );
+    let events = subscription.collect_until_complete().await;
+    assert_consistent(&events, &id, 300);
+    let last = &events.last().unwrap().1["notificationProgress"];
+    assert_eq!(last["status"], "CANCELLED", "{last}");
+    let (sent, failed, cancelled, pending, total) = counts(last);
+    assert_eq!((pending, failed, sent + cancelled), (0, 0, total), "{last}");
+    assert_eq!(
+        sent as usize,
+        smtp.message_count(),
+        "the final event counts every email the server accepted: {last}"
+    );
+    assert!(sent < 300 && cancelled > 0, "{last}");
+    for (_, event) in &events {
+        let p = &event["notificationProgress"];
+        if p["status"] == "CANCELLED" {
+            assert_eq!(p["pending"], 0, "no CANCELLED event before the end: {p}");
+        }
+    }
+}
+
+async fn pausing_mid_send_settles_on_what_the_smtp_server_received(backend: Backend) {
+    let (app, smtp, id, mut subscription) = slow_send(backend).await;
+    assert_eq!(
+        control(&app, "pauseNotification", &id).await,
+        "PAUSING",
+        "a batch was in flight"
+    );
+    let paused = subscription.progress_until("PAUSED").await;
+    let (sent, failed, cancelled, pending, total) = counts(&paused);
+    assert_eq!(sent as usize, smtp.message_count(), "{paused}");
+    assert_eq!(
+        (failed, cancelled, sent + pending),
+        (0, 0, total),
+        "{paused}"
+    );
+    assert!(sent < 300, "{paused}");
+
+    assert_eq!(control(&app, "resumeNotification", &id).await, "SENDING");
+    let events = subscription.collect_until_complete().await;
+    let last = &events.last().unwrap().1["notificationProgress"];
+    assert_eq!(last["status"], "COMPLETED", "{last}");
+    assert_eq!(counts(last), (300, 0, 0, 0, 300), "{last}");
+    assert_eq!(smtp.message_count(), 300, "nobody skipped, nobody repeated");
 }

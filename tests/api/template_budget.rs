@@ -4,8 +4,7 @@ use std::time::{Duration, Instant};
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
-use techconf::entity::notification;
-use techconf::queue::{self, JobPayload};
+use techconf::store::notification::NewNotification;
 
 use crate::helpers::{
     Backend, CREATE_NOTIFICATION, TestApp, error_code, insert_attendees, new_database, on_both,
@@ -141,45 +140,22 @@ async fn a_notification_that_would_outgrow_its_budget_is_refused_at_creation(bac
     assert_eq!(app.count("notification").await, 0);
 }
 
-/// Saves a notification as an older version would have, without today's checks, with its
-/// plan job.
+/// Saves a notification as an older version would have, without today's template checks:
+/// the lifecycle store writes the row and its plan job.
 async fn insert_unchecked(app: &TestApp, conference: &str, message: &str) -> String {
-    let now = chrono::Utc::now();
-    let id = uuid::Uuid::now_v7();
-    let row = notification::ActiveModel {
-        id: sea_orm::Set(id),
-        conference_id: sea_orm::Set(Some(conference.parse().unwrap())),
-        subject: sea_orm::Set("Hi {{ first_name }}".into()),
-        message: sea_orm::Set(message.into()),
-        status: sea_orm::Set("QUEUED".into()),
-        total: sea_orm::Set(0),
-        sent: sea_orm::Set(0),
-        failed: sea_orm::Set(0),
-        cancelled: sea_orm::Set(0),
-        submitted_at: sea_orm::Set(now),
-        started_at: sea_orm::Set(None),
-        completed_at: sea_orm::Set(None),
-        updated_at: sea_orm::Set(now),
-        created_by: sea_orm::Set("test".into()),
-        idempotency_key: sea_orm::Set(None),
-        legacy_id: sea_orm::Set(None),
-        legacy_status: sea_orm::Set(None),
-        rate_tat: sea_orm::Set(None),
-    };
-    notification::Entity::insert(row)
-        .exec_without_returning(&app.db)
-        .await
-        .unwrap();
-    queue::enqueue(
+    let (row, _signal) = techconf::store::notification::create(
         &app.db,
-        &JobPayload::Plan {
-            notification_id: id,
+        NewNotification {
+            conference_id: conference.parse().unwrap(),
+            subject: "Hi {{ first_name }}".into(),
+            message: message.into(),
+            created_by: "test".into(),
+            idempotency_key: None,
         },
-        None,
     )
     .await
     .unwrap();
-    id.to_string()
+    row.id.to_string()
 }
 
 async fn failed_errors(app: &TestApp, id: &str) -> Vec<String> {

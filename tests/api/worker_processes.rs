@@ -139,8 +139,8 @@ async fn send_with_two_workers(
     let app = api(backend, &smtp.url()).await;
     let conference = app.create_conference("RustConf").await;
     insert_attendees(&app.db, &conference, &emails(n)).await;
-    let a = WorkerProcess::start(&app._database, &smtp.url(), settings).await;
-    let b = WorkerProcess::start(&app._database, &smtp.url(), settings).await;
+    let a = WorkerProcess::start(app.database(), &smtp.url(), settings).await;
+    let b = WorkerProcess::start(app.database(), &smtp.url(), settings).await;
     let id = app
         .notify(&conference, "Hi {{ first_name }}", "Hello")
         .await;
@@ -184,7 +184,7 @@ async fn strings(app: &TestApp, sql: &str, notification: &str) -> HashSet<String
 
 fn bind(app: &TestApp, sql: &str, notification: &str) -> Statement {
     let id: uuid::Uuid = notification.parse().unwrap();
-    techconf::queue::database::statement(app.db.get_database_backend(), sql, vec![id.into()])
+    Statement::from_sql_and_values(app.db.get_database_backend(), sql, vec![id.into()])
 }
 
 /// Waits until the job table is empty: the job that finished a notification deletes its
@@ -255,7 +255,7 @@ async fn a_worker_killed_mid_send_repeats_only_its_claimed_unrecorded_batches(ba
     let (smtp, app, conference) = slow_smtp_and_attendees(backend).await;
     // A short lease, so the dead worker's job and deliveries are taken over quickly.
     let settings: Vec<_> = [SLOW_SEND, &[("WORKER_LEASE_MS", "1500")]].concat();
-    let mut first = WorkerProcess::start(&app._database, &smtp.url(), &settings).await;
+    let mut first = WorkerProcess::start(app.database(), &smtp.url(), &settings).await;
     let id = app
         .notify(&conference, "Hi {{ first_name }}", "Hello")
         .await;
@@ -282,7 +282,7 @@ async fn a_worker_killed_mid_send_repeats_only_its_claimed_unrecorded_batches(ba
         in_flight.len()
     );
 
-    let _second = WorkerProcess::start(&app._database, &smtp.url(), &settings).await;
+    let _second = WorkerProcess::start(app.database(), &smtp.url(), &settings).await;
     assert_everyone_sent_once(&app, &id, ATTENDEES as i64).await;
 
     let received = smtp.messages();
@@ -330,7 +330,7 @@ async fn a_batch_still_leased_by_a_dead_worker_is_sent_when_its_lease_ends(backe
     let pause = "mutation($id: ID!) { pauseNotification(id: $id) { status } }";
     crate::helpers::assert_no_errors(&app.as_admin(pause, serde_json::json!({"id": id})).await);
     let worker = WorkerProcess::start(
-        &app._database,
+        app.database(),
         &smtp.url(),
         &[("WORKER_BATCH_SIZE", "10"), ("WORKER_SLICE_SIZE", "50")],
     )
@@ -343,7 +343,7 @@ async fn a_batch_still_leased_by_a_dead_worker_is_sent_when_its_lease_ends(backe
     let backend_ = app.db.get_database_backend();
     let dead_batch = app
         .db
-        .execute_raw(techconf::queue::database::statement(
+        .execute_raw(Statement::from_sql_and_values(
             backend_,
             "UPDATE delivery SET status = 'sending', locked_until = $1 WHERE id IN \
              (SELECT id FROM delivery WHERE notification_id = $2 ORDER BY id LIMIT 5 OFFSET 10)",
@@ -378,7 +378,7 @@ async fn a_worker_stopped_with_sigterm_hands_its_work_back_and_repeats_nothing(b
         ],
     ]
     .concat();
-    let mut first = WorkerProcess::start(&app._database, &smtp.url(), &settings).await;
+    let mut first = WorkerProcess::start(app.database(), &smtp.url(), &settings).await;
     let id = app
         .notify(&conference, "Hi {{ first_name }}", "Hello")
         .await;
@@ -415,7 +415,7 @@ async fn a_worker_stopped_with_sigterm_hands_its_work_back_and_repeats_nothing(b
     assert_eq!(app.count("job WHERE status = 'running'").await, 0);
     assert!(app.count("job WHERE status = 'pending'").await > 0);
 
-    let _second = WorkerProcess::start(&app._database, &smtp.url(), &settings).await;
+    let _second = WorkerProcess::start(app.database(), &smtp.url(), &settings).await;
     assert_everyone_sent_once(&app, &id, ATTENDEES as i64).await;
     let received = smtp.messages();
     assert_eq!(received.len(), ATTENDEES, "nobody emailed twice");
@@ -455,7 +455,7 @@ async fn attendees_registering_while_it_is_planned_are_either_in_it_or_not(backe
     // Enough attendees that planning takes a moment.
     insert_attendees(&app.db, &conference, &emails(1500)).await;
     let _worker = WorkerProcess::start(
-        &app._database,
+        app.database(),
         &smtp.url(),
         &[("WORKER_CONCURRENCY", "16"), ("WORKER_SLICE_SIZE", "300")],
     )

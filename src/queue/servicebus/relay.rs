@@ -22,20 +22,18 @@
 use std::future::Future;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use futures::StreamExt;
-use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, FromQueryResult, QueryFilter,
-    Statement,
-};
+use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::ServiceBusSettings;
 use super::client::{ServiceBusError, ServiceBusQueue, backoff_delay};
-use crate::entity::job;
-use crate::queue::status;
+use crate::store::{
+    self,
+    job::{Lease, Unpublished},
+};
 
 /// How the relay paces itself.
 #[derive(Clone, Debug)]
@@ -85,15 +83,6 @@ pub enum RelayError {
         #[source]
         source: ServiceBusError,
     },
-}
-
-/// A claimed row.
-#[derive(sea_orm::FromQueryResult)]
-struct Claimed {
-    id: Uuid,
-    kind: String,
-    payload: String,
-    created_at: DateTime<Utc>,
 }
 
 /// One pass with the default options but `batch` rows: claims due, unpublished, pending jobs
@@ -244,7 +233,7 @@ async fn sweep_orphans(db: &DatabaseConnection, options: &RelayOptions) {
         return;
     };
     let limit = u64::try_from(options.batch_size.max(1)).unwrap_or(u64::MAX);
-    if let Err(err) = crate::queue::database::requeue_orphans(db, Utc::now() - age, limit).await {
+    if let Err(err) = store::job::requeue_orphans(db, Utc::now() - age, limit).await {
         tracing::warn!(error = %err, "outbox relay: could not look for orphaned jobs");
     }
 }
@@ -254,116 +243,39 @@ async fn claim(
     db: &DatabaseConnection,
     relay_id: &str,
     options: &RelayOptions,
-) -> Result<Vec<Claimed>, DbErr> {
-    let now = Utc::now();
-    let lease_until = now
+) -> Result<Vec<Unpublished>, DbErr> {
+    let until = Utc::now()
         + chrono::Duration::from_std(options.lease)
             .map_err(|e| DbErr::Custom(format!("relay lease out of range: {e}")))?;
-    let limit = i64::try_from(options.batch_size.max(1)).unwrap_or(i64::MAX);
-    let backend = db.get_database_backend();
-    let sql = match backend {
-        DbBackend::Postgres => {
-            "UPDATE job SET locked_until = $1, locked_by = $2 \
-             WHERE id IN ( \
-                 SELECT id FROM job \
-                 WHERE published_at IS NULL AND status = $3 AND run_at <= $4 \
-                   AND (locked_until IS NULL OR locked_until < $4) \
-                 ORDER BY created_at, id \
-                 LIMIT $5 \
-                 FOR UPDATE SKIP LOCKED) \
-             RETURNING id, kind, payload, created_at"
-        }
-        // One statement under SQLite's single writer lock: the subquery and the update
-        // cannot interleave with another relay's.
-        DbBackend::Sqlite => {
-            "UPDATE job SET locked_until = ?1, locked_by = ?2 \
-             WHERE id IN ( \
-                 SELECT id FROM job \
-                 WHERE published_at IS NULL AND status = ?3 AND run_at <= ?4 \
-                   AND (locked_until IS NULL OR locked_until < ?4) \
-                 ORDER BY created_at, id \
-                 LIMIT ?5) \
-             RETURNING id, kind, payload, created_at"
-        }
-        other => {
-            return Err(DbErr::Custom(format!(
-                "the outbox relay does not support {other:?}"
-            )));
-        }
+    let lease = Lease {
+        holder: relay_id,
+        until,
     };
-    let mut claimed = Claimed::find_by_statement(Statement::from_sql_and_values(
-        backend,
-        sql,
-        [
-            lease_until.into(),
-            relay_id.into(),
-            status::PENDING.into(),
-            now.into(),
-            limit.into(),
-        ],
-    ))
-    .all(db)
-    .await?;
-    // RETURNING gives no order: publish oldest first.
-    claimed.sort_by_key(|job| (job.created_at, job.id));
-    Ok(claimed)
+    store::job::claim_unpublished(db, lease, options.batch_size).await
 }
 
-/// Sets `published_at`, then drops this relay's lease. Whoever finishes first marks the row.
-///
-/// The lease is dropped only where this relay still holds it: a worker may already have
-/// received the message and claimed the row (a lease of its own) before the row is marked.
+/// Sets `published_at`, then drops this relay's lease (see
+/// [`store::job::mark_published`]).
 async fn mark_published(
     db: &DatabaseConnection,
     relay_id: &str,
     ids: &[Uuid],
 ) -> Result<(), DbErr> {
-    if ids.is_empty() {
-        return Ok(());
-    }
-    job::Entity::update_many()
-        .col_expr(job::Column::PublishedAt, Expr::value(Some(Utc::now())))
-        .filter(job::Column::Id.is_in(ids.iter().copied()))
-        .filter(job::Column::PublishedAt.is_null())
-        .exec(db)
-        .await?;
-    job::Entity::update_many()
-        .col_expr(
-            job::Column::LockedUntil,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
-        .col_expr(job::Column::LockedBy, Expr::value(Option::<String>::None))
-        .filter(job::Column::Id.is_in(ids.iter().copied()))
-        .filter(job::Column::LockedBy.eq(relay_id))
-        .exec(db)
-        .await?;
-    Ok(())
+    store::job::mark_published(db, relay_id, ids).await
 }
 
 /// Drops this relay's lease on rows it could not send, so the next pass retries them.
 async fn release(db: &DatabaseConnection, relay_id: &str, ids: &[Uuid]) -> Result<(), DbErr> {
-    if ids.is_empty() {
-        return Ok(());
-    }
-    job::Entity::update_many()
-        .col_expr(
-            job::Column::LockedUntil,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
-        .col_expr(job::Column::LockedBy, Expr::value(Option::<String>::None))
-        .filter(job::Column::Id.is_in(ids.iter().copied()))
-        .filter(job::Column::LockedBy.eq(relay_id))
-        .filter(job::Column::PublishedAt.is_null())
-        .exec(db)
-        .await?;
-    Ok(())
+    store::job::release_unpublished(db, relay_id, ids).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::entity::job;
     use crate::queue::database::{ClaimById, DatabaseQueue};
     use crate::queue::{JobPayload, enqueue};
+    use sea_orm::EntityTrait;
 
     /// A worker can receive a message and claim its row before the relay that sent it marks
     /// the row published: marking must not take the worker's lease away (the row would then

@@ -81,7 +81,9 @@ describe('controls that apply', () => {
   it.each([
     ['QUEUED', 0, { pause: true, resume: false, cancel: true, retryFailed: false }],
     ['SENDING', 3, { pause: true, resume: false, cancel: true, retryFailed: true }],
+    ['PAUSING', 1, { pause: false, resume: true, cancel: true, retryFailed: true }],
     ['PAUSED', 0, { pause: false, resume: true, cancel: true, retryFailed: false }],
+    ['CANCELLING', 1, { pause: false, resume: false, cancel: false, retryFailed: false }],
     ['COMPLETED', 0, { pause: false, resume: false, cancel: false, retryFailed: false }],
     ['COMPLETED_WITH_ERRORS', 2, { pause: false, resume: false, cancel: false, retryFailed: true }],
     ['CANCELLED', 2, { pause: false, resume: false, cancel: false, retryFailed: false }],

@@ -85,7 +85,9 @@ export function formatCount(n: number): string {
 export const statusLabel: Record<NotificationStatus, string> = {
   QUEUED: 'Queued',
   SENDING: 'Sending',
+  PAUSING: 'Pausing…',
   PAUSED: 'Paused',
+  CANCELLING: 'Cancelling…',
   COMPLETED: 'Completed',
   COMPLETED_WITH_ERRORS: 'Completed with errors',
   CANCELLED: 'Cancelled',
@@ -98,8 +100,9 @@ export function availableControls(p: Pick<NotificationProgress, 'status' | 'fail
   const s = p.status;
   return {
     pause: s === 'QUEUED' || s === 'SENDING',
-    resume: s === 'PAUSED',
-    cancel: s === 'QUEUED' || s === 'SENDING' || s === 'PAUSED',
-    retryFailed: p.failed > 0 && (s === 'SENDING' || s === 'PAUSED' || s === 'COMPLETED_WITH_ERRORS'),
+    resume: s === 'PAUSED' || s === 'PAUSING',
+    cancel: s === 'QUEUED' || s === 'SENDING' || s === 'PAUSING' || s === 'PAUSED',
+    retryFailed:
+      p.failed > 0 && (s === 'SENDING' || s === 'PAUSING' || s === 'PAUSED' || s === 'COMPLETED_WITH_ERRORS'),
   };
 }

@@ -1,0 +1,763 @@
+//! The lifecycle store's test suite: every function of `techconf::store`, run against
+//! SQLite and PostgreSQL alike (as River's `riverdrivertest` runs one suite against every
+//! driver). Each scenario gets a fresh database per backend.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+use std::time::Duration;
+
+use chrono::Utc;
+use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, Statement};
+use techconf::domain::{DeliveryStatus, JobStatus, NewConference, NotificationStatus};
+use techconf::entity::{delivery, job, notification};
+use techconf::store::delivery::{Outcome, claim_batch, next_wakeup, record_outcomes};
+use techconf::store::job::{ClaimById, JobPayload, Lease};
+use techconf::store::notification::{NewNotification, Planned};
+use techconf::store::{self, StoreError};
+use testkit::db::TestDatabase;
+use uuid::Uuid;
+
+mod support;
+
+/// Runs `async fn NAME(db: DatabaseConnection)` once per backend.
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                let database = testkit::db::TestDatabase::sqlite();
+                super::$name(super::migrated(&database).await).await;
+            }
+            #[tokio::test]
+            async fn postgres() {
+                let database = testkit::db::TestDatabase::postgres().await;
+                super::$name(super::migrated(&database).await).await;
+            }
+        }
+    )+};
+}
+
+on_both_backends!(
+    creating_writes_the_notification_and_its_plan_job,
+    planning_creates_one_delivery_per_attendee_once,
+    planning_without_attendees_completes_at_once,
+    a_batch_is_claimed_once_and_an_expired_claim_again,
+    outcomes_count_only_rows_still_under_their_lease_and_the_last_one_completes,
+    a_retry_waits_for_its_time,
+    pausing_with_deliveries_in_flight_is_pausing_until_the_last_outcome,
+    cancelling_with_deliveries_in_flight_is_cancelling_until_the_last_outcome,
+    an_expired_claim_does_not_hold_a_pause_or_cancel_forever,
+    retrying_failures_reopens_the_notification,
+    transitions_the_state_machine_lacks_are_refused,
+    the_rate_limit_spaces_reservations,
+    an_unknown_status_is_an_error_not_a_default,
+    jobs_are_claimed_by_priority_and_leased,
+    jobs_are_claimed_by_id_exactly_once,
+    jobs_are_handed_over_and_orphans_requeued,
+    the_relay_claims_publishes_and_releases,
+);
+
+async fn migrated(database: &TestDatabase) -> DatabaseConnection {
+    let db = database.connect().await;
+    techconf::db::ensure_migrated(&db, true).await.unwrap();
+    db
+}
+
+const SLICE: usize = 50;
+
+/// A conference with `n` attendees and a notification to all of them, created by the store.
+async fn notification_for(db: &DatabaseConnection, n: usize) -> Uuid {
+    let conference = techconf::service::conference::create(
+        db,
+        NewConference::parse(
+            "RustConf",
+            chrono::NaiveDate::from_ymd_opt(2027, 5, 12).unwrap(),
+            10.0,
+            "Lisbon",
+            true,
+        )
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    support::insert_attendees(db, conference.id, &support::emails(n)).await;
+    let (row, signal) = store::notification::create(
+        db,
+        NewNotification {
+            conference_id: conference.id,
+            subject: "Hi".into(),
+            message: "Hello".into(),
+            created_by: "test".into(),
+            idempotency_key: None,
+        },
+    )
+    .await
+    .unwrap();
+    signal.publish();
+    row.id
+}
+
+async fn planned(db: &DatabaseConnection, n: usize) -> Uuid {
+    let id = notification_for(db, n).await;
+    store::notification::plan(db, id, SLICE)
+        .await
+        .unwrap()
+        .1
+        .publish();
+    id
+}
+
+async fn row(db: &DatabaseConnection, id: Uuid) -> notification::Model {
+    notification::Entity::find_by_id(id)
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+async fn jobs(db: &DatabaseConnection) -> Vec<job::Model> {
+    job::Entity::find().all(db).await.unwrap()
+}
+
+async fn count(db: &DatabaseConnection, sql: &str) -> i64 {
+    db.query_one_raw(Statement::from_string(
+        db.get_database_backend(),
+        format!("SELECT COUNT(*) AS n FROM {sql}"),
+    ))
+    .await
+    .unwrap()
+    .unwrap()
+    .try_get("", "n")
+    .unwrap()
+}
+
+fn lease_in(seconds: i64) -> chrono::DateTime<Utc> {
+    Utc::now() + chrono::Duration::seconds(seconds)
+}
+
+/// The counters add up, and a terminal notification has nothing pending.
+#[track_caller]
+fn assert_final(n: &notification::Model) {
+    assert!(n.status.is_terminal(), "{n:?}");
+    assert_eq!(n.sent + n.failed + n.cancelled, n.total, "{n:?}");
+    assert!(n.completed_at.is_some());
+}
+
+async fn creating_writes_the_notification_and_its_plan_job(db: DatabaseConnection) {
+    let id = notification_for(&db, 3).await;
+    let n = row(&db, id).await;
+    assert_eq!((n.status, n.total), (NotificationStatus::Queued, 0));
+    let jobs = jobs(&db).await;
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(
+        serde_json::from_str::<JobPayload>(&jobs[0].payload).unwrap(),
+        JobPayload::Plan {
+            notification_id: id
+        }
+    );
+    assert_eq!(jobs[0].status, JobStatus::Pending);
+}
+
+async fn planning_creates_one_delivery_per_attendee_once(db: DatabaseConnection) {
+    let id = notification_for(&db, 120).await;
+    let (planned, _) = store::notification::plan(&db, id, SLICE).await.unwrap();
+    assert_eq!(
+        planned,
+        Planned::Planned {
+            total: 120,
+            status: NotificationStatus::Sending
+        }
+    );
+    let (again, _) = store::notification::plan(&db, id, SLICE).await.unwrap();
+    assert_eq!(again, Planned::Skipped, "a repeated plan job adds nothing");
+    assert_eq!(count(&db, "delivery").await, 120);
+    let n = row(&db, id).await;
+    assert_eq!((n.status, n.total), (NotificationStatus::Sending, 120));
+    assert!(n.started_at.is_some());
+    let sends = jobs(&db)
+        .await
+        .into_iter()
+        .filter(|j| j.kind == "send")
+        .count();
+    assert_eq!(sends, 3, "120 deliveries in slices of 50");
+    let (gone, _) = store::notification::plan(&db, Uuid::now_v7(), SLICE)
+        .await
+        .unwrap();
+    assert_eq!(gone, Planned::Gone);
+}
+
+async fn planning_without_attendees_completes_at_once(db: DatabaseConnection) {
+    let id = planned(&db, 0).await;
+    let n = row(&db, id).await;
+    assert_eq!(n.status, NotificationStatus::Completed);
+    assert_final(&n);
+}
+
+async fn a_batch_is_claimed_once_and_an_expired_claim_again(db: DatabaseConnection) {
+    let id = planned(&db, 30).await;
+    let all = (i64::MIN, i64::MAX);
+    let first = claim_batch(&db, id, all, 20, lease_in(60)).await.unwrap();
+    let second = claim_batch(&db, id, all, 20, lease_in(60)).await.unwrap();
+    assert_eq!((first.len(), second.len()), (20, 10));
+    assert!(first.windows(2).all(|w| w[0].id < w[1].id), "in id order");
+    assert!(second.iter().all(|c| first.iter().all(|f| f.id != c.id)));
+    assert!(
+        claim_batch(&db, id, all, 20, lease_in(60))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(count(&db, "delivery WHERE status = 'sending'").await, 30);
+
+    // A claim whose lease ran out (its worker died) is claimed again.
+    let id2 = planned(&db, 5).await;
+    let dead = claim_batch(&db, id2, all, 5, lease_in(-1)).await.unwrap();
+    assert_eq!(dead.len(), 5);
+    let again = claim_batch(&db, id2, all, 5, lease_in(60)).await.unwrap();
+    assert_eq!(again.len(), 5);
+}
+
+async fn outcomes_count_only_rows_still_under_their_lease_and_the_last_one_completes(
+    db: DatabaseConnection,
+) {
+    let id = planned(&db, 4).await;
+    let all = (i64::MIN, i64::MAX);
+    let lease = lease_in(60);
+    let batch = claim_batch(&db, id, all, 10, lease).await.unwrap();
+    let outcomes = |lease_ok: bool| {
+        batch
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let outcome = if i == 0 {
+                    Outcome::Failed {
+                        error: "550 no such user".into(),
+                    }
+                } else {
+                    Outcome::Sent {
+                        message_id: format!("<{}.{lease_ok}@test>", c.id),
+                    }
+                };
+                (c.id, outcome)
+            })
+            .collect::<Vec<_>>()
+    };
+    // Another claim's lease: nothing is written.
+    let stale = record_outcomes(&db, id, lease_in(120), outcomes(false))
+        .await
+        .unwrap();
+    assert_eq!((stale.sent, stale.failed), (0, 0));
+    assert_eq!(row(&db, id).await.status, NotificationStatus::Sending);
+
+    let recorded = record_outcomes(&db, id, lease, outcomes(true))
+        .await
+        .unwrap();
+    assert_eq!((recorded.sent, recorded.failed), (3, 1));
+    recorded.signal.publish();
+    let n = row(&db, id).await;
+    assert_eq!(n.status, NotificationStatus::CompletedWithErrors);
+    assert_final(&n);
+    let again = record_outcomes(&db, id, lease, outcomes(true))
+        .await
+        .unwrap();
+    assert_eq!((again.sent, again.failed), (0, 0), "recorded once");
+    let sent = delivery::Entity::find().all(&db).await.unwrap();
+    assert!(sent.iter().all(|d| d.locked_until.is_none()));
+    assert_eq!(
+        sent.iter()
+            .filter(|d| d.status == DeliveryStatus::Sent)
+            .count(),
+        3
+    );
+}
+
+async fn a_retry_waits_for_its_time(db: DatabaseConnection) {
+    let id = planned(&db, 1).await;
+    let all = (i64::MIN, i64::MAX);
+    let lease = lease_in(60);
+    let batch = claim_batch(&db, id, all, 10, lease).await.unwrap();
+    let at = lease_in(30);
+    let outcome = Outcome::Retry {
+        error: "421 busy".into(),
+        at,
+    };
+    record_outcomes(&db, id, lease, vec![(batch[0].id, outcome)])
+        .await
+        .unwrap()
+        .signal
+        .publish();
+    assert!(
+        claim_batch(&db, id, all, 10, lease_in(60))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let wake = next_wakeup(&db, id, all, true).await.unwrap().unwrap();
+    assert!((wake - at).num_milliseconds().abs() < 2, "{wake} vs {at}");
+    assert_eq!(next_wakeup(&db, id, all, false).await.unwrap(), None);
+    assert_eq!(row(&db, id).await.status, NotificationStatus::Sending);
+}
+
+async fn pausing_with_deliveries_in_flight_is_pausing_until_the_last_outcome(
+    db: DatabaseConnection,
+) {
+    let id = planned(&db, 10).await;
+    let all = (i64::MIN, i64::MAX);
+    let lease = lease_in(60);
+    let batch = claim_batch(&db, id, all, 4, lease).await.unwrap();
+    store::notification::pause(&db, id).await.unwrap().publish();
+    assert_eq!(row(&db, id).await.status, NotificationStatus::Pausing);
+    assert_eq!(
+        store::notification::status(&db, id).await.unwrap(),
+        Some(NotificationStatus::Pausing)
+    );
+    let outcomes = batch
+        .iter()
+        .map(|c| {
+            let sent = Outcome::Sent {
+                message_id: format!("<{}@test>", c.id),
+            };
+            (c.id, sent)
+        })
+        .collect();
+    record_outcomes(&db, id, lease, outcomes)
+        .await
+        .unwrap()
+        .signal
+        .publish();
+    let n = row(&db, id).await;
+    assert_eq!((n.status, n.sent), (NotificationStatus::Paused, 4));
+
+    store::notification::resume(&db, id, SLICE)
+        .await
+        .unwrap()
+        .publish();
+    assert_eq!(row(&db, id).await.status, NotificationStatus::Sending);
+    let sends: Vec<_> = jobs(&db)
+        .await
+        .into_iter()
+        .filter(|j| j.kind == "send")
+        .collect();
+    assert_eq!(sends.len(), 2, "the plan's job and the resume's");
+}
+
+async fn cancelling_with_deliveries_in_flight_is_cancelling_until_the_last_outcome(
+    db: DatabaseConnection,
+) {
+    let id = planned(&db, 10).await;
+    let all = (i64::MIN, i64::MAX);
+    let lease = lease_in(60);
+    let batch = claim_batch(&db, id, all, 4, lease).await.unwrap();
+    store::notification::cancel(&db, id)
+        .await
+        .unwrap()
+        .publish();
+    let n = row(&db, id).await;
+    assert_eq!((n.status, n.cancelled), (NotificationStatus::Cancelling, 6));
+    assert!(n.completed_at.is_none());
+    // Of the four in flight: two sent, one failed, one to retry (which is cancelled now).
+    let outcomes = batch
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let outcome = match i {
+                0 | 1 => Outcome::Sent {
+                    message_id: format!("<{}@test>", c.id),
+                },
+                2 => Outcome::Failed {
+                    error: "550".into(),
+                },
+                _ => Outcome::Retry {
+                    error: "421".into(),
+                    at: Utc::now(),
+                },
+            };
+            (c.id, outcome)
+        })
+        .collect();
+    record_outcomes(&db, id, lease, outcomes)
+        .await
+        .unwrap()
+        .signal
+        .publish();
+    let n = row(&db, id).await;
+    assert_eq!(n.status, NotificationStatus::Cancelled);
+    assert_eq!((n.sent, n.failed, n.cancelled), (2, 1, 7));
+    assert_final(&n);
+    assert_eq!(
+        count(&db, "delivery WHERE status IN ('pending', 'sending')").await,
+        0
+    );
+}
+
+async fn an_expired_claim_does_not_hold_a_pause_or_cancel_forever(db: DatabaseConnection) {
+    let all = (i64::MIN, i64::MAX);
+    let paused = planned(&db, 5).await;
+    claim_batch(&db, paused, all, 2, lease_in(-1))
+        .await
+        .unwrap();
+    store::notification::pause(&db, paused)
+        .await
+        .unwrap()
+        .publish();
+    // A dead worker's batch: its lease has run out, so it is pending again at once.
+    assert_eq!(row(&db, paused).await.status, NotificationStatus::Paused);
+    assert_eq!(count(&db, "delivery WHERE status = 'pending'").await, 5);
+
+    let cancelled = planned(&db, 5).await;
+    let lease = lease_in(60);
+    claim_batch(&db, cancelled, all, 2, lease).await.unwrap();
+    store::notification::cancel(&db, cancelled)
+        .await
+        .unwrap()
+        .publish();
+    assert_eq!(
+        row(&db, cancelled).await.status,
+        NotificationStatus::Cancelling
+    );
+    // Its worker dies; once the lease runs out, the next look settles it.
+    db.execute_raw(Statement::from_sql_and_values(
+        db.get_database_backend(),
+        "UPDATE delivery SET locked_until = $1 WHERE notification_id = $2 AND status = 'sending'",
+        vec![lease_in(-1).into(), cancelled.into()],
+    ))
+    .await
+    .unwrap();
+    store::notification::settle_or_finish(&db, cancelled)
+        .await
+        .unwrap()
+        .publish();
+    let n = row(&db, cancelled).await;
+    assert_eq!((n.status, n.cancelled), (NotificationStatus::Cancelled, 5));
+    assert_final(&n);
+}
+
+async fn retrying_failures_reopens_the_notification(db: DatabaseConnection) {
+    let id = planned(&db, 3).await;
+    let all = (i64::MIN, i64::MAX);
+    let lease = lease_in(60);
+    let batch = claim_batch(&db, id, all, 10, lease).await.unwrap();
+    let failed = batch
+        .iter()
+        .map(|c| {
+            let failed = Outcome::Failed {
+                error: "550".into(),
+            };
+            (c.id, failed)
+        })
+        .collect();
+    record_outcomes(&db, id, lease, failed)
+        .await
+        .unwrap()
+        .signal
+        .publish();
+    assert_eq!(
+        row(&db, id).await.status,
+        NotificationStatus::CompletedWithErrors
+    );
+    let before = jobs(&db).await.len();
+
+    store::notification::retry_failed(&db, id, SLICE)
+        .await
+        .unwrap()
+        .publish();
+    let n = row(&db, id).await;
+    assert_eq!((n.status, n.failed), (NotificationStatus::Sending, 0));
+    assert!(n.completed_at.is_none());
+    assert_eq!(
+        jobs(&db).await.len(),
+        before + 1,
+        "a send job over the pending"
+    );
+    assert_eq!(
+        count(&db, "delivery WHERE status = 'pending' AND attempts = 0").await,
+        3
+    );
+    assert!(matches!(
+        store::notification::retry_failed(&db, id, SLICE).await,
+        Err(StoreError::NothingToRetry(_))
+    ));
+}
+
+async fn transitions_the_state_machine_lacks_are_refused(db: DatabaseConnection) {
+    let done = planned(&db, 0).await;
+    for refused in [
+        store::notification::pause(&db, done).await,
+        store::notification::resume(&db, done, SLICE).await,
+        store::notification::cancel(&db, done).await,
+    ] {
+        assert!(
+            matches!(
+                refused,
+                Err(StoreError::Refused {
+                    status: NotificationStatus::Completed,
+                    ..
+                })
+            ),
+            "{refused:?}"
+        );
+    }
+    let queued = notification_for(&db, 2).await;
+    assert!(matches!(
+        store::notification::resume(&db, queued, SLICE).await,
+        Err(StoreError::Refused { .. })
+    ));
+    store::notification::cancel(&db, queued)
+        .await
+        .unwrap()
+        .publish();
+    assert_eq!(row(&db, queued).await.status, NotificationStatus::Cancelled);
+    assert!(matches!(
+        store::notification::retry_failed(&db, queued, SLICE).await,
+        Err(StoreError::Refused { .. })
+    ));
+    // Cancelled before planning: the plan job does nothing.
+    let (skipped, _) = store::notification::plan(&db, queued, SLICE).await.unwrap();
+    assert_eq!(skipped, Planned::Skipped);
+    assert!(matches!(
+        store::notification::pause(&db, Uuid::now_v7()).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn the_rate_limit_spaces_reservations(db: DatabaseConnection) {
+    let id = planned(&db, 1).await;
+    let first = store::notification::reserve_rate(&db, id, 10, 100)
+        .await
+        .unwrap();
+    let second = store::notification::reserve_rate(&db, id, 10, 100)
+        .await
+        .unwrap();
+    assert_eq!(first, Duration::ZERO);
+    assert!(
+        second > Duration::from_millis(50) && second <= Duration::from_millis(100),
+        "the second batch waits for the first's 10 sends at 100/s: {second:?}"
+    );
+}
+
+async fn an_unknown_status_is_an_error_not_a_default(db: DatabaseConnection) {
+    let id = notification_for(&db, 1).await;
+    db.execute_raw(Statement::from_sql_and_values(
+        db.get_database_backend(),
+        "UPDATE notification SET status = 'DONE' WHERE id = $1",
+        vec![id.into()],
+    ))
+    .await
+    .unwrap();
+    assert!(store::notification::status(&db, id).await.is_err());
+    assert!(notification::Entity::find_by_id(id).one(&db).await.is_err());
+}
+
+fn lease(holder: &str, seconds: i64) -> Lease<'_> {
+    Lease {
+        holder,
+        until: lease_in(seconds),
+    }
+}
+
+async fn jobs_are_claimed_by_priority_and_leased(db: DatabaseConnection) {
+    let send = JobPayload::Send {
+        notification_id: Uuid::now_v7(),
+        first_delivery: 1,
+        last_delivery: 2,
+    };
+    let plan = JobPayload::Plan {
+        notification_id: Uuid::now_v7(),
+    };
+    store::job::enqueue(&db, &send, None).await.unwrap();
+    store::job::enqueue(&db, &plan, None).await.unwrap();
+    let later = store::job::enqueue(&db, &plan, Some(lease_in(3600)))
+        .await
+        .unwrap();
+    let first = store::job::claim_next(&db, lease("a", 60))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.payload, Ok(plan.clone()), "plan jobs first");
+    assert_eq!(first.attempts, 1);
+    let second = store::job::claim_next(&db, lease("b", 60))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(second.payload, Ok(send));
+    assert!(
+        store::job::claim_next(&db, lease("c", 60))
+            .await
+            .unwrap()
+            .is_none(),
+        "not due"
+    );
+
+    assert!(
+        store::job::extend(&db, first.id, lease("a", 120))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store::job::extend(&db, first.id, lease("b", 120))
+            .await
+            .unwrap()
+    );
+    store::job::release(&db, first.id, "a", Utc::now())
+        .await
+        .unwrap();
+    let again = store::job::claim_next(&db, lease("c", 60))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (again.id, again.attempts),
+        (first.id, 1),
+        "a release is not an attempt"
+    );
+    store::job::fail(&db, again.id, "c", "boom", Some(lease_in(3600)))
+        .await
+        .unwrap();
+    store::job::fail(&db, second.id, "b", "gave up", None)
+        .await
+        .unwrap();
+    let rows = jobs(&db).await;
+    let by_id = |id| rows.iter().find(|j| j.id == id).unwrap();
+    assert_eq!(by_id(again.id).status, JobStatus::Pending);
+    assert_eq!(by_id(second.id).status, JobStatus::Failed);
+    assert_eq!(by_id(second.id).last_error.as_deref(), Some("gave up"));
+    assert_eq!(by_id(later).status, JobStatus::Pending);
+
+    // A dead worker's job is taken over when its lease runs out.
+    let orphan = store::job::enqueue(&db, &plan, None).await.unwrap();
+    let dead = store::job::claim_next(&db, lease("dead", -1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(dead.id, orphan);
+    let taken = store::job::claim_next(&db, lease("alive", 60))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((taken.id, taken.attempts), (orphan, 2));
+    store::job::complete(&db, orphan, "dead").await.unwrap();
+    assert!(
+        jobs(&db).await.iter().any(|j| j.id == orphan),
+        "only its holder completes it"
+    );
+    store::job::complete(&db, orphan, "alive").await.unwrap();
+    assert!(jobs(&db).await.iter().all(|j| j.id != orphan));
+}
+
+async fn jobs_are_claimed_by_id_exactly_once(db: DatabaseConnection) {
+    let plan = JobPayload::Plan {
+        notification_id: Uuid::now_v7(),
+    };
+    let id = store::job::enqueue(&db, &plan, None).await.unwrap();
+    let ClaimById::Claimed(job) = store::job::claim_by_id(&db, id, lease("a", 60))
+        .await
+        .unwrap()
+    else {
+        panic!("the first claim wins");
+    };
+    assert_eq!(job.id, id);
+    assert!(matches!(
+        store::job::claim_by_id(&db, id, lease("b", 60))
+            .await
+            .unwrap(),
+        ClaimById::Busy { .. }
+    ));
+    store::job::fail(&db, id, "a", "poison", None)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store::job::claim_by_id(&db, id, lease("b", 60))
+            .await
+            .unwrap(),
+        ClaimById::Failed
+    ));
+    assert!(matches!(
+        store::job::claim_by_id(&db, Uuid::now_v7(), lease("b", 60))
+            .await
+            .unwrap(),
+        ClaimById::Missing
+    ));
+    let pending = store::job::enqueue(&db, &plan, None).await.unwrap();
+    assert!(
+        store::job::fail_pending(&db, pending, "bad message")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store::job::fail_pending(&db, pending, "again")
+            .await
+            .unwrap()
+    );
+}
+
+async fn jobs_are_handed_over_and_orphans_requeued(db: DatabaseConnection) {
+    let plan = JobPayload::Plan {
+        notification_id: Uuid::now_v7(),
+    };
+    let id = store::job::enqueue(&db, &plan, None).await.unwrap();
+    store::job::claim_by_id(&db, id, lease("a", 60))
+        .await
+        .unwrap();
+    assert_eq!(
+        store::job::hand_over(&db, id, "b", Utc::now(), None, false)
+            .await
+            .unwrap(),
+        None,
+        "only the holder hands over"
+    );
+    let successor = store::job::hand_over(&db, id, "a", Utc::now(), Some("later"), true)
+        .await
+        .unwrap()
+        .unwrap();
+    let rows = jobs(&db).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].id, successor);
+    assert_eq!((rows[0].attempts, rows[0].status), (1, JobStatus::Pending));
+    assert_eq!(rows[0].last_error.as_deref(), Some("later"));
+
+    // Published, claimed, and abandoned long ago: requeued as a new, unpublished row.
+    store::job::mark_published(&db, "nobody", &[successor])
+        .await
+        .unwrap();
+    store::job::claim_by_id(&db, successor, lease("dead", -3600))
+        .await
+        .unwrap();
+    let requeued = store::job::requeue_orphans(&db, lease_in(-60), 10)
+        .await
+        .unwrap();
+    assert_eq!(requeued.len(), 1);
+    let rows = jobs(&db).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!((rows[0].id, rows[0].published_at), (requeued[0], None));
+}
+
+async fn the_relay_claims_publishes_and_releases(db: DatabaseConnection) {
+    let plan = JobPayload::Plan {
+        notification_id: Uuid::now_v7(),
+    };
+    let a = store::job::enqueue(&db, &plan, None).await.unwrap();
+    let b = store::job::enqueue(&db, &plan, None).await.unwrap();
+    let claimed = store::job::claim_unpublished(&db, lease("relay", 60), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.iter().map(|j| j.id).collect::<Vec<_>>(), [a, b]);
+    assert!(
+        store::job::claim_unpublished(&db, lease("other", 60), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "leased by the first relay"
+    );
+    store::job::mark_published(&db, "relay", &[a])
+        .await
+        .unwrap();
+    store::job::release_unpublished(&db, "relay", &[b])
+        .await
+        .unwrap();
+    let rows = jobs(&db).await;
+    let by_id = |id| rows.iter().find(|j| j.id == id).unwrap();
+    assert!(by_id(a).published_at.is_some() && by_id(a).locked_by.is_none());
+    assert!(by_id(b).published_at.is_none() && by_id(b).locked_by.is_none());
+    let next = store::job::claim_unpublished(&db, lease("other", 60), 10)
+        .await
+        .unwrap();
+    assert_eq!(next.iter().map(|j| j.id).collect::<Vec<_>>(), [b]);
+}
