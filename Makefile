@@ -2,7 +2,7 @@
 CARGO ?= cargo
 TECHCONF := ./target/debug/techconf
 
-.PHONY: run test lint web e2e schema bench-fanout bench-fanout-1m bench-subscriptions clean
+.PHONY: run test lint web e2e schema bench-fanout bench-fanout-wan bench-fanout-1m bench-subscriptions clean
 
 ## Start the API, GraphiQL, the web client and the in-process worker on SQLite.
 run: web
@@ -41,15 +41,23 @@ schema:
 	$(CARGO) run --quiet --bin techconf -- schema --output schema.graphql
 
 ## Fan-out benchmark against smtp-sink on PostgreSQL (see docs/BENCHMARKS.md): 10k and 100k
-## attendees, 1 and 2 workers, and 10k with Nagle's algorithm left on for comparison.
+## attendees, 1 and 2 workers, and 10k with Nagle's algorithm left on for comparison; then
+## the WAN runs: 5,000 attendees through a proxy adding 10 ms each way (20 ms round trip),
+## with and without SMTP pipelining, smtp-source through the same proxy.
 ## `make bench-fanout-1m` adds 1,000,000 attendees (about 10 minutes).
 bench-fanout:
-	$(CARGO) build --release --bin techconf
+	$(CARGO) build --release --bin techconf --example latency_proxy
 	scripts/bench-fanout.sh 10000 1
 	scripts/bench-fanout.sh 10000 1 32 0
 	scripts/bench-fanout.sh 10000 2
 	scripts/bench-fanout.sh 100000 1
 	scripts/bench-fanout.sh 100000 2
+	$(MAKE) bench-fanout-wan
+
+bench-fanout-wan:
+	$(CARGO) build --release --bin techconf --example latency_proxy
+	BENCH_LATENCY_MS=10 scripts/bench-fanout.sh 5000 1 32 1 1
+	BENCH_LATENCY_MS=10 scripts/bench-fanout.sh 5000 1 32 1 0
 
 bench-fanout-1m:
 	$(CARGO) build --release --bin techconf

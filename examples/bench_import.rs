@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use techconf::config::DatabaseUrl;
-use techconf::legacy::{ImportOptions, dump::write_synthetic_dump, import, source};
+use techconf::legacy::{ImportOptions, import, source};
+use techconf_legacy::synthetic::write_synthetic_dump;
 use testkit::{TempDir, TestDatabase};
 
 #[tokio::main]

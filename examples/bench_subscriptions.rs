@@ -321,6 +321,12 @@ async fn subscribe(
             }
             Some("complete") => break,
             Some("error") => bail!("subscription error: {value}"),
+            // The server closes connections that do not answer its pings.
+            Some("ping") => {
+                socket
+                    .send(Message::text(json!({"type": "pong"}).to_string()))
+                    .await?
+            }
             _ => {}
         }
     }

@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use anyhow::Context as _;
-use async_graphql::http::WebSocketProtocols;
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::extract::{MatchedPath, State, WebSocketUpgrade};
@@ -29,6 +28,8 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub schema: TechConfSchema,
     pub authenticator: Authenticator,
+    /// What the WebSocket connections share: multiplexed progress, keep-alive pings.
+    pub subscriptions: crate::graphql::ws::Subscriptions,
     /// Open WebSocket connections, with their limits.
     pub sockets: crate::ws::SocketRegistry,
 }
@@ -136,20 +137,9 @@ const WS_MAX_MESSAGE_BYTES: usize = 256 * 1024;
 /// `token: "…"`; without a valid one the connection is refused with the reason.
 async fn graphql_ws(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    protocol: crate::graphql::ws::Protocol,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    // The first subprotocol offered that we speak, as async-graphql's extractor picks it.
-    let protocol = headers
-        .get(axum::http::header::SEC_WEBSOCKET_PROTOCOL)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.split(',')
-                .find_map(|p| p.trim().parse::<WebSocketProtocols>().ok())
-        });
-    let Some(protocol) = protocol else {
-        return (StatusCode::BAD_REQUEST, "unknown WebSocket subprotocol").into_response();
-    };
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         // Clients send a few small messages (init, subscribe) and then only read: a small read
@@ -157,12 +147,12 @@ async fn graphql_ws(
         .read_buffer_size(WS_READ_BUFFER_BYTES)
         .max_message_size(WS_MAX_MESSAGE_BYTES)
         .on_upgrade(move |stream| {
-            let schema = state.schema.clone();
+            let subscriptions = state.subscriptions.clone();
             let sockets = state.sockets.clone();
             crate::ws::serve(
                 stream,
-                schema,
-                protocol,
+                subscriptions,
+                protocol.0,
                 sockets,
                 move |payload| async move { authenticate_ws(&state, &payload).await },
             )
@@ -268,8 +258,11 @@ impl Application {
         let db = crate::db::connect(&settings.database_url).await?;
         crate::db::ensure_migrated(&db, options.migrate).await?;
         let hub = crate::progress::ProgressHub::start(db.clone());
+        let (schema, subscriptions) =
+            build_schema(db.clone(), settings.limits, settings.worker.clone(), hub);
         let state = AppState {
-            schema: build_schema(db.clone(), settings.limits, settings.worker.clone(), hub),
+            schema,
+            subscriptions,
             authenticator: Authenticator::new(settings.admin_token.as_ref()),
             sockets: crate::ws::SocketRegistry::new(settings.connections.sockets),
             db,

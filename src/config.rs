@@ -344,6 +344,10 @@ pub struct ApiLimits {
     pub subscription_interval: Duration,
     /// Progress events per second one API process sends in all, shared by its subscribers.
     pub subscription_budget: u32,
+    /// How often the server pings each WebSocket connection.
+    pub ws_ping_interval: Duration,
+    /// A WebSocket connection that sent nothing (not even a pong) for this long is closed.
+    pub ws_ping_timeout: Duration,
 }
 
 /// How the fan-out worker behaves.
@@ -422,6 +426,8 @@ impl Settings {
                 max_body_bytes: positive(&get, "GRAPHQL_MAX_BODY_BYTES", "262144")?,
                 subscription_interval: millis(&get, "SUBSCRIPTION_MIN_INTERVAL_MS", "200")?,
                 subscription_budget: positive(&get, "SUBSCRIPTION_EVENT_BUDGET", "5000")?,
+                ws_ping_interval: millis(&get, "WS_PING_INTERVAL_MS", "15000")?,
+                ws_ping_timeout: millis(&get, "WS_PING_TIMEOUT_MS", "45000")?,
             },
             worker: WorkerSettings {
                 concurrency: positive(&get, "WORKER_CONCURRENCY", "32")?,

@@ -4,23 +4,21 @@
 //! subscriptions (`TOO_MANY_SUBSCRIPTIONS` on the extra one), and a revoked token's sockets
 //! are closed (4403) within `WS_REVOCATION_CHECK_MS`.
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextSubscribe};
-use async_graphql::http::{WebSocket as GraphQLWebSocketProtocol, WsMessage};
 use async_graphql::{ErrorExtensions, Response, ServerError};
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use axum::extract::ws::WebSocket;
 use futures::stream::BoxStream;
-use futures::{SinkExt, StreamExt, future};
+use futures::{StreamExt, future};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
 use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::auth::{Authentication, Principal};
 use crate::entity::api_token;
-use crate::graphql::TechConfSchema;
 
 /// graphql-ws: "Connection initialisation timeout".
 pub const CLOSE_INIT_TIMEOUT: u16 = 4408;
@@ -180,12 +178,14 @@ impl SocketRegistry {
 }
 
 /// Subscriptions one socket holds; each stream holds a slot until it is dropped.
-struct SubscriptionSlots {
+#[derive(Clone)]
+pub struct SubscriptionSlots {
     active: Arc<AtomicUsize>,
     max: usize,
 }
 
-struct Slot(Arc<AtomicUsize>);
+/// One subscription's place on its connection; dropping it frees the place.
+pub struct Slot(Arc<AtomicUsize>);
 
 impl Drop for Slot {
     fn drop(&mut self) {
@@ -233,13 +233,7 @@ impl Extension for SubscriptionCap {
                 })
                 .boxed(),
             None => {
-                let error = async_graphql::Error::new(format!(
-                    "this connection already has {} subscriptions \
-                     (WS_MAX_SUBSCRIPTIONS_PER_CONNECTION); complete one or open another \
-                     connection",
-                    slots.max
-                ))
-                .extend_with(|_, e| e.set("code", "TOO_MANY_SUBSCRIPTIONS"));
+                let error = too_many_subscriptions(slots.max);
                 let error = ServerError {
                     extensions: error.extensions,
                     ..ServerError::new(error.message, None)
@@ -250,11 +244,11 @@ impl Extension for SubscriptionCap {
     }
 }
 
-/// Serves one upgraded socket: the GraphQL protocol, within the limits above.
+/// Serves one upgraded socket with `crate::graphql::ws::serve`, within the limits above.
 /// `authenticate` turns the `connection_init` payload into the caller's authentication.
 pub async fn serve<A, F>(
     socket: WebSocket,
-    schema: TechConfSchema,
+    subscriptions: crate::graphql::ws::Subscriptions,
     protocol: async_graphql::http::WebSocketProtocols,
     registry: SocketRegistry,
     authenticate: A,
@@ -263,19 +257,9 @@ pub async fn serve<A, F>(
     F: Future<Output = async_graphql::Result<Authentication>> + Send + 'static,
 {
     let limits = registry.limits();
-    let (mut sink, stream) = socket.split();
     let (closer, mut close) = watch::channel(None::<(u16, String)>);
-    let initialised = Arc::new(AtomicBool::new(false));
+    let initialised = Arc::new(tokio::sync::Notify::new());
     let admission: Arc<Mutex<Option<Admission>>> = Arc::default();
-
-    let input = stream
-        .take_while(|res| future::ready(res.is_ok()))
-        .filter_map(|msg| {
-            future::ready(match msg {
-                Ok(msg @ (Message::Text(_) | Message::Binary(_))) => Some(msg.into_data()),
-                _ => None,
-            })
-        });
     let on_init = {
         let initialised = initialised.clone();
         let admission = admission.clone();
@@ -289,7 +273,7 @@ pub async fn serve<A, F>(
                     *slot = Some(admitted);
                 }
             }
-            initialised.store(true, Ordering::Release);
+            initialised.notify_one();
             let mut data = async_graphql::Data::default();
             data.insert(auth);
             data.insert(SubscriptionSlots {
@@ -299,57 +283,72 @@ pub async fn serve<A, F>(
             Ok(data)
         }
     };
-    let messages = GraphQLWebSocketProtocol::new(schema, input, protocol)
-        .on_connection_init(on_init)
-        .map(|msg| match msg {
-            WsMessage::Text(text) => Message::Text(text.into()),
-            WsMessage::Close(code, reason) => {
-                // A refused init closes with 1002; the connection cap has its own code.
-                let code = if reason.starts_with(TOO_MANY_CONNECTIONS) {
-                    CLOSE_TOO_MANY_CONNECTIONS
-                } else {
-                    code
-                };
-                close_frame(code, reason)
+    // Whichever comes first: no `connection_init` in time, or a close from the registry.
+    let stop = async move {
+        let init_timeout = async {
+            if tokio::time::timeout(limits.init_timeout, initialised.notified())
+                .await
+                .is_err()
+            {
+                return (
+                    CLOSE_INIT_TIMEOUT,
+                    "Connection initialisation timeout".to_owned(),
+                );
             }
-        });
-    futures::pin_mut!(messages);
-    let init_deadline = tokio::time::sleep(limits.init_timeout);
-    tokio::pin!(init_deadline);
-    loop {
-        let outgoing = tokio::select! {
-            message = messages.next() => match message {
-                Some(message) => message,
-                None => break,
-            },
-            () = &mut init_deadline, if !initialised.load(Ordering::Acquire) => {
-                let _ = sink
-                    .send(close_frame(
-                        CLOSE_INIT_TIMEOUT,
-                        "Connection initialisation timeout".into(),
-                    ))
-                    .await;
-                break;
-            }
-            Ok(()) = close.changed() => {
-                let reason = close.borrow().clone();
-                if let Some((code, reason)) = reason {
-                    let _ = sink.send(close_frame(code, reason)).await;
-                    break;
+            std::future::pending().await
+        };
+        let revoked = async {
+            loop {
+                if close.changed().await.is_err() {
+                    return std::future::pending().await;
                 }
-                continue;
+                if let Some(reason) = close.borrow().clone() {
+                    return reason;
+                }
             }
         };
-        if sink.send(outgoing).await.is_err() {
-            break;
+        tokio::select! {
+            reason = init_timeout => reason,
+            reason = revoked => reason,
         }
-    }
+    };
+    crate::graphql::ws::serve(socket, subscriptions, protocol, on_init, stop).await;
     drop(admission);
 }
 
-fn close_frame(code: u16, reason: String) -> Message {
-    Message::Close(Some(CloseFrame {
-        code,
-        reason: reason.into(),
-    }))
+/// The close code for a refused `connection_init`: the connection cap has its own.
+pub fn init_refusal_code(code: u16, reason: &str) -> u16 {
+    if reason.starts_with(TOO_MANY_CONNECTIONS) {
+        CLOSE_TOO_MANY_CONNECTIONS
+    } else {
+        code
+    }
+}
+
+/// A slot for one more subscription on the connection whose data this is, or the error to
+/// send instead (`TOO_MANY_SUBSCRIPTIONS`). `None` data (no limits) always gets a slot.
+pub fn take_subscription_slot(
+    slots: Option<&SubscriptionSlots>,
+) -> Result<Option<Slot>, async_graphql::Error> {
+    match slots {
+        None => Ok(None),
+        Some(slots) => slots
+            .take()
+            .map(Some)
+            .ok_or_else(|| too_many_subscriptions(slots.max)),
+    }
+}
+
+fn too_many_subscriptions(max: usize) -> async_graphql::Error {
+    async_graphql::Error::new(format!(
+        "this connection already has {max} subscriptions \
+         (WS_MAX_SUBSCRIPTIONS_PER_CONNECTION); complete one or open another connection"
+    ))
+    .extend_with(|_, e| e.set("code", "TOO_MANY_SUBSCRIPTIONS"))
+}
+
+/// The connection's subscription slots, from its data.
+pub fn subscription_slots_of(data: &async_graphql::Data) -> Option<&SubscriptionSlots> {
+    data.get(&std::any::TypeId::of::<SubscriptionSlots>())
+        .and_then(|slots| slots.downcast_ref::<SubscriptionSlots>())
 }

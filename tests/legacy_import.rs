@@ -5,6 +5,8 @@
 // A test crate root looks for modules next to itself; these live in tests/legacy_import/.
 #[path = "legacy_import/helpers.rs"]
 mod helpers;
+#[path = "support/mod.rs"]
+mod support;
 
 #[path = "legacy_import/cli.rs"]
 mod cli;

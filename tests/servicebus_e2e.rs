@@ -22,18 +22,18 @@ use techconf::queue::{JobPayload, enqueue};
 use testkit::servicebus::{FakeServiceBus, QueueConfig, sas_token};
 use testkit::{FakeSmtp, SmtpSink, TempDir, TestDatabase};
 use tokio::process::{Child, Command};
-use tokio::sync::oneshot;
 use uuid::Uuid;
 
 mod support;
+
+use support::TestApp;
 
 const QUEUE: &str = "notificationqueue";
 const ADMIN_TOKEN: &str = "servicebus-e2e-admin-token";
 /// Every wait for a condition gives up after this long.
 const PATIENCE: Duration = Duration::from_secs(60);
 
-/// Jobs a worker runs at once (`JOB_SLOTS` in `src/worker/mod.rs`).
-const JOB_SLOTS: usize = 4;
+use techconf::worker::JOB_SLOTS;
 /// `WORKER_BATCH_SIZE` in these tests.
 const BATCH: usize = 10;
 
@@ -84,16 +84,9 @@ impl Vars {
     }
 }
 
-/// The API (and, `with_worker`, an in-process worker) on port 0.
-struct TestApp {
-    address: String,
-    client: reqwest::Client,
-    db: DatabaseConnection,
-    _stop: oneshot::Sender<()>,
-}
-
+/// The API (and, `with_worker`, an in-process worker) on port 0: the shared harness.
 async fn spawn_app(vars: &Vars, with_worker: bool) -> TestApp {
-    let served = support::serve(
+    let mut app = support::serve(
         vars.settings(),
         ServeOptions {
             migrate: true,
@@ -101,34 +94,21 @@ async fn spawn_app(vars: &Vars, with_worker: bool) -> TestApp {
         },
     )
     .await;
-    TestApp {
-        address: served.address,
-        client: reqwest::Client::new(),
-        db: served.db,
-        _stop: served.stop,
-    }
+    app.admin_token = ADMIN_TOKEN.to_owned();
+    app
 }
 
 impl TestApp {
-    async fn graphql(&self, query: &str, variables: Value) -> Value {
-        let answer: Value = self
-            .client
-            .post(format!("{}/graphql", self.address))
-            .bearer_auth(ADMIN_TOKEN)
-            .json(&json!({"query": query, "variables": variables}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+    /// A GraphQL request as the admin, which must succeed.
+    async fn admin(&self, query: &str, variables: Value) -> Value {
+        let answer = self.graphql(Some(ADMIN_TOKEN), query, variables).await;
         assert!(answer.get("errors").is_none(), "GraphQL errors: {answer}");
         answer
     }
 
     async fn create_conference(&self) -> Uuid {
         let answer = self
-            .graphql(
+            .admin(
                 "mutation($input: CreateConferenceInput!) { createConference(input: $input) { id } }",
                 json!({"input": {"name": "RustConf", "startsOn": "2027-05-12", "price": 199.5,
                                  "address": "1 Harbour Street, Lisbon"}}),
@@ -143,7 +123,7 @@ impl TestApp {
 
     async fn notify(&self, conference: Uuid) -> Uuid {
         let answer = self
-            .graphql(
+            .admin(
                 "mutation($input: CreateNotificationInput!) { createNotification(input: $input) { id } }",
                 json!({"input": {"conferenceId": conference, "subject": "Hello {{ first_name }}",
                                  "message": "See you at {{ conference.name }}."}}),
@@ -167,10 +147,6 @@ impl TestApp {
         (status, response.json().await.unwrap())
     }
 
-    async fn count(&self, sql: &str) -> i64 {
-        count(&self.db, sql).await
-    }
-
     async fn notification(&self, id: Uuid) -> notification::Model {
         notification::Entity::find_by_id(id)
             .one(&self.db)
@@ -191,7 +167,7 @@ impl TestApp {
         })
         .await;
         eventually("every job is done and every message settled", async || {
-            self.count("SELECT COUNT(*) AS n FROM job").await == 0
+            self.count("job").await == 0
                 && fake.messages(QUEUE).is_empty()
                 && fake.in_flight(QUEUE).is_empty()
         })
@@ -345,13 +321,11 @@ async fn every_attendee_is_emailed_once_through_service_bus_though_the_relay_and
 
     let slices = ATTENDEES.div_ceil(20) as i64;
     eventually("the worker plans the notification", async || {
-        app.count("SELECT COUNT(*) AS n FROM job WHERE kind = 'send'")
-            .await
-            == slices
+        app.count("job WHERE kind = 'send'").await == slices
     })
     .await;
     assert_eq!(
-        app.count("SELECT COUNT(*) AS n FROM job WHERE published_at IS NOT NULL AND kind = 'send'")
+        app.count("job WHERE published_at IS NOT NULL AND kind = 'send'")
             .await,
         0,
         "with no relay running, the send jobs wait in the outbox"
@@ -520,8 +494,7 @@ async fn a_service_bus_outage_delays_sending_and_loses_nothing() {
     let (status, body) = app.readyz().await;
     assert_eq!((status, &body["queue"]), (503, &json!("unreachable")));
     assert_eq!(
-        app.count("SELECT COUNT(*) AS n FROM job WHERE published_at IS NULL")
-            .await,
+        app.count("job WHERE published_at IS NULL").await,
         1,
         "the plan job waits in the outbox"
     );
@@ -654,7 +627,7 @@ async fn two_copies_of_a_job_message_run_the_job_once() {
     })
     .await;
     assert_eq!(receives_answered(&fake), 2);
-    assert_eq!(app.count("SELECT COUNT(*) AS n FROM job").await, 0);
+    assert_eq!(app.count("job").await, 0);
     let messages = smtp.messages();
     assert_eq!(messages.len(), 1, "one confirmation email");
     assert_eq!(messages[0].recipients, attendee);

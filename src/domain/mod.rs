@@ -7,7 +7,7 @@ mod template_budget;
 mod text;
 
 pub use email::EmailAddress;
-pub use registration::{NewAttendee, NewConference, RegistrationFields};
+pub use registration::{NewAttendee, NewConference, Registration};
 pub use status::{DeliveryStatus, JobStatus, NotificationStatus, Role};
 pub use template::{
     ConferenceFields, NotificationTemplate, RecipientFields, RenderError, RenderedEmail,

@@ -4,7 +4,7 @@ use async_graphql::{Context, ID, Object, Result};
 use super::connection::{ListConnection, connection, decode_cursor};
 use super::types::{Attendee, RegisterAttendeeInput};
 use super::{READERS, db, parse_id, require};
-use crate::domain::{NewAttendee, RegistrationFields};
+use crate::domain::NewAttendee;
 use crate::error::IntoGraphql;
 use crate::service::{self, page::PageRequest};
 
@@ -48,19 +48,9 @@ impl AttendeeMutation {
         input: RegisterAttendeeInput,
     ) -> Result<Attendee> {
         let conference_id = parse_id("conferenceId", &input.conference_id).gql()?;
-        let new = NewAttendee::parse(RegistrationFields {
-            first_name: &input.first_name,
-            last_name: &input.last_name,
-            email: &input.email,
-            job_position: &input.job_position,
-            company: &input.company,
-            city: &input.city,
-            state: &input.state,
-            interests: input.interests.as_deref(),
-            comments: input.comments.as_deref(),
-        })
-        .map_err(Into::into)
-        .gql()?;
+        let new = NewAttendee::try_from(input.registration)
+            .map_err(Into::into)
+            .gql()?;
         service::attendee::register(db(ctx), conference_id, new)
             .await
             .map(Attendee::from)

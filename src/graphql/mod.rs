@@ -4,9 +4,11 @@
 mod attendee;
 mod conference;
 mod connection;
+mod multiplex;
 mod notification;
 mod subscription;
 mod types;
+pub mod ws;
 
 use async_graphql::{Context, MergedObject, Schema};
 use sea_orm::DatabaseConnection;
@@ -17,6 +19,7 @@ use crate::config::ApiLimits;
 use crate::domain;
 use crate::error::{ApiError, ApiResult};
 
+pub use multiplex::Multiplexer;
 pub use subscription::{NotificationProgress, Pace, SubscriptionRoot};
 pub use types::*;
 
@@ -39,14 +42,16 @@ pub struct MutationRoot(
 
 pub type TechConfSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
-/// Builds the schema with its shared data and request limits.
+/// Builds the schema with its shared data and request limits, and what its WebSocket
+/// connections share (the progress subscriptions multiplexed on the same `Pace`).
 pub fn build_schema(
     db: DatabaseConnection,
     limits: ApiLimits,
     worker: crate::config::WorkerSettings,
     hub: crate::progress::ProgressHub,
-) -> TechConfSchema {
-    Schema::build(
+) -> (TechConfSchema, ws::Subscriptions) {
+    let pace = Pace::new(limits.subscription_interval, limits.subscription_budget);
+    let schema = Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
         SubscriptionRoot,
@@ -54,14 +59,18 @@ pub fn build_schema(
     .data(db)
     .data(worker)
     .data(hub)
-    .data(Pace::new(
-        limits.subscription_interval,
-        limits.subscription_budget,
-    ))
+    .data(pace.clone())
     .extension(crate::ws::SubscriptionCap)
     .limit_depth(limits.max_depth)
     .limit_complexity(limits.max_complexity)
-    .finish()
+    .finish();
+    let subscriptions = ws::Subscriptions {
+        schema: schema.clone(),
+        multiplexer: Multiplexer::new(schema.clone(), pace),
+        ping_interval: limits.ws_ping_interval,
+        ping_timeout: limits.ws_ping_timeout,
+    };
+    (schema, subscriptions)
 }
 
 /// The schema in SDL, as committed in `schema.graphql`.

@@ -50,14 +50,14 @@ impl Pace {
     }
 
     /// Counts a subscription as live until the returned guard is dropped.
-    fn join(&self) -> Live {
+    pub(super) fn join(&self) -> Live {
         self.live.fetch_add(1, Ordering::Relaxed);
         Live(self.live.clone())
     }
 }
 
 /// One live progress subscription, counted by its `Pace`.
-struct Live(Arc<AtomicUsize>);
+pub(super) struct Live(Arc<AtomicUsize>);
 
 impl Drop for Live {
     fn drop(&mut self) {

@@ -215,15 +215,8 @@ impl From<entity::delivery::Model> for Delivery {
 #[derive(InputObject)]
 pub struct RegisterAttendeeInput {
     pub conference_id: ID,
-    pub first_name: String,
-    pub last_name: String,
-    pub email: String,
-    pub job_position: String,
-    pub company: String,
-    pub city: String,
-    pub state: String,
-    pub interests: Option<String>,
-    pub comments: Option<String>,
+    #[graphql(flatten)]
+    pub registration: domain::Registration,
 }
 
 #[derive(InputObject)]

@@ -68,7 +68,7 @@ async fn read(args: &ImportArgs) -> anyhow::Result<LegacyData> {
             url.starts_with("postgres://") || url.starts_with("postgresql://"),
             "--from takes the URL of the legacy PostgreSQL database (postgres://...)"
         );
-        return source::read_database(&DatabaseUrl::new(url.as_str()))
+        return super::read_database(&DatabaseUrl::new(url.as_str()))
             .await
             .map_err(nothing_imported);
     }

@@ -9,9 +9,10 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
+    ActiveModelTrait, ActiveValue,
     ActiveValue::Set,
-    ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, Iterable,
-    QueryFilter, QuerySelect,
+    ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, IdenStatic,
+    IntoActiveModel, Iterable, QueryFilter, QuerySelect,
     sea_query::{OnConflict, Query},
 };
 use uuid::Uuid;
@@ -230,13 +231,35 @@ impl<'a> Planner<'a> {
             .skip(table, id, line, refusal.problem, refusal.reason);
     }
 
-    /// Counts a row to write as inserted, updated or unchanged.
-    fn count(&mut self, table: LegacyTable, stored: bool, changed: bool) {
+    /// Counts `row` as inserted, updated or unchanged, comparing it with the row stored
+    /// before (as an active model), and returns it when it must be written. Columns in
+    /// `ignore` change on every write and do not count as a change.
+    fn decide<A: ActiveModelTrait>(
+        &mut self,
+        table: LegacyTable,
+        stored: Option<A>,
+        row: A,
+        ignore: &[<A::Entity as EntityTrait>::Column],
+    ) -> Option<A> {
         let counts = self.report.tables.get_mut(table);
-        match (stored, changed) {
-            (false, _) => counts.inserted += 1,
-            (true, true) => counts.updated += 1,
-            (true, false) => counts.unchanged += 1,
+        let Some(stored) = stored else {
+            counts.inserted += 1;
+            return Some(row);
+        };
+        let changed = <A::Entity as EntityTrait>::Column::iter()
+            .filter(|column| !ignore.iter().any(|i| i.as_str() == column.as_str()))
+            .any(|column| match row.get(column) {
+                ActiveValue::Set(value) | ActiveValue::Unchanged(value) => {
+                    stored.get(column).into_value() != Some(value)
+                }
+                ActiveValue::NotSet => false,
+            });
+        if changed {
+            counts.updated += 1;
+            Some(row)
+        } else {
+            counts.unchanged += 1;
+            None
         }
     }
 
@@ -276,31 +299,22 @@ impl<'a> Planner<'a> {
                 }
             };
             let stored = existing.conferences.get(&c.id);
-            let changed = stored.is_none_or(|s| {
-                (&s.name, s.starts_on, s.price_cents, &s.address, s.active)
-                    != (
-                        &new.name,
-                        new.starts_on,
-                        new.price_cents,
-                        &new.address,
-                        new.active,
-                    )
-            });
-            self.count(table, stored.is_some(), changed);
             let id = stored.map_or_else(Uuid::now_v7, |s| s.id);
             targets.insert(c.id, ConferenceTarget::Available(id));
-            if changed {
-                self.plan.conferences.push(conference::ActiveModel {
-                    id: Set(id),
-                    name: Set(new.name),
-                    starts_on: Set(new.starts_on),
-                    price_cents: Set(new.price_cents),
-                    address: Set(new.address),
-                    active: Set(new.active),
-                    legacy_id: Set(Some(c.id)),
-                    created_at: Set(stored.map_or(self.now, |s| s.created_at)),
-                    ..Default::default()
-                });
+            let row = conference::ActiveModel {
+                id: Set(id),
+                name: Set(new.name),
+                starts_on: Set(new.starts_on),
+                price_cents: Set(new.price_cents),
+                address: Set(new.address),
+                active: Set(new.active),
+                legacy_id: Set(Some(c.id)),
+                created_at: Set(stored.map_or(self.now, |s| s.created_at)),
+                ..Default::default()
+            };
+            let stored = stored.cloned().map(IntoActiveModel::into_active_model);
+            if let Some(row) = self.decide(table, stored, row, &[]) {
+                self.plan.conferences.push(row);
             }
         }
         // A source without a conference (a partial dump) may still hold attendees of one that
@@ -350,53 +364,22 @@ impl<'a> Planner<'a> {
                     continue;
                 }
             };
-            let key = (conference_id, new.email.as_str().to_lowercase());
-            if let Some(refusal) = email_taken(emails.get(&key), a.id, &new.email, a.conference_id)
+            let key = (conference_id, new.email().to_lowercase());
+            if let Some(refusal) = email_taken(emails.get(&key), a.id, new.email(), a.conference_id)
             {
                 self.skip(table, a.id, a.line_number, refusal);
                 continue;
             }
-            let Some(submitted_at) = mapping::utc(a.submitted_date) else {
-                let refusal = Refusal {
-                    problem: Problem::InvalidValue,
-                    reason: format!("submitted_date: {} is out of range", a.submitted_date),
-                };
-                self.skip(table, a.id, a.line_number, refusal);
-                continue;
-            };
             emails.insert(key, Holder::Imported { legacy_id: a.id });
             let stored = existing.attendees.get(&a.id);
-            let changed = stored.is_none_or(|s| {
-                s.conference_id != conference_id
-                    || s.first_name != new.first_name
-                    || s.last_name != new.last_name
-                    || s.email != new.email.as_str()
-                    || s.job_position != new.job_position
-                    || s.company != new.company
-                    || s.city != new.city
-                    || s.state != new.state
-                    || s.interests != new.interests
-                    || s.comments != new.comments
-                    || s.submitted_at != submitted_at
-            });
-            self.count(table, stored.is_some(), changed);
-            if changed {
-                self.plan.attendees.push(attendee::ActiveModel {
-                    id: Set(stored.map_or_else(Uuid::now_v7, |s| s.id)),
-                    conference_id: Set(conference_id),
-                    first_name: Set(new.first_name),
-                    last_name: Set(new.last_name),
-                    email: Set(new.email.into_inner()),
-                    job_position: Set(new.job_position),
-                    company: Set(new.company),
-                    city: Set(new.city),
-                    state: Set(new.state),
-                    interests: Set(new.interests),
-                    comments: Set(new.comments),
-                    submitted_at: Set(submitted_at),
-                    legacy_id: Set(Some(a.id)),
-                    ..Default::default()
-                });
+            let mut row = new.into_active_model();
+            row.id = Set(stored.map_or_else(Uuid::now_v7, |s| s.id));
+            row.conference_id = Set(conference_id);
+            row.submitted_at = Set(a.submitted_date.to_utc());
+            row.legacy_id = Set(Some(a.id));
+            let stored = stored.cloned().map(IntoActiveModel::into_active_model);
+            if let Some(row) = self.decide(table, stored, row, &[]) {
+                self.plan.attendees.push(row);
             }
         }
     }
@@ -422,8 +405,8 @@ impl<'a> Planner<'a> {
                 self.report.note(table, n.id, line, note);
             }
             let stored = existing.notifications.get(&n.id);
-            let completed_at = n.completed_date.and_then(mapping::utc);
-            let submitted_at = match n.submitted_date.and_then(mapping::utc).or(completed_at) {
+            let completed_at = n.completed_date.map(|at| at.to_utc());
+            let submitted_at = match n.submitted_date.map(|at| at.to_utc()).or(completed_at) {
                 Some(at) => at,
                 None => {
                     self.report.note(
@@ -435,42 +418,29 @@ impl<'a> Planner<'a> {
                     stored.map_or(self.now, |s| s.submitted_at)
                 }
             };
-            let status = outcome.status;
-            let changed = stored.is_none_or(|s| {
-                s.conference_id.is_some()
-                    || s.subject != n.subject
-                    || s.message != n.message
-                    || s.status != status
-                    || (s.total, s.sent, s.failed, s.cancelled)
-                        != (outcome.recipients, outcome.recipients, 0, 0)
-                    || s.submitted_at != submitted_at
-                    || s.started_at.is_some()
-                    || s.completed_at != completed_at
-                    || s.created_by != CREATED_BY
-                    || s.legacy_status.as_deref() != Some(n.status.as_str())
-            });
-            self.count(table, stored.is_some(), changed);
-            if changed {
-                self.plan.notifications.push(notification::ActiveModel {
-                    id: Set(stored.map_or_else(Uuid::now_v7, |s| s.id)),
-                    conference_id: Set(None),
-                    subject: Set(n.subject.clone()),
-                    message: Set(n.message.clone()),
-                    status: Set(status),
-                    total: Set(outcome.recipients),
-                    sent: Set(outcome.recipients),
-                    failed: Set(0),
-                    cancelled: Set(0),
-                    submitted_at: Set(submitted_at),
-                    started_at: Set(None),
-                    completed_at: Set(completed_at),
-                    updated_at: Set(self.now),
-                    created_by: Set(CREATED_BY.to_owned()),
-                    idempotency_key: Set(None),
-                    legacy_id: Set(Some(n.id)),
-                    legacy_status: Set(Some(n.status.clone())),
-                    ..Default::default()
-                });
+            let row = notification::ActiveModel {
+                id: Set(stored.map_or_else(Uuid::now_v7, |s| s.id)),
+                conference_id: Set(None),
+                subject: Set(n.subject.clone()),
+                message: Set(n.message.clone()),
+                status: Set(outcome.status),
+                total: Set(outcome.recipients),
+                sent: Set(outcome.recipients),
+                failed: Set(0),
+                cancelled: Set(0),
+                submitted_at: Set(submitted_at),
+                started_at: Set(None),
+                completed_at: Set(completed_at),
+                updated_at: Set(self.now),
+                created_by: Set(CREATED_BY.to_owned()),
+                idempotency_key: Set(None),
+                legacy_id: Set(Some(n.id)),
+                legacy_status: Set(Some(n.status.clone())),
+                ..Default::default()
+            };
+            let stored = stored.cloned().map(IntoActiveModel::into_active_model);
+            if let Some(row) = self.decide(table, stored, row, &[notification::Column::UpdatedAt]) {
+                self.plan.notifications.push(row);
             }
         }
     }
@@ -494,7 +464,7 @@ fn missing_conference(reason: String) -> Refusal {
 fn email_taken(
     holder: Option<&Holder>,
     legacy_id: i32,
-    email: &crate::domain::EmailAddress,
+    email: &str,
     legacy_conference: i32,
 ) -> Option<Refusal> {
     let whom = match holder? {
@@ -517,64 +487,31 @@ fn email_taken(
         reason: format!(
             "{} is already registered for conference {legacy_conference} by {whom} \
              (emails are compared ignoring case)",
-            email.as_str()
+            email
         ),
     })
 }
 
 /// Writes the plan, parents first. A row imported before keeps its TechConf id: the conflict
-/// on `legacy_id` turns its insert into an update of every column but the id (and, for a
-/// conference, its creation time).
+/// on `legacy_id` turns its insert into an update of every column the row sets but those in
+/// `keep` (the id and, for a conference, its creation time).
 async fn write(txn: &DatabaseTransaction, plan: Plan) -> Result<(), DbErr> {
-    use attendee::Column as A;
     use conference::Column as C;
     use notification::Column as N;
-    upsert::<conference::Entity>(
-        txn,
-        plan.conferences,
-        C::LegacyId,
-        &[C::Name, C::StartsOn, C::PriceCents, C::Address, C::Active],
-    )
-    .await?;
+    upsert::<conference::Entity>(txn, plan.conferences, C::LegacyId, &[C::Id, C::CreatedAt])
+        .await?;
     upsert::<attendee::Entity>(
         txn,
         plan.attendees,
-        A::LegacyId,
-        &[
-            A::ConferenceId,
-            A::FirstName,
-            A::LastName,
-            A::Email,
-            A::JobPosition,
-            A::Company,
-            A::City,
-            A::State,
-            A::Interests,
-            A::Comments,
-            A::SubmittedAt,
-        ],
+        attendee::Column::LegacyId,
+        &[attendee::Column::Id],
     )
     .await?;
     upsert::<notification::Entity>(
         txn,
         plan.notifications,
         N::LegacyId,
-        &[
-            N::ConferenceId,
-            N::Subject,
-            N::Message,
-            N::Status,
-            N::Total,
-            N::Sent,
-            N::Failed,
-            N::Cancelled,
-            N::SubmittedAt,
-            N::StartedAt,
-            N::CompletedAt,
-            N::UpdatedAt,
-            N::CreatedBy,
-            N::LegacyStatus,
-        ],
+        &[N::Id, N::IdempotencyKey],
     )
     .await
 }
@@ -583,11 +520,21 @@ async fn upsert<E>(
     txn: &DatabaseTransaction,
     rows: Vec<E::ActiveModel>,
     conflict: E::Column,
-    update: &[E::Column],
+    keep: &[E::Column],
 ) -> Result<(), DbErr>
 where
     E: EntityTrait,
 {
+    let Some(first) = rows.first() else {
+        return Ok(());
+    };
+    let update: Vec<E::Column> = E::Column::iter()
+        .filter(|column| first.get(*column).is_set())
+        .filter(|column| {
+            column.as_str() != conflict.as_str()
+                && !keep.iter().any(|k| k.as_str() == column.as_str())
+        })
+        .collect();
     let per_statement = MAX_PARAMETERS / E::Column::iter().count();
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {

@@ -1,14 +1,9 @@
 //! The rules that turn one legacy row into TechConf values: the same validation as the API
-//! (`NewConference`, `NewAttendee`), money in cents, times in UTC, and the legacy notification
+//! (`NewConference`, `NewAttendee`), money in cents, and the legacy notification
 //! statuses mapped onto `NotificationStatus`. Pure functions; the loader applies them.
-use chrono::{DateTime, NaiveDate, Utc};
-
-use super::dump::{
-    LegacyAttendee, LegacyConference, LegacyDate, LegacyNotification, LegacyNotificationStatus,
-    LegacyTimestamp,
-};
+use super::dump::{LegacyAttendee, LegacyConference, LegacyNotification, LegacyNotificationStatus};
 use super::report::Problem;
-use crate::domain::{NewAttendee, NewConference, NotificationStatus, RegistrationFields};
+use crate::domain::{NewAttendee, NewConference, NotificationStatus, Registration};
 
 /// Why a row is refused, for the report.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,15 +21,6 @@ impl Refusal {
     }
 }
 
-pub fn date(value: LegacyDate) -> Option<NaiveDate> {
-    NaiveDate::from_ymd_opt(value.year, value.month.into(), value.day.into())
-}
-
-/// The instant, in UTC (a value without an offset was written in UTC by the Flask app).
-pub fn utc(value: LegacyTimestamp) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp_micros(value.unix_micros())
-}
-
 /// Legacy addresses were typed in a text area; TechConf keeps one line, so line breaks become
 /// ", " and tabs spaces. Nothing else is changed.
 pub fn single_line(text: &str) -> String {
@@ -49,11 +35,9 @@ pub fn single_line(text: &str) -> String {
 /// A legacy conference, checked as `createConference` would check it. The price (a double)
 /// becomes whole cents, rounded.
 pub fn conference(row: &LegacyConference) -> Result<NewConference, Refusal> {
-    let starts_on = date(row.date)
-        .ok_or_else(|| Refusal::invalid(format!("date: {} is not a calendar date", row.date)))?;
     NewConference::parse(
         &row.name,
-        starts_on,
+        row.date,
         row.price,
         &single_line(&row.address),
         row.active,
@@ -73,16 +57,16 @@ fn legacy_column(field: &str) -> &str {
 
 /// A legacy attendee, checked as `registerAttendee` would check it.
 pub fn attendee(row: &LegacyAttendee) -> Result<NewAttendee, Refusal> {
-    NewAttendee::parse(RegistrationFields {
-        first_name: &row.first_name,
-        last_name: &row.last_name,
-        email: &row.email,
-        job_position: &row.job_position,
-        company: &row.company,
-        city: &row.city,
-        state: &row.state,
-        interests: row.interests.as_deref(),
-        comments: row.comments.as_deref(),
+    NewAttendee::try_from(Registration {
+        first_name: row.first_name.clone(),
+        last_name: row.last_name.clone(),
+        email: row.email.clone(),
+        job_position: row.job_position.clone(),
+        company: row.company.clone(),
+        city: row.city.clone(),
+        state: row.state.clone(),
+        interests: row.interests.clone(),
+        comments: row.comments.clone(),
     })
     .map_err(|e| {
         if e.field == "email" {
@@ -170,9 +154,10 @@ pub fn notification(row: &LegacyNotification) -> Result<NotificationOutcome, Ref
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::{DateTime, FixedOffset};
 
-    fn ts(value: &str) -> LegacyTimestamp {
-        value.parse().unwrap()
+    fn ts(value: &str) -> DateTime<FixedOffset> {
+        super::super::dump::parse_legacy_timestamp(value).unwrap()
     }
 
     fn notification_row(status: &str, completed: Option<&str>) -> LegacyNotification {
@@ -276,7 +261,7 @@ mod tests {
             id: 1,
             name: "TechConf".to_owned(),
             active: true,
-            date: "2019-04-20".parse().unwrap(),
+            date: chrono::NaiveDate::from_ymd_opt(2019, 4, 20).unwrap(),
             price: 299.99,
             address: "Hall 1\n900 Boylston St\r\n\tBoston".to_owned(),
         };
@@ -289,14 +274,6 @@ mod tests {
             negative.reason.starts_with("price: "),
             "{}",
             negative.reason
-        );
-    }
-
-    #[test]
-    fn timestamps_are_converted_to_utc() {
-        assert_eq!(
-            utc(ts("2019-03-01 09:00:00.5+05:30")).unwrap().to_rfc3339(),
-            "2019-03-01T03:30:00.500+00:00"
         );
     }
 }

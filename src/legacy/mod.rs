@@ -1,17 +1,19 @@
-//! Migrating from the original TechConf application: `techconf import-legacy` reads its
-//! PostgreSQL backup (or its live database) and loads it into TechConf.
+//! Migrating from the original TechConf application: `techconf import-legacy` loads its data
+//! into TechConf.
 //!
-//! [`dump`] parses plain-format `pg_dump` files, [`source`] turns a dump or a live database
-//! into legacy records, [`mapping`] holds the per-row rules, [`import`] writes them in one
-//! transaction and [`report`] says what happened.
+//! Reading the legacy data (dump files, live databases) is the `techconf-legacy` crate,
+//! re-exported here as [`dump`], [`source`] and [`report`]. What is TechConf's own stays here:
+//! [`mapping`] holds the per-row rules (TechConf's validation), [`import`] writes the rows in one
+//! transaction, and the `import-legacy` command line glues them together.
 mod command;
-pub mod dump;
 pub mod import;
 pub mod mapping;
-pub mod report;
-pub mod source;
 
 pub use command::{ImportArgs, ReportFormat, run};
 pub use import::{ImportError, ImportOptions, import};
-pub use report::{ImportReport, Problem};
-pub use source::{LegacyData, Origin};
+pub use techconf_legacy::{ImportReport, LegacyData, Origin, Problem, dump, report, source};
+
+/// Reads the three legacy tables from a live legacy database (`--from`).
+pub async fn read_database(url: &crate::config::DatabaseUrl) -> anyhow::Result<LegacyData> {
+    source::read_database(url.expose(), url.redacted()).await
+}

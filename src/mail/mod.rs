@@ -5,6 +5,7 @@
 //! refuses: retrying will not help).
 mod file;
 mod message;
+mod pipeline;
 mod smtp;
 
 use std::sync::Arc;

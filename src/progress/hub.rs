@@ -1,7 +1,7 @@
 //! The progress hub: one per API process, shared by all its subscribers.
 //!
-//! It listens for change signals on ONE connection (PostgreSQL `LISTEN`, or the in-process
-//! channel on SQLite), reads each changed row once, and hands the result to every subscriber:
+//! It listens for change signals on the process's one `LISTEN` connection (shared with the
+//! worker, see `listener.rs`), or the in-process channel on SQLite,, reads each changed row once, and hands the result to every subscriber:
 //! the latest state of each watched notification through a `watch` channel (a slow subscriber
 //! skips to the newest state instead of queueing a backlog), and broadcasts of changed
 //! notifications and new registrations for list views. Rows are read by one task, one query
@@ -13,17 +13,15 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use sea_orm::sqlx::postgres::{PgListener, PgPoolOptions};
 use sea_orm::{ColumnTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, QueryOrder};
 use tokio::sync::{Notify, broadcast, watch};
 use uuid::Uuid;
 
-use super::signal::{Change, PROGRESS_CHANNEL, REGISTRATION_CHANNEL, local};
+use super::listener::{Heard, Listener};
+use super::signal::{Change, WAKE_CHANNEL, local};
 use super::snapshot::{Progress, RateWindow};
 use crate::entity::{attendee, notification};
 
-/// The `application_name` of the listener connection, to find it in `pg_stat_activity`.
-pub const LISTENER_APPLICATION_NAME: &str = "techconf-progress";
 /// Watched notifications still in progress are re-read at least this often, so a stalled send
 /// shows its rate falling even when nothing commits.
 const HEARTBEAT: Duration = Duration::from_secs(1);
@@ -99,7 +97,8 @@ impl ProgressHub {
         });
         let weak = Arc::downgrade(&inner);
         if inner.db.get_database_backend() == DbBackend::Postgres {
-            tokio::spawn(listen_postgres(weak.clone(), closed.clone()));
+            let listener = Listener::shared(&inner.db);
+            tokio::spawn(listen_postgres(weak.clone(), listener, closed.clone()));
         } else {
             tokio::spawn(listen_in_process(weak.clone(), closed.clone()));
         }
@@ -345,76 +344,27 @@ async fn listen_in_process(hub: Weak<Inner>, mut closed: watch::Receiver<()>) {
     }
 }
 
-/// PostgreSQL: one `LISTEN` connection for the whole process, re-established when it drops.
-async fn listen_postgres(hub: Weak<Inner>, mut closed: watch::Receiver<()>) {
-    let Some(pool) = hub.upgrade().map(|inner| {
-        let options = (*inner.db.get_postgres_connection_pool().connect_options())
-            .clone()
-            .application_name(LISTENER_APPLICATION_NAME);
-        PgPoolOptions::new()
-            .max_connections(1)
-            .max_lifetime(None)
-            .idle_timeout(None)
-            .connect_lazy_with(options)
-    }) else {
-        return;
-    };
-    let mut backoff = Duration::from_millis(100);
-    let mut lost_at = Utc::now();
+/// PostgreSQL: the process's shared `LISTEN` connection ([`Listener`]); whatever was said
+/// while it was not listening is read afresh.
+async fn listen_postgres(hub: Weak<Inner>, listener: Listener, mut closed: watch::Receiver<()>) {
+    let mut heard = listener.subscribe();
     loop {
-        let connected = async {
-            let mut listener = PgListener::connect_with(&pool).await?;
-            listener
-                .listen_all([PROGRESS_CHANNEL, REGISTRATION_CHANNEL])
-                .await?;
-            Ok::<_, sea_orm::sqlx::Error>(listener)
-        };
-        let connected = tokio::select! {
-            connected = connected => connected,
+        let received = tokio::select! {
+            received = heard.recv() => received,
             _ = closed.changed() => return,
         };
-        match connected {
-            Ok(mut listener) => {
-                backoff = Duration::from_millis(100);
-                // Listening again: whatever changed while we were not is read afresh.
-                let Some(inner) = hub.upgrade() else { return };
-                inner.resync(lost_at - HEARTBEAT);
-                drop(inner);
-                let lost = loop {
-                    let received = tokio::select! {
-                        received = listener.try_recv() => received,
-                        _ = closed.changed() => return,
-                    };
-                    let Some(inner) = hub.upgrade() else { return };
-                    match received {
-                        Ok(Some(message)) => {
-                            match Change::parse(message.channel(), message.payload()) {
-                                Some(change) => inner.mark(change),
-                                None => tracing::warn!(
-                                    channel = message.channel(),
-                                    "ignoring a malformed progress signal"
-                                ),
-                            }
-                        }
-                        // The connection dropped and the listener reconnected by itself.
-                        Ok(None) => {
-                            tracing::warn!("progress listener reconnected; resyncing");
-                            inner.resync(Utc::now() - HEARTBEAT * 5);
-                        }
-                        Err(err) => break err,
-                    }
-                };
-                tracing::warn!(error = %lost, "progress listener lost its connection");
-                lost_at = Utc::now();
+        let Some(inner) = hub.upgrade() else { return };
+        match received {
+            Ok(Heard::Notification { channel, payload }) => {
+                if let Some(change) = Change::parse(&channel, &payload) {
+                    inner.mark(change);
+                } else if channel != WAKE_CHANNEL {
+                    tracing::warn!(%channel, "ignoring a malformed progress signal");
+                }
             }
-            Err(err) => {
-                tracing::warn!(error = %err, "progress listener cannot connect; retrying");
-            }
+            Ok(Heard::Listening { lost_since }) => inner.resync(lost_since - HEARTBEAT),
+            Err(broadcast::error::RecvError::Lagged(_)) => inner.resync(Utc::now() - HEARTBEAT),
+            Err(broadcast::error::RecvError::Closed) => return,
         }
-        tokio::select! {
-            () = tokio::time::sleep(backoff) => {}
-            _ = closed.changed() => return,
-        }
-        backoff = (backoff * 2).min(Duration::from_secs(5));
     }
 }

@@ -12,6 +12,8 @@ use uuid::Uuid;
 
 /// The PostgreSQL channel carrying ids of notifications whose progress changed.
 pub const PROGRESS_CHANNEL: &str = "techconf_progress";
+/// The PostgreSQL channel that wakes idle workers when a job is enqueued (no payload).
+pub const WAKE_CHANNEL: &str = "techconf_jobs";
 /// The PostgreSQL channel carrying `conference_id:attendee_id` of new registrations.
 pub const REGISTRATION_CHANNEL: &str = "techconf_registrations";
 

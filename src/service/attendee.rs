@@ -3,6 +3,7 @@ use chrono::Utc;
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    TryIntoModel,
     sea_query::{Expr, ExprTrait, Func},
 };
 use uuid::Uuid;
@@ -26,23 +27,14 @@ pub async fn register(
             format!("registration for {} is closed", conference.name),
         ));
     }
-    let row = attendee::Model {
-        id: Uuid::now_v7(),
-        conference_id,
-        first_name: new.first_name,
-        last_name: new.last_name,
-        email: new.email.into_inner(),
-        job_position: new.job_position,
-        company: new.company,
-        city: new.city,
-        state: new.state,
-        interests: new.interests,
-        comments: new.comments,
-        submitted_at: Utc::now(),
-        legacy_id: None,
-    };
+    let mut active = new.into_active_model();
+    active.id = Set(Uuid::now_v7());
+    active.conference_id = Set(conference_id);
+    active.submitted_at = Set(Utc::now());
+    active.legacy_id = Set(None);
+    let row = active.clone().try_into_model()?;
     let txn = crate::db::begin_write(db).await?;
-    attendee::Entity::insert(active(&row))
+    attendee::Entity::insert(active)
         .exec_without_returning(&txn)
         .await
         .map_err(|e| {
@@ -68,29 +60,8 @@ pub async fn register(
     Ok(row)
 }
 
-pub fn active(row: &attendee::Model) -> attendee::ActiveModel {
-    attendee::ActiveModel {
-        id: Set(row.id),
-        conference_id: Set(row.conference_id),
-        first_name: Set(row.first_name.clone()),
-        last_name: Set(row.last_name.clone()),
-        email: Set(row.email.clone()),
-        job_position: Set(row.job_position.clone()),
-        company: Set(row.company.clone()),
-        city: Set(row.city.clone()),
-        state: Set(row.state.clone()),
-        interests: Set(row.interests.clone()),
-        comments: Set(row.comments.clone()),
-        submitted_at: Set(row.submitted_at),
-        legacy_id: Set(row.legacy_id),
-    }
-}
-
 pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<attendee::Model> {
-    attendee::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .ok_or_else(|| ApiError::not_found("attendee", id))
+    super::find_by_id::<attendee::Entity>(db, id, "attendee").await
 }
 
 /// The attendees of a conference, optionally filtered by a case-insensitive search over

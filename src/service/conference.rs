@@ -6,7 +6,7 @@ use uuid::Uuid;
 use super::page::{self, Page, PageRequest};
 use crate::domain::NewConference;
 use crate::entity::conference;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 
 pub async fn create(db: &impl ConnectionTrait, new: NewConference) -> ApiResult<conference::Model> {
     let row = conference::Model {
@@ -35,10 +35,7 @@ pub async fn create(db: &impl ConnectionTrait, new: NewConference) -> ApiResult<
 }
 
 pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<conference::Model> {
-    conference::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .ok_or_else(|| ApiError::not_found("conference", id))
+    super::find_by_id::<conference::Entity>(db, id, "conference").await
 }
 
 pub async fn list(

@@ -6,3 +6,20 @@ pub mod controls;
 pub mod notification;
 pub mod page;
 pub mod seed;
+
+use sea_orm::{ConnectionTrait, EntityTrait, PrimaryKeyTrait};
+use uuid::Uuid;
+
+use crate::error::{ApiError, ApiResult};
+
+/// The row of `E` with this id, or `NOT_FOUND` naming it as `what`.
+async fn find_by_id<E>(db: &impl ConnectionTrait, id: Uuid, what: &str) -> ApiResult<E::Model>
+where
+    E: EntityTrait,
+    <E::PrimaryKey as PrimaryKeyTrait>::ValueType: From<Uuid>,
+{
+    E::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| ApiError::not_found(what, id))
+}

@@ -10,7 +10,7 @@ use sea_orm::{
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::domain::{NewAttendee, RegistrationFields};
+use crate::domain::{NewAttendee, Registration};
 use crate::entity::{attendee, conference};
 
 #[derive(Debug, Deserialize)]
@@ -31,20 +31,15 @@ pub struct SeedConference {
     pub active: bool,
 }
 
+/// An attendee with a fixed id and registration time, its other fields as a registration has
+/// them.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SeedAttendee {
     pub id: Uuid,
-    pub first_name: String,
-    pub last_name: String,
-    pub email: String,
-    pub job_position: String,
-    pub company: String,
-    pub city: String,
-    pub state: String,
-    pub interests: Option<String>,
-    pub comments: Option<String>,
     pub submitted_at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub registration: Registration,
 }
 
 /// What a seed run did.
@@ -61,22 +56,12 @@ pub fn parse(text: &str) -> anyhow::Result<SeedFile> {
     let file: SeedFile = serde_json::from_str(text).context("reading the seed file")?;
     let mut emails = HashSet::new();
     for a in &file.attendees {
-        NewAttendee::parse(RegistrationFields {
-            first_name: &a.first_name,
-            last_name: &a.last_name,
-            email: &a.email,
-            job_position: &a.job_position,
-            company: &a.company,
-            city: &a.city,
-            state: &a.state,
-            interests: a.interests.as_deref(),
-            comments: a.comments.as_deref(),
-        })
-        .with_context(|| format!("attendee {} in the seed file", a.id))?;
+        let new = NewAttendee::try_from(a.registration.clone())
+            .with_context(|| format!("attendee {} in the seed file", a.id))?;
         anyhow::ensure!(
-            emails.insert(a.email.to_lowercase()),
+            emails.insert(new.email().to_lowercase()),
             "the seed file lists {} twice",
-            a.email
+            new.email()
         );
     }
     Ok(file)
@@ -118,25 +103,17 @@ pub async fn load(db: &DatabaseConnection, file: &SeedFile) -> anyhow::Result<Se
     let emails: HashSet<String> = existing.iter().map(|(_, e)| e.to_lowercase()).collect();
     let mut rows = Vec::new();
     for a in &file.attendees {
-        if ids.contains(&a.id) || emails.contains(&a.email.to_lowercase()) {
+        let new = NewAttendee::try_from(a.registration.clone())?;
+        if ids.contains(&a.id) || emails.contains(&new.email().to_lowercase()) {
             report.attendees_present += 1;
             continue;
         }
-        rows.push(attendee::ActiveModel {
-            id: Set(a.id),
-            conference_id: Set(c.id),
-            first_name: Set(a.first_name.clone()),
-            last_name: Set(a.last_name.clone()),
-            email: Set(a.email.clone()),
-            job_position: Set(a.job_position.clone()),
-            company: Set(a.company.clone()),
-            city: Set(a.city.clone()),
-            state: Set(a.state.clone()),
-            interests: Set(a.interests.clone()),
-            comments: Set(a.comments.clone()),
-            submitted_at: Set(a.submitted_at),
-            legacy_id: Set(None),
-        });
+        let mut row = new.into_active_model();
+        row.id = Set(a.id);
+        row.conference_id = Set(c.id);
+        row.submitted_at = Set(a.submitted_at);
+        row.legacy_id = Set(None);
+        rows.push(row);
     }
     report.attendees_added = rows.len();
     // SQLite allows at most 32766 bound parameters per statement.
@@ -147,4 +124,42 @@ pub async fn load(db: &DatabaseConnection, file: &SeedFile) -> anyhow::Result<Se
     }
     txn.commit().await?;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse;
+
+    fn file(attendee_extra: &str) -> String {
+        format!(
+            r#"{{"conference": {{"id": "01a27e14-7680-7f7f-b9bc-3354c8ccd235", "name": "C",
+                "starts_on": "2027-10-12", "price": 1.0, "address": "A", "active": true}},
+              "attendees": [{{"id": "01a31956-5bb8-72ba-9b7d-81129fa2e648",
+                "submitted_at": "2027-01-01T00:00:00Z", "first_name": "Ada",
+                "last_name": "Lovelace", "email": "ada@example.org", "job_position": "Engineer",
+                "company": "AE", "city": "London", "state": "LDN", "interests": null,
+                "comments": null{attendee_extra}}}]}}"#
+        )
+    }
+
+    #[test]
+    fn an_attendee_is_read_with_its_registration_fields() {
+        let seed = parse(&file("")).unwrap();
+        assert_eq!(seed.attendees[0].registration.first_name, "Ada");
+    }
+
+    #[test]
+    fn an_unknown_attendee_field_is_refused() {
+        let err = parse(&file(r#", "favourite_colour": "teal""#)).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("unknown field `favourite_colour`"),
+            "{err:#}"
+        );
+    }
+
+    #[test]
+    fn an_attendee_is_checked_as_a_registration() {
+        let err = parse(&file("").replace("ada@example.org", "not-an-email")).unwrap_err();
+        assert!(format!("{err:#}").contains("email"), "{err:#}");
+    }
 }

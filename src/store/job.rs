@@ -52,8 +52,7 @@ impl JobPayload {
     }
 }
 
-/// The PostgreSQL channel that wakes idle workers when a job is enqueued.
-pub const WAKE_CHANNEL: &str = "techconf_jobs";
+pub use crate::progress::WAKE_CHANNEL;
 
 pub const DEFAULT_MAX_ATTEMPTS: i32 = 10;
 

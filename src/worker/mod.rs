@@ -17,16 +17,16 @@ mod servicebus;
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::FutureExt;
 use sea_orm::{DatabaseConnection, DbBackend, DbErr};
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, broadcast, watch};
 use tracing::Instrument;
 
 use crate::config::{Settings, WorkerSettings};
 use crate::mail::{Mailer, Sender};
+use crate::progress::{Heard, Listener};
 use crate::queue::database::{ClaimedJob, DatabaseQueue};
 use crate::queue::servicebus::ServiceBusQueue;
 use crate::queue::{JobPayload, WAKE_CHANNEL};
@@ -99,7 +99,9 @@ enum Verdict {
 }
 
 /// Jobs one worker runs at the same time; their emails share the mailer's concurrency bound.
-const JOB_SLOTS: usize = 4;
+/// Each holds at most one claimed, unrecorded batch, so this bounds what a dead worker can
+/// repeat (docs/WORKER.md); tests check that bound against it.
+pub const JOB_SLOTS: usize = 4;
 
 impl Worker {
     pub fn new(
@@ -318,8 +320,10 @@ async fn run_job(context: &JobContext, payload: &JobPayload) -> Result<JobOutcom
     }
 }
 
-/// On PostgreSQL, wakes idle slots when a job is enqueued (LISTEN/NOTIFY); polling remains
-/// the fallback, and the only mechanism on SQLite.
+/// On PostgreSQL, wakes idle slots when a job is enqueued (a `NOTIFY` heard on the process's
+/// shared [`Listener`], also the progress hub's), and whenever the listener is listening
+/// again after losing its connection (a wake-up may have been lost). Polling remains the
+/// fallback, and the only mechanism on SQLite.
 async fn listen_for_wakeups(
     db: DatabaseConnection,
     wake: Arc<Notify>,
@@ -328,26 +332,16 @@ async fn listen_for_wakeups(
     if db.get_database_backend() != DbBackend::Postgres {
         return;
     }
-    let pool = db.get_postgres_connection_pool().clone();
+    let mut heard = Listener::shared(&db).subscribe();
     loop {
-        let listener = async {
-            let mut listener = sea_orm::sqlx::postgres::PgListener::connect_with(&pool).await?;
-            listener.listen(WAKE_CHANNEL).await?;
-            loop {
-                listener.recv().await?;
-                wake.notify_waiters();
-            }
-            #[allow(unreachable_code)]
-            Ok::<(), sea_orm::sqlx::Error>(())
-        };
-        tokio::select! {
-            result = listener => {
-                if let Err(err) = result {
-                    tracing::warn!(error = %err, "job listener lost its connection; reconnecting");
-                }
-            }
+        let received = tokio::select! {
+            received = heard.recv() => received,
             _ = shutdown.wait_for(|stop| *stop) => return,
+        };
+        match received {
+            Ok(Heard::Notification { channel, .. }) if channel != WAKE_CHANNEL => {}
+            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => wake.notify_waiters(),
+            Err(broadcast::error::RecvError::Closed) => return,
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }

@@ -9,10 +9,13 @@
 //! before its batch was recorded. Every job slot of a worker holds at most one claimed,
 //! unrecorded batch, so at most `JOB_SLOTS × WORKER_BATCH_SIZE` emails are sent again per
 //! dead worker once their lease expires, with the same Message-IDs.
+//!
+//! A database outage is not a crash: a batch whose outcomes cannot be recorded is kept and
+//! recorded when the database answers again, while its lease holds (see `record`).
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use sea_orm::{ConnectionTrait, EntityTrait};
 use uuid::Uuid;
@@ -156,7 +159,7 @@ pub async fn run(
             .buffer_unordered(context.settings.concurrency)
             .collect()
             .await;
-        let recorded = delivery::record_outcomes(db, notification_id, lease, outcomes).await?;
+        let recorded = record(context, notification_id, lease, outcomes).await?;
         recorded.signal.publish();
         tally.batches += 1;
         tally.sent += recorded.sent;
@@ -174,6 +177,46 @@ pub async fn run(
     );
     Ok(outcome)
 }
+
+/// Records a batch's outcomes. A database outage is not a crash: the outcomes of emails the
+/// SMTP server already accepted are kept, and recording is tried again (this job slot sends
+/// nothing new meanwhile) until the database answers, for as long as the claim's lease
+/// keeps other workers off these deliveries. Recording twice is harmless: a row is written
+/// only while it still carries this lease, and the counters add what was written.
+async fn record(
+    context: &JobContext,
+    notification_id: Uuid,
+    lease: DateTime<Utc>,
+    outcomes: Vec<(i64, Outcome)>,
+) -> Result<delivery::Recorded, sea_orm::DbErr> {
+    // Stop trying while the lease still holds with room to spare.
+    let margin = (context.settings.lease / 10).max(Duration::from_millis(100));
+    let give_up = lease - chrono::Duration::from_std(margin).unwrap_or_default();
+    let mut wait = RECORD_RETRY_FIRST;
+    loop {
+        match delivery::record_outcomes(&context.db, notification_id, lease, outcomes.clone()).await
+        {
+            Ok(recorded) => return Ok(recorded),
+            Err(err) => {
+                let next = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
+                if next >= give_up {
+                    return Err(err);
+                }
+                tracing::warn!(
+                    %notification_id,
+                    error = %err,
+                    outcomes = outcomes.len(),
+                    "cannot record sent emails; keeping them and trying again"
+                );
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(RECORD_RETRY_CAP);
+            }
+        }
+    }
+}
+
+const RECORD_RETRY_FIRST: Duration = Duration::from_millis(100);
+const RECORD_RETRY_CAP: Duration = Duration::from_secs(2);
 
 /// Transient failures are retried with exponential backoff until `WORKER_MAX_ATTEMPTS`,
 /// then final.

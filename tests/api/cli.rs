@@ -2,16 +2,7 @@
 use std::process::Command;
 
 use crate::helpers::{Backend, new_database};
-
-fn techconf(database_url: &str) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_techconf"));
-    command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", database_url)
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
-    command
-}
+use crate::support::techconf;
 
 #[tokio::test]
 async fn token_create_prints_a_working_token_once() {

@@ -252,6 +252,42 @@ async fn sockets_per_token_and_subscriptions_per_socket_are_capped() {
     assert_eq!(ids, ["b", "d"]);
 }
 
+#[tokio::test]
+async fn multiplexed_progress_subscriptions_count_against_the_cap_too() {
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        &[("WS_MAX_SUBSCRIPTIONS_PER_CONNECTION", "2")],
+    )
+    .await;
+    let conference = app.create_conference("RustConf").await;
+    let id = app.notify(&conference, "Hi", "Hello").await;
+    let mut socket = open_socket(&app).await;
+    init(&mut socket, &app.admin_token).await.unwrap();
+    let mut answers = Vec::new();
+    for n in ["1", "2", "3"] {
+        send(
+            &mut socket,
+            json!({"id": n, "type": "subscribe", "payload": {
+                "query": "subscription($id: ID!) { notificationProgress(id: $id) { status } }",
+                "variables": {"id": id}}}),
+        )
+        .await;
+    }
+    // Each accepted one sends its snapshot; the third is refused.
+    while answers.len() < 3 {
+        let message = next(&mut socket).await.unwrap();
+        if message["type"] == "next" {
+            answers.push(message);
+        }
+    }
+    let refused: Vec<&Value> = answers
+        .iter()
+        .filter(|m| m["payload"]["errors"][0]["extensions"]["code"] == "TOO_MANY_SUBSCRIPTIONS")
+        .collect();
+    assert_eq!(refused.len(), 1, "{answers:?}");
+    assert_eq!(refused[0]["id"], "3", "{answers:?}");
+}
+
 on_both!(revoking_a_token_closes_its_sockets_within_seconds);
 
 async fn revoking_a_token_closes_its_sockets_within_seconds(backend: Backend) {

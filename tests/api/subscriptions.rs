@@ -59,6 +59,13 @@ impl Subscription {
         query: &str,
         variables: Value,
     ) -> Self {
+        let mut subscription = Self::connect(address, token, protocol).await;
+        subscription.subscribe("1", query, variables).await;
+        subscription
+    }
+
+    /// An acknowledged connection without subscriptions.
+    async fn connect(address: &str, token: &str, protocol: Protocol) -> Self {
         let url = format!("{}/graphql/ws", address.replacen("http", "ws", 1));
         let mut request = url.into_client_request().unwrap();
         request.headers_mut().insert(
@@ -72,14 +79,18 @@ impl Subscription {
             .await;
         let ack = subscription.receive().await;
         assert_eq!(ack["type"], "connection_ack", "{ack}");
-        let start = match protocol {
+        subscription
+    }
+
+    async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
+        let start = match self.protocol {
             Protocol::Modern => "subscribe",
             Protocol::Legacy => "start",
         };
-        subscription
-            .send(json!({"id": "1", "type": start, "payload": {"query": query, "variables": variables}}))
-            .await;
-        subscription
+        self.send(
+            json!({"id": id, "type": start, "payload": {"query": query, "variables": variables}}),
+        )
+        .await;
     }
 
     /// `notificationProgress` of notification `id`.
@@ -559,7 +570,7 @@ async fn subscribers_reach_the_final_state_after_the_listener_connection_drops()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_listener_connection_serves_many_subscribers() {
+async fn one_listener_connection_serves_many_subscribers_and_the_worker() {
     let sink = SmtpSink::start();
     let app = sending_app(Backend::Postgres, &sink, "200").await;
     let conference = conference_with_attendees(&app, 100).await;
@@ -585,6 +596,22 @@ async fn one_listener_connection_serves_many_subscribers() {
         );
     }
     assert_eq!(listener_backends(&app).await.len(), 1);
+    // The in-process worker waits for jobs on that same connection: no other one listens.
+    use sea_orm::{ConnectionTrait, Statement};
+    let listening = app
+        .db
+        .query_all_raw(Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT pid FROM pg_stat_activity \
+             WHERE datname = current_database() AND query ILIKE 'LISTEN%'",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        listening.len(),
+        1,
+        "one LISTEN connection for hub and worker"
+    );
 }
 
 /// The app with its in-process worker sending to an SMTP server that holds each reply back,
@@ -686,3 +713,133 @@ async fn pausing_mid_send_settles_on_what_the_smtp_server_received(backend: Back
     assert_eq!(counts(last), (300, 0, 0, 0, 300), "{last}");
     assert_eq!(smtp.message_count(), 300, "nobody skipped, nobody repeated");
 }
+
+/// Reads until the connection closes, answering `ping` with `pong` when `answer` (and counting
+/// pings of both kinds); returns the pings seen and the close code, or `None` after `pings`
+/// pings without a close.
+async fn pings_until_closed(
+    subscription: &mut Subscription,
+    answer: bool,
+    pings: usize,
+) -> (usize, Option<u16>) {
+    let mut seen = 0;
+    while seen < pings {
+        let message = tokio::time::timeout(Duration::from_secs(10), subscription.socket.next())
+            .await
+            .expect("the server pings or closes within 10 s");
+        match message {
+            Some(Ok(Message::Text(text))) => {
+                let value: Value = serde_json::from_str(&text).unwrap();
+                assert_eq!(value["type"], "ping", "{value}");
+                seen += 1;
+                if answer {
+                    subscription.send(json!({"type": "pong"})).await;
+                }
+            }
+            // tungstenite answers ping frames by itself while it reads.
+            Some(Ok(Message::Ping(_))) => seen += 1,
+            Some(Ok(Message::Close(frame))) => {
+                return (seen, Some(frame.map_or(0, |f| u16::from(f.code))));
+            }
+            Some(Ok(other)) => panic!("unexpected {other:?}"),
+            Some(Err(_)) | None => return (seen, Some(0)),
+        }
+    }
+    (seen, None)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_pings_and_closes_connections_that_do_not_answer() {
+    let app = spawn_app_on(
+        new_database(Backend::Sqlite).await,
+        &[
+            ("WS_PING_INTERVAL_MS", "100"),
+            ("WS_PING_TIMEOUT_MS", "450"),
+        ],
+        false,
+    )
+    .await;
+    let connect = |protocol| Subscription::connect(&app.address, &app.admin_token, protocol);
+    let (mut answering, mut silent, mut legacy) = (
+        connect(Protocol::Modern).await,
+        connect(Protocol::Modern).await,
+        connect(Protocol::Legacy).await,
+    );
+    let (answered, silenced, legacy_pinged) = tokio::join!(
+        // 12 pings at 100 ms: well past the 450 ms timeout, kept open by the pongs.
+        pings_until_closed(&mut answering, true, 12),
+        pings_until_closed(&mut silent, false, 100),
+        pings_until_closed(&mut legacy, false, 12),
+    );
+    assert_eq!(
+        answered,
+        (12, None),
+        "a client that answers stays connected"
+    );
+    assert_eq!(
+        legacy_pinged,
+        (12, None),
+        "ping frames, answered by the socket"
+    );
+    let (pinged, closed) = silenced;
+    assert!(pinged >= 3, "pinged before giving up: {pinged}");
+    assert_eq!(closed, Some(4408), "closed for not answering");
+}
+
+async fn stopping_one_multiplexed_subscription_leaves_the_others(backend: Backend) {
+    for protocol in [Protocol::Modern, Protocol::Legacy] {
+        let sink = SmtpSink::start();
+        let app = sending_app(backend, &sink, "150").await;
+        let conference = conference_with_attendees(&app, 300).await;
+        let id = app.notify(&conference, "Hi", "Hello.").await;
+        // Two subscriptions of the same operation on one connection, one on another.
+        let mut both = Subscription::connect(&app.address, &app.admin_token, protocol).await;
+        both.subscribe("a", PROGRESS, json!({"id": id})).await;
+        both.subscribe("b", PROGRESS, json!({"id": id})).await;
+        let mut other = Subscription::progress(&app.address, &app.admin_token, protocol, &id).await;
+        let kind = match protocol {
+            Protocol::Modern => "complete",
+            Protocol::Legacy => "stop",
+        };
+        // Once "a" has its first event, stop it.
+        let mut stopped = false;
+        let mut after_stop = Vec::new();
+        let mut b_events = Vec::new();
+        let mut a_completed = false;
+        loop {
+            let message = both.receive().await;
+            let sub = message["id"].as_str().unwrap().to_owned();
+            match (sub.as_str(), message["type"].as_str()) {
+                ("a", Some("complete")) => a_completed = true,
+                // Events sent before the server read the stop may still arrive; none after
+                // its `complete`.
+                ("a", _) if a_completed => after_stop.push(message),
+                ("a", _) if !stopped => {
+                    both.send(json!({"id": "a", "type": kind})).await;
+                    stopped = true;
+                }
+                ("a", _) => {}
+                ("b", Some("complete")) => break,
+                ("b", _) => b_events.push((Instant::now(), message["payload"]["data"].clone())),
+                _ => panic!("unexpected {message}"),
+            }
+        }
+        assert!(a_completed, "{protocol:?}: the stop is acknowledged");
+        assert!(
+            after_stop.is_empty(),
+            "{protocol:?}: nothing after the stop: {after_stop:?}"
+        );
+        assert_consistent(&b_events, &id, 300);
+        let other_events = other.collect_until_complete().await;
+        assert_consistent(&other_events, &id, 300);
+        for events in [&b_events, &other_events] {
+            let last = &events.last().unwrap().1["notificationProgress"];
+            assert_eq!(
+                (last["status"].as_str(), last["sent"].as_i64()),
+                (Some("COMPLETED"), Some(300))
+            );
+        }
+    }
+}
+
+on_both!(stopping_one_multiplexed_subscription_leaves_the_others);

@@ -22,9 +22,7 @@ use crate::helpers::{
     Backend, TestApp, emails, insert_attendees, new_database, on_both, spawn_app_on,
 };
 
-/// Jobs one worker process runs at once (`JOB_SLOTS` in src/worker/mod.rs): each holds at
-/// most one claimed, unrecorded batch.
-const JOB_SLOTS: usize = 4;
+use techconf::worker::JOB_SLOTS;
 const WAIT: Duration = Duration::from_secs(30);
 
 /// A `techconf worker` child process and the log lines it wrote (JSON, on stderr).
@@ -616,4 +614,41 @@ async fn two_workers_together_keep_to_the_global_rate_limit() {
         busiest as f64 <= RATE * 1.3,
         "{busiest} emails in one second, limit {RATE}/s"
     );
+}
+
+/// A database outage is not a crash: PostgreSQL restarted while a worker process is mid-send.
+/// The worker keeps the outcomes of the emails the SMTP server accepted, records them once
+/// the database answers again, and nobody is emailed twice or left out.
+///
+/// It restarts the PostgreSQL server every test shares (their connections drop), so it only
+/// runs when asked: `cargo test --test api -- --ignored postgres_restarted_mid_send`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "restarts the shared PostgreSQL server; run on its own with --ignored"]
+async fn postgres_restarted_mid_send_loses_and_repeats_nothing() {
+    let (smtp, app, conference) = slow_smtp_and_attendees(Backend::Postgres).await;
+    let worker = WorkerProcess::start(app.database(), &smtp.url(), SLOW_SEND).await;
+    let id = app
+        .notify(&conference, "Hi {{ first_name }}", "Hello")
+        .await;
+    smtp.wait_for_count(30, WAIT).await.unwrap();
+    let received_at_restart = smtp.message_count();
+    assert!(
+        received_at_restart < ATTENDEES,
+        "restarted mid-send ({received_at_restart} received)"
+    );
+    let restarted = std::process::Command::new("pg_ctlcluster")
+        .args(["--skip-systemctl-redirect", "15", "main", "restart"])
+        .status()
+        .expect("pg_ctlcluster runs");
+    assert!(restarted.success(), "PostgreSQL restarted");
+
+    assert_everyone_sent_once(&app, &id, ATTENDEES as i64).await;
+    let by_recipient = notification_emails_by_recipient(&smtp.messages());
+    assert_eq!(by_recipient.len(), ATTENDEES, "nobody left out");
+    let repeated: Vec<_> = by_recipient.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(repeated.is_empty(), "emailed twice: {repeated:?}");
+    // The restart did catch outcomes waiting to be recorded.
+    worker
+        .wait_for_log("cannot record sent emails; keeping them and trying again")
+        .await;
 }

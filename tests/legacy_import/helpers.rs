@@ -11,6 +11,8 @@ use techconf::legacy::source::{self, LegacyData};
 use techconf::legacy::{ImportError, ImportOptions, ImportReport, Origin};
 use testkit::{TempDir, TestDatabase};
 
+use crate::support::techconf;
+
 #[derive(Clone, Copy, Debug)]
 pub enum Backend {
     Sqlite,
@@ -165,17 +167,6 @@ pub fn psql_load(dump: &Path, url: &str) {
         dump.display(),
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// The `techconf` binary with a clean environment, pointed at `database_url`.
-pub fn techconf(database_url: &str) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_techconf"));
-    command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", database_url)
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
-    command
 }
 
 /// Runs `techconf import-legacy ARGS`, with `stdin` on its standard input.

@@ -1,9 +1,9 @@
 //! The same import from a live legacy database (`--from postgres://...`), from standard input
 //! (`-`), and from the synthetic dumps the benchmark uses.
 use techconf::config::DatabaseUrl;
-use techconf::legacy::dump::write_synthetic_dump;
-use techconf::legacy::source::read_database;
+use techconf::legacy::read_database;
 use techconf::legacy::{ImportOptions, Problem};
+use techconf_legacy::synthetic::write_synthetic_dump;
 use testkit::{TempDir, TestDatabase};
 
 use crate::helpers::{

@@ -1,14 +1,19 @@
 //! The one test harness shared by the integration test binaries (`tests/api`,
-//! `tests/servicebus_e2e.rs`): the real application served on port 0 against its own
-//! database, a way to run its queued jobs step by step, and attendees inserted directly.
+//! `tests/servicebus_e2e.rs`, `tests/legacy_import.rs`): the real application served on port 0
+//! against its own database, a way to run its queued jobs step by step, the real binary, and
+//! attendees inserted directly.
 #![allow(dead_code)] // each binary uses part of it
 
+use std::process::Command;
 use std::time::Duration;
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, Statement};
+use sea_orm::{
+    ActiveValue::Set, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel, Statement,
+};
 use serde_json::{Value, json};
 use techconf::app::{Application, ServeOptions};
 use techconf::config::Settings;
+use techconf::domain::Registration;
 use techconf::entity::attendee;
 use testkit::db::TestDatabase;
 use tokio::sync::{oneshot, watch};
@@ -151,48 +156,62 @@ pub async fn insert_attendees(
     conference: Uuid,
     emails: &[String],
 ) -> Vec<Uuid> {
-    let rows: Vec<attendee::Model> = emails
+    let rows: Vec<attendee::ActiveModel> = emails
         .iter()
         .enumerate()
-        .map(|(i, email)| attendee::Model {
-            id: Uuid::now_v7(),
-            conference_id: conference,
-            first_name: format!("First{i}"),
-            last_name: if i % 10 == 0 {
-                "Hopper".into()
-            } else {
-                format!("Last{i}")
-            },
-            email: email.clone(),
-            job_position: "Engineer".into(),
-            company: if i == 7 {
-                "100%_Pure Ltd".into()
-            } else {
-                "Acme".into()
-            },
-            city: "Porto".into(),
-            state: "PT".into(),
-            interests: None,
-            comments: None,
-            submitted_at: chrono::Utc::now(),
-            legacy_id: None,
+        .map(|(i, email)| {
+            let mut row = Registration {
+                first_name: format!("First{i}"),
+                last_name: if i % 10 == 0 {
+                    "Hopper".into()
+                } else {
+                    format!("Last{i}")
+                },
+                email: email.clone(),
+                job_position: "Engineer".into(),
+                company: if i == 7 {
+                    "100%_Pure Ltd".into()
+                } else {
+                    "Acme".into()
+                },
+                city: "Porto".into(),
+                state: "PT".into(),
+                interests: None,
+                comments: None,
+            }
+            .into_active_model();
+            row.id = Set(Uuid::now_v7());
+            row.conference_id = Set(conference);
+            row.submitted_at = Set(chrono::Utc::now());
+            row.legacy_id = Set(None);
+            row
         })
         .collect();
+    let ids = rows
+        .iter()
+        .filter_map(|r| r.id.try_as_ref().copied())
+        .collect();
     for chunk in rows.chunks(200) {
-        attendee::Entity::insert_many(
-            chunk
-                .iter()
-                .map(techconf::service::attendee::active)
-                .collect::<Vec<_>>(),
-        )
-        .exec_without_returning(db)
-        .await
-        .unwrap();
+        attendee::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(db)
+            .await
+            .unwrap();
     }
-    rows.iter().map(|r| r.id).collect()
+    ids
 }
 
 /// `n` distinct addresses: person0@example.org, person1@example.org, …
 pub fn emails(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("person{i}@example.org")).collect()
+}
+
+/// The `techconf` binary with a clean environment, pointed at `database_url`.
+pub fn techconf(database_url: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_techconf"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", database_url)
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    command
 }

@@ -25,6 +25,15 @@
 //!   connections get `ECONNREFUSED`); [`FakeSmtpHandle::up`] listens again on
 //!   the same port.
 //!
+//! * **No PIPELINING**: [`FakeSmtpBuilder::pipelining`]`(false)` leaves
+//!   `PIPELINING` out of the `EHLO` reply and then enforces it, as Postfix
+//!   does: a command that arrives while more input is already waiting behind
+//!   it (the client did not wait for the reply) is answered `554 5.5.0 Error:
+//!   SMTP protocol synchronization` and the session is closed. With
+//!   PIPELINING advertised, such commands are only counted
+//!   ([`FakeSmtpStats::pipelined_commands`]), so a test can tell that a client
+//!   really pipelined.
+//!
 //! * **Slowness**: [`FakeSmtpBuilder::data_reply_delay`] (or
 //!   [`FakeSmtpHandle::set_data_reply_delay`]) holds back the reply to the end
 //!   of DATA, like a server that takes its time to queue a message; the
@@ -46,7 +55,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::io::{
-    AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader,
+    AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader,
 };
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{oneshot, watch};
@@ -83,6 +92,12 @@ pub struct FakeSmtpStats {
     pub rejected_recipients: usize,
     /// Messages answered with `451` at the end of DATA.
     pub tempfailed: usize,
+    /// Commands that arrived with more input already waiting behind them,
+    /// i.e. sent without waiting for their reply (RFC 2920 pipelining).
+    pub pipelined_commands: usize,
+    /// Sessions closed with `554 5.5.0 ... SMTP protocol synchronization`
+    /// for pipelining when PIPELINING was not advertised.
+    pub synchronization_errors: usize,
 }
 
 struct Behaviour {
@@ -91,6 +106,7 @@ struct Behaviour {
     tempfail_switch: bool,
     max_message_size: usize,
     data_reply_delay: Duration,
+    pipelining: bool,
 }
 
 impl Default for Behaviour {
@@ -101,6 +117,7 @@ impl Default for Behaviour {
             tempfail_switch: false,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             data_reply_delay: Duration::ZERO,
+            pipelining: true,
         }
     }
 }
@@ -123,6 +140,8 @@ struct Shared {
     accepted: AtomicUsize,
     rejected_recipients: AtomicUsize,
     tempfailed: AtomicUsize,
+    pipelined_commands: AtomicUsize,
+    synchronization_errors: AtomicUsize,
 }
 
 /// Builder for [`FakeSmtp`]; obtained from [`FakeSmtp::builder`].
@@ -178,6 +197,13 @@ impl FakeSmtpBuilder {
         self
     }
 
+    /// Advertise `PIPELINING` (the default) or not. Without it, a client
+    /// that pipelines anyway gets `554 5.5.0` and the session is closed.
+    pub fn pipelining(mut self, on: bool) -> Self {
+        self.behaviour.pipelining = on;
+        self
+    }
+
     /// Host name used in the greeting and EHLO reply (default
     /// `fake-smtp.test`).
     pub fn hostname(mut self, hostname: impl Into<String>) -> Self {
@@ -205,6 +231,8 @@ impl FakeSmtpBuilder {
             accepted: AtomicUsize::new(0),
             rejected_recipients: AtomicUsize::new(0),
             tempfailed: AtomicUsize::new(0),
+            pipelined_commands: AtomicUsize::new(0),
+            synchronization_errors: AtomicUsize::new(0),
         });
         let handle = FakeSmtpHandle { shared };
         handle.spawn_accept_loop(listener);
@@ -446,6 +474,8 @@ impl FakeSmtpHandle {
             accepted: self.shared.accepted.load(Ordering::SeqCst),
             rejected_recipients: self.shared.rejected_recipients.load(Ordering::SeqCst),
             tempfailed: self.shared.tempfailed.load(Ordering::SeqCst),
+            pipelined_commands: self.shared.pipelined_commands.load(Ordering::SeqCst),
+            synchronization_errors: self.shared.synchronization_errors.load(Ordering::SeqCst),
         }
     }
 
@@ -515,9 +545,14 @@ async fn reply<W: AsyncWrite + Unpin>(w: &mut W, text: &str) -> io::Result<()> {
     w.flush().await
 }
 
-async fn session<R, W>(r: &mut R, w: &mut W, shared: &Shared, session_id: u64) -> io::Result<()>
+async fn session<R, W>(
+    r: &mut BufReader<R>,
+    w: &mut W,
+    shared: &Shared,
+    session_id: u64,
+) -> io::Result<()>
 where
-    R: AsyncBufRead + Unpin,
+    R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
     reply(
@@ -543,6 +578,16 @@ where
             }
             return Ok(());
         }
+        if !r.buffer().is_empty() {
+            // The client sent more before reading this command's reply.
+            if lock(&shared.behaviour).pipelining {
+                shared.pipelined_commands.fetch_add(1, Ordering::SeqCst);
+            } else {
+                shared.synchronization_errors.fetch_add(1, Ordering::SeqCst);
+                reply(w, "554 5.5.0 Error: SMTP protocol synchronization\r\n").await?;
+                return Ok(());
+            }
+        }
         let text = String::from_utf8_lossy(&line);
         let text = text.trim_end_matches(['\r', '\n']);
         let (verb, args) = text.split_once(' ').unwrap_or((text, ""));
@@ -551,12 +596,16 @@ where
             "EHLO" => {
                 tx = None;
                 helo = Some(args.to_owned());
-                let max = lock(&shared.behaviour).max_message_size;
+                let (max, pipelining) = {
+                    let behaviour = lock(&shared.behaviour);
+                    (behaviour.max_message_size, behaviour.pipelining)
+                };
                 let host = &shared.hostname;
+                let pipelining = if pipelining { "250-PIPELINING\r\n" } else { "" };
                 reply(
                     w,
                     &format!(
-                        "250-{host} greets {args}\r\n250-PIPELINING\r\n250-8BITMIME\r\n\
+                        "250-{host} greets {args}\r\n{pipelining}250-8BITMIME\r\n\
                          250-SMTPUTF8\r\n250-ENHANCEDSTATUSCODES\r\n250 SIZE {max}\r\n"
                     ),
                 )

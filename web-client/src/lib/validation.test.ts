@@ -1,8 +1,13 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { buildSchema, isInputObjectType, isNonNullType } from 'graphql';
 import { describe, expect, it } from 'vitest';
 import {
   charCount,
   checkEmail,
   emptyRegistration,
+  registrationFieldOrder,
+  registrationFields,
   registrationInput,
   validateNotification,
   validateRegistration,
@@ -19,6 +24,20 @@ const valid = {
   city: 'London',
   state: 'LDN',
 };
+
+describe('registration fields', () => {
+  it('are the fields of RegisterAttendeeInput in schema.graphql, optional where it is nullable', () => {
+    const sdl = readFileSync(resolve(import.meta.dirname, '../../../schema.graphql'), 'utf8');
+    const input = buildSchema(sdl).getType('RegisterAttendeeInput');
+    if (!isInputObjectType(input)) throw new Error('RegisterAttendeeInput is not an input type');
+    const fromSchema = Object.values(input.getFields())
+      .filter((f) => f.name !== 'conferenceId')
+      .map((f): [string, boolean] => [f.name, !isNonNullType(f.type)]);
+    const fromClient = registrationFieldOrder.map((f): [string, boolean] => [f, registrationFields[f].optional]);
+    expect(new Map(fromClient)).toEqual(new Map(fromSchema));
+    expect(Object.keys(emptyRegistration)).toEqual(registrationFieldOrder);
+  });
+});
 
 describe('registration validation', () => {
   it('accepts a complete form and leaves optional fields out', () => {
@@ -49,7 +68,14 @@ describe('registration validation', () => {
 
   it('trims the mutation input and sends blank optional fields as null', () => {
     const input = registrationInput('c1', { ...valid, firstName: ' Ada ', interests: '  ', comments: ' Hi ' });
-    expect(input).toMatchObject({ conferenceId: 'c1', firstName: 'Ada', interests: null, comments: 'Hi' });
+    expect(input).toEqual({
+      ...valid,
+      conferenceId: 'c1',
+      firstName: 'Ada',
+      company: 'Analytical Engines',
+      interests: null,
+      comments: 'Hi',
+    });
   });
 });
 

@@ -1,6 +1,7 @@
 // Client-side checks that mirror the server's (src/domain/{text,email,registration}.rs), so
 // a person sees the problem before the round trip. The server stays the authority: its
 // VALIDATION errors are shown the same way (see api/errors.ts).
+import type { RegisterAttendeeInput } from '../gql/graphql';
 
 export const NAME_MAX = 100;
 export const LONG_TEXT_MAX = 2000;
@@ -8,32 +9,42 @@ export const EMAIL_MAX_BYTES = 254;
 export const SUBJECT_MAX = 500;
 export const MESSAGE_MAX = 50_000;
 
-export interface RegistrationForm {
-  firstName: string;
-  lastName: string;
-  email: string;
-  jobPosition: string;
-  company: string;
-  city: string;
-  state: string;
-  interests: string;
-  comments: string;
-}
-
-export type RegistrationField = keyof RegistrationForm;
+/**
+ * The fields a person fills in: the keys of the input type generated from schema.graphql, so a
+ * field added to or removed from the server's input fails the build until the form handles it.
+ */
+export type RegistrationField = Exclude<keyof RegisterAttendeeInput, 'conferenceId'>;
+export type RegistrationForm = Record<RegistrationField, string>;
 export type FieldErrors<F extends string> = Partial<Record<F, string>>;
 
-export const emptyRegistration: RegistrationForm = {
-  firstName: '',
-  lastName: '',
-  email: '',
-  jobPosition: '',
-  company: '',
-  city: '',
-  state: '',
-  interests: '',
-  comments: '',
+/** Whether the schema lets the field be left out (a nullable input field). */
+type IsOptional<F extends RegistrationField> = undefined extends RegisterAttendeeInput[F] ? true : false;
+
+export interface RegistrationFieldSpec<F extends RegistrationField> {
+  label: string;
+  /** Must agree with the schema: the type only accepts the right value. */
+  optional: IsOptional<F>;
+  autoComplete?: string;
+}
+
+/** What the form needs to know of each field, in form order: exactly the generated input's fields. */
+export const registrationFields: { [F in RegistrationField]: RegistrationFieldSpec<F> } = {
+  firstName: { label: 'First name', optional: false, autoComplete: 'given-name' },
+  lastName: { label: 'Last name', optional: false, autoComplete: 'family-name' },
+  email: { label: 'Email', optional: false, autoComplete: 'email' },
+  jobPosition: { label: 'Job position', optional: false, autoComplete: 'organization-title' },
+  company: { label: 'Company', optional: false, autoComplete: 'organization' },
+  city: { label: 'City', optional: false, autoComplete: 'address-level2' },
+  state: { label: 'State', optional: false, autoComplete: 'address-level1' },
+  interests: { label: 'Interests', optional: true },
+  comments: { label: 'Comments', optional: true },
 };
+
+export const registrationFieldOrder = Object.keys(registrationFields) as RegistrationField[];
+
+export const emptyRegistration = Object.fromEntries(
+  registrationFieldOrder.map((field) => [field, '']),
+) as RegistrationForm;
 
 /** Length in characters (code points), as the server counts, not UTF-16 units. */
 export function charCount(value: string): number {
@@ -100,28 +111,11 @@ export function validateRegistrationField(
   field: RegistrationField,
   value: string,
 ): string | undefined {
-  switch (field) {
-    case 'email':
-      return checkEmail(value);
-    case 'interests':
-    case 'comments':
-      return checkOptionalText(value, LONG_TEXT_MAX);
-    default:
-      return checkRequiredText(value, NAME_MAX);
-  }
+  if (field === 'email') return checkEmail(value);
+  return registrationFields[field].optional
+    ? checkOptionalText(value, LONG_TEXT_MAX)
+    : checkRequiredText(value, NAME_MAX);
 }
-
-export const registrationFieldOrder: RegistrationField[] = [
-  'firstName',
-  'lastName',
-  'email',
-  'jobPosition',
-  'company',
-  'city',
-  'state',
-  'interests',
-  'comments',
-];
 
 export function validateRegistration(form: RegistrationForm): FieldErrors<RegistrationField> {
   const errors: FieldErrors<RegistrationField> = {};
@@ -132,21 +126,13 @@ export function validateRegistration(form: RegistrationForm): FieldErrors<Regist
   return errors;
 }
 
-/** The mutation input: trimmed, with blank optional fields left out. */
-export function registrationInput(conferenceId: string, form: RegistrationForm) {
-  const optional = (v: string) => (v.trim() === '' ? null : v.trim());
-  return {
-    conferenceId,
-    firstName: form.firstName.trim(),
-    lastName: form.lastName.trim(),
-    email: form.email.trim(),
-    jobPosition: form.jobPosition.trim(),
-    company: form.company.trim(),
-    city: form.city.trim(),
-    state: form.state.trim(),
-    interests: optional(form.interests),
-    comments: optional(form.comments),
-  };
+/** The mutation input: trimmed, with blank optional fields sent as null. */
+export function registrationInput(conferenceId: string, form: RegistrationForm): RegisterAttendeeInput {
+  const fields = registrationFieldOrder.map((field) => {
+    const value = form[field].trim();
+    return [field, value === '' && registrationFields[field].optional ? null : value];
+  });
+  return { conferenceId, ...Object.fromEntries(fields) } as RegisterAttendeeInput;
 }
 
 export type NotificationField = 'subject' | 'message';

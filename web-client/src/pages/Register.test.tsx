@@ -4,10 +4,17 @@ import { describe, expect, it } from 'vitest';
 import { graphQLError, mockClient } from '../test/mockClient';
 import { RegistrationFormView } from './Register';
 
-function fill(values: Record<string, string>) {
+/** Renders the form against `client`, fills it in by label, and submits it. */
+function submit(client: ReturnType<typeof mockClient>, values: Record<string, string>) {
+  render(
+    <Provider value={client}>
+      <RegistrationFormView conferenceId="c1" conferenceName="TechConf" />
+    </Provider>,
+  );
   for (const [label, value] of Object.entries(values)) {
     fireEvent.change(screen.getByLabelText(new RegExp(`^${label}`)), { target: { value } });
   }
+  fireEvent.click(screen.getByRole('button', { name: 'Register' }));
 }
 
 const complete = {
@@ -23,13 +30,7 @@ const complete = {
 describe('registration form', () => {
   it('shows client-side errors next to their fields and does not call the server', async () => {
     const client = mockClient(() => undefined);
-    render(
-      <Provider value={client}>
-        <RegistrationFormView conferenceId="c1" conferenceName="TechConf" />
-      </Provider>,
-    );
-    fill({ ...complete, Email: 'ada@localhost', City: '  ' });
-    fireEvent.click(screen.getByRole('button', { name: 'Register' }));
+    submit(client, { ...complete, Email: 'ada@localhost', City: '  ' });
     const email = screen.getByLabelText(/^Email/);
     await waitFor(() => expect(email.getAttribute('aria-invalid')).toBe('true'));
     expect(document.getElementById('email-error')?.textContent).toMatch(/needs a dot/);
@@ -45,13 +46,7 @@ describe('registration form', () => {
         ? { error: graphQLError('ada@example.org is already registered for TechConf', { code: 'CONFLICT' }) }
         : undefined,
     );
-    render(
-      <Provider value={client}>
-        <RegistrationFormView conferenceId="c1" conferenceName="TechConf" />
-      </Provider>,
-    );
-    fill(complete);
-    fireEvent.click(screen.getByRole('button', { name: 'Register' }));
+    submit(client, complete);
     await waitFor(() => expect(document.getElementById('email-error')?.textContent).toMatch(/already registered/));
     expect(screen.getByLabelText(/^Email/).getAttribute('aria-invalid')).toBe('true');
   });
@@ -60,13 +55,7 @@ describe('registration form', () => {
     const client = mockClient((name) =>
       name === 'RegisterAttendee' ? { data: { registerAttendee: { id: 'a1', firstName: 'Ada', lastName: 'Lovelace' } } } : undefined,
     );
-    render(
-      <Provider value={client}>
-        <RegistrationFormView conferenceId="c1" conferenceName="TechConf" />
-      </Provider>,
-    );
-    fill({ ...complete, 'First name': '  Ada ' });
-    fireEvent.click(screen.getByRole('button', { name: 'Register' }));
+    submit(client, { ...complete, 'First name': '  Ada ' });
     await screen.findByRole('heading', { name: /You’re registered, Ada!/ });
     expect(screen.getByText('ada@example.org')).toBeTruthy();
     const operation = client.executeMutation.mock.calls[0]?.[0] as { variables: { input: Record<string, unknown> } };
@@ -79,13 +68,7 @@ describe('registration form', () => {
         ? { error: graphQLError('company: must not contain control characters', { code: 'VALIDATION', field: 'company' }) }
         : undefined,
     );
-    render(
-      <Provider value={client}>
-        <RegistrationFormView conferenceId="c1" conferenceName="TechConf" />
-      </Provider>,
-    );
-    fill(complete);
-    fireEvent.click(screen.getByRole('button', { name: 'Register' }));
+    submit(client, complete);
     await waitFor(() =>
       expect(document.getElementById('company-error')?.textContent).toBe('Must not contain control characters'),
     );

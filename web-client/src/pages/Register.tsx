@@ -13,6 +13,7 @@ import {
   NAME_MAX,
   emptyRegistration,
   registrationFieldOrder,
+  registrationFields,
   registrationInput,
   validateRegistration,
   validateRegistrationField,
@@ -64,28 +65,6 @@ export function Register({ conferenceId }: { conferenceId: string }) {
     </>
   );
 }
-
-const labels: Record<RegistrationField, string> = {
-  firstName: 'First name',
-  lastName: 'Last name',
-  email: 'Email',
-  jobPosition: 'Job position',
-  company: 'Company',
-  city: 'City',
-  state: 'State',
-  interests: 'Interests',
-  comments: 'Comments',
-};
-
-const autoComplete: Partial<Record<RegistrationField, string>> = {
-  firstName: 'given-name',
-  lastName: 'family-name',
-  email: 'email',
-  jobPosition: 'organization-title',
-  company: 'organization',
-  city: 'address-level2',
-  state: 'address-level1',
-};
 
 export function RegistrationFormView({ conferenceId, conferenceName }: { conferenceId: string; conferenceName: string }) {
   const [form, setForm] = useState<RegistrationForm>(emptyRegistration);
@@ -175,12 +154,12 @@ export function RegistrationFormView({ conferenceId, conferenceName }: { confere
 
   const text = (field: RegistrationField, extra: Record<string, unknown> = {}) => ({
     id: field,
-    label: labels[field],
+    label: registrationFields[field].label,
     value: form[field],
     error: errors[field],
     onChange: (e: { target: { value: string } }) => update(field, e.target.value),
     onBlur: () => onBlur(field),
-    autoComplete: autoComplete[field] ?? 'off',
+    autoComplete: registrationFields[field].autoComplete ?? 'off',
     ...extra,
   });
 

@@ -4,7 +4,7 @@ use std::fmt::{self, Write as _};
 
 use serde::Serialize;
 
-use super::dump::LegacyTable;
+use crate::dump::LegacyTable;
 
 /// Why a legacy row was not imported.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -133,7 +133,7 @@ impl ImportReport {
         }
     }
 
-    pub(crate) fn skip(
+    pub fn skip(
         &mut self,
         table: LegacyTable,
         legacy_id: i32,
@@ -151,7 +151,7 @@ impl ImportReport {
         });
     }
 
-    pub(crate) fn note(
+    pub fn note(
         &mut self,
         table: LegacyTable,
         legacy_id: i32,
