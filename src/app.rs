@@ -16,7 +16,7 @@ use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::services::{ServeDir, ServeFile};
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::auth::{Authentication, Authenticator, bearer_token};
 use crate::config::Settings;
@@ -47,22 +47,29 @@ pub fn router(
         .route("/graphql/ws", get(graphql_ws))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .fallback_service(web)
         .layer(RequestBodyLimitLayer::new(max_body_bytes))
         // A body that stalls this long between two reads ends the request.
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
             body_read_timeout,
         ))
+        .layer(axum::middleware::from_fn(crate::metrics::http_latency))
         .layer(
-            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
-                let path = request
-                    .extensions()
-                    .get::<MatchedPath>()
-                    .map(MatchedPath::as_str)
-                    .unwrap_or("static");
-                tracing::info_span!("http", method = %request.method(), path)
-            }),
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request<_>| {
+                    let path = request
+                        .extensions()
+                        .get::<MatchedPath>()
+                        .map(MatchedPath::as_str)
+                        .unwrap_or("static");
+                    let request_id = crate::telemetry::request_id_of(request);
+                    tracing::info_span!("http", method = %request.method(), path, request_id)
+                })
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
+        // Outermost, so the trace span above sees the id it sets.
+        .layer(axum::middleware::from_fn(crate::telemetry::request_id))
         .with_state(state)
 }
 
@@ -71,6 +78,20 @@ async fn graphql(
     headers: HeaderMap,
     request: GraphQLRequest,
 ) -> Response {
+    let auth = match header_authentication(&state, &headers).await {
+        Ok(auth) => auth,
+        Err(response) => return response,
+    };
+    let mut response = state.schema.execute(request.into_inner().data(auth)).await;
+    label_request_errors(&mut response.errors);
+    GraphQLResponse::from(response).into_response()
+}
+
+/// Who the `Authorization: Bearer` header names; a 500 response when tokens cannot be checked.
+async fn header_authentication(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Authentication, Response> {
     let token = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -83,18 +104,43 @@ async fn graphql(
         Ok(auth) => auth,
         Err(err) => {
             tracing::error!(error = ?err, "could not check an API token");
-            return internal_error_response();
+            return Err(internal_error_response());
         }
     };
     // A malformed Authorization header is as wrong as an unknown token.
-    let auth = if token == Some("") {
+    Ok(if token == Some("") {
         Authentication::Invalid
     } else {
         auth
+    })
+}
+
+/// `GET /metrics`: the Prometheus exposition, for admin tokens only (401 without a valid
+/// token, 403 for other roles). `METRICS_LISTEN` serves it without a token elsewhere.
+async fn metrics(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    probe: Option<axum::Extension<QueueProbe>>,
+) -> Response {
+    let auth = match header_authentication(&state, &headers).await {
+        Ok(auth) => auth,
+        Err(response) => return response,
     };
-    let mut response = state.schema.execute(request.into_inner().data(auth)).await;
-    label_request_errors(&mut response.errors);
-    GraphQLResponse::from(response).into_response()
+    if let Err(err) = auth.require(crate::graphql::ADMINS) {
+        let status = match err {
+            crate::error::ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            _ => StatusCode::UNAUTHORIZED,
+        };
+        return (
+            status,
+            [(axum::http::header::WWW_AUTHENTICATE, "Bearer")],
+            format!("{err}\n"),
+        )
+            .into_response();
+    }
+    crate::metrics::Exposition::new(state.db.clone(), probe.is_some())
+        .response()
+        .await
 }
 
 /// Errors raised by the GraphQL engine itself (parse errors, unknown fields, bad argument
@@ -251,6 +297,8 @@ pub struct Application {
     state: AppState,
     options: ServeOptions,
     settings: Settings,
+    /// `METRICS_LISTEN`: `/metrics` without a token, on a private address.
+    metrics_listener: Option<TcpListener>,
 }
 
 impl Application {
@@ -276,13 +324,25 @@ impl Application {
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("TECHCONF_LISTEN: cannot listen on {}", settings.listen))?;
+        let metrics_listener = match settings.metrics.listen {
+            Some(address) => Some(crate::metrics::bind_private(address, "METRICS_LISTEN").await?),
+            None => None,
+        };
         Ok(Self {
             listener,
             router,
             state,
             options,
             settings,
+            metrics_listener,
         })
+    }
+
+    /// Where `METRICS_LISTEN` serves `/metrics`, if it is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
@@ -318,6 +378,13 @@ impl Application {
                     .context("SERVICEBUS_CONNECTION_STRING: cannot start the outbox relay")?,
                 );
             }
+        }
+        if let Some(listener) = self.metrics_listener {
+            let exposition = crate::metrics::Exposition::new(
+                self.state.db.clone(),
+                self.settings.servicebus.is_some(),
+            );
+            crate::metrics::serve_private(listener, exposition, stopped.clone());
         }
         let worker = if self.options.with_worker {
             let worker =

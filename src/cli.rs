@@ -130,7 +130,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         };
     }
     let settings = Settings::from_env()?;
-    crate::telemetry::init(settings.log_format);
+    let _telemetry = crate::telemetry::init(settings.log_format);
     match command {
         Command::Serve {
             with_worker,
@@ -242,6 +242,11 @@ pub async fn run_worker(settings: Settings) -> anyhow::Result<()> {
         ),
         _ => None,
     };
+    if let Some(address) = settings.metrics.worker_listen {
+        let listener = crate::metrics::bind_private(address, "WORKER_METRICS_LISTEN").await?;
+        let exposition = crate::metrics::Exposition::new(db.clone(), settings.servicebus.is_some());
+        crate::metrics::serve_private(listener, exposition, stopped.clone());
+    }
     let worker = crate::worker::Worker::new(db, &settings, stopped)?;
     let running = tokio::spawn(worker.run());
     shutdown_signal().await;

@@ -43,6 +43,16 @@ pub struct Settings {
     /// Azure Service Bus as the job queue; `None` keeps the database queue.
     pub servicebus: Option<ServiceBusSettings>,
     pub connections: ConnectionLimits,
+    /// Where `/metrics` is also served without a token (`METRICS_LISTEN`, API processes)
+    /// and where worker processes serve it (`WORKER_METRICS_LISTEN`).
+    pub metrics: MetricsSettings,
+}
+
+/// Private, unauthenticated `/metrics` listeners; `None` serves none.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MetricsSettings {
+    pub listen: Option<SocketAddr>,
+    pub worker_listen: Option<SocketAddr>,
 }
 
 /// Bounds on client connections (`HTTP_*`, `WS_*`).
@@ -468,6 +478,10 @@ impl Settings {
             },
             servicebus: ServiceBusSettings::from_lookup(get)
                 .map_err(|e| ConfigError::new(e.variable(), e.to_string()))?,
+            metrics: MetricsSettings {
+                listen: optional(&get, "METRICS_LISTEN")?,
+                worker_listen: optional(&get, "WORKER_METRICS_LISTEN")?,
+            },
         };
         if settings
             .worker
@@ -505,6 +519,17 @@ where
     raw.trim()
         .parse()
         .map_err(|e| ConfigError::new(name, format!("`{raw}`: {e}")))
+}
+
+fn optional<T>(
+    get: &impl Fn(&'static str) -> Option<String>,
+    name: &'static str,
+) -> Result<Option<T>, ConfigError>
+where
+    T: FromStr,
+    T::Err: std::fmt::Display,
+{
+    get(name).map(|_| typed(get, name, "")).transpose()
 }
 
 fn positive<T>(

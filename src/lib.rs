@@ -13,6 +13,7 @@ pub mod graphql;
 pub mod http_server;
 pub mod legacy;
 pub mod mail;
+pub mod metrics;
 pub mod progress;
 pub mod queue;
 pub mod service;

@@ -4,6 +4,7 @@
 mod attendee;
 mod conference;
 mod connection;
+mod loader;
 mod multiplex;
 mod notification;
 mod subscription;
@@ -56,6 +57,10 @@ pub fn build_schema(
         MutationRoot::default(),
         SubscriptionRoot,
     )
+    .data(loader::AttendeeLoader::new(db.clone()))
+    .data(loader::ConferenceLoader::new(db.clone()))
+    .extension(crate::metrics::GraphqlMetrics)
+    .extension(async_graphql::extensions::Tracing)
     .data(db)
     .data(worker)
     .data(hub)

@@ -2,7 +2,10 @@
 use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
 
+use async_graphql::dataloader::DataLoader;
+
 use super::connection::{ListConnection, connection, decode_cursor};
+use super::loader::{ConferenceLoader, load_one};
 use super::types::{
     Conference, CreateNotificationInput, Delivery, DeliveryStatus, NotificationStatus,
 };
@@ -68,7 +71,8 @@ impl Notification {
         let Some(id) = self.0.conference_id else {
             return Ok(None);
         };
-        service::conference::get(db(ctx), id)
+        let loader = ctx.data_unchecked::<DataLoader<ConferenceLoader>>();
+        load_one(loader, "conference", id)
             .await
             .map(|c| Some(c.into()))
             .gql()

@@ -1,11 +1,14 @@
 //! GraphQL output and input types. They are built from rows but are not rows, so the
 //! database can change without breaking clients.
+use async_graphql::dataloader::DataLoader;
 use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::domain;
 use crate::entity;
 use crate::error::IntoGraphql;
+
+use super::loader::{AttendeeLoader, load_one};
 
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
 pub enum NotificationStatus {
@@ -189,7 +192,8 @@ pub struct Delivery {
 impl Delivery {
     async fn attendee(&self, ctx: &Context<'_>) -> async_graphql::Result<Attendee> {
         let id = super::parse_id("attendeeId", &self.attendee_id).gql()?;
-        crate::service::attendee::get(super::db(ctx), id)
+        let loader = ctx.data_unchecked::<DataLoader<AttendeeLoader>>();
+        load_one(loader, "attendee", id)
             .await
             .map(Attendee::from)
             .gql()

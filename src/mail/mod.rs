@@ -75,7 +75,12 @@ impl Mailer {
     pub async fn send(&self, email: &OutgoingEmail) -> Result<(), SendError> {
         match self {
             Mailer::Smtp(smtp) => smtp.send(email).await,
-            Mailer::File(file) => file.send(email).await,
+            Mailer::File(file) => {
+                let started = std::time::Instant::now();
+                let result = file.send(email).await;
+                crate::metrics::record_send(&result, "none", started.elapsed());
+                result
+            }
         }
     }
 }

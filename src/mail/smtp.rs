@@ -10,7 +10,7 @@
 //! write when the server advertises `PIPELINING` (RFC 2920), two round trips per message
 //! instead of lettre's four. A refused message leaves its connection in the pool.
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
@@ -78,17 +78,29 @@ impl SmtpMailer {
         })
     }
 
-    /// Sends one message over a pooled connection, opening one if none is idle.
+    /// Sends one message over a pooled connection, opening one if none is idle, and records
+    /// the outcome and latency (`techconf_deliveries_total`, `techconf_smtp_send_duration_seconds`).
     pub async fn send(&self, email: &OutgoingEmail) -> Result<(), SendError> {
         let _permit = self
             .permits
             .acquire()
             .await
             .map_err(|_| SendError::transient("the mailer is shutting down"))?;
+        let started = Instant::now();
+        let (result, reply_class) = self.send_now(email).await;
+        crate::metrics::record_send(&result, reply_class, started.elapsed());
+        result
+    }
+
+    /// One attempt, with the class of the server's reply (`none` when there was none).
+    async fn send_now(&self, email: &OutgoingEmail) -> (Result<(), SendError>, &'static str) {
         let idle = self.idle.lock().map(|mut idle| idle.pop()).unwrap_or(None);
         let mut connection = match idle {
             Some(connection) if !connection.smtp.has_broken() => connection,
-            _ => self.connect().await?,
+            _ => match self.connect().await {
+                Ok(connection) => connection,
+                Err((err, class)) => return (Err(err), class),
+            },
         };
         let result = tokio::time::timeout(
             SEND_TIMEOUT,
@@ -111,18 +123,23 @@ impl SmtpMailer {
                         "recipient refused; the message went to the others"
                     );
                 }
-                Ok(())
+                (Ok(()), "2xx")
             }
+            // A refusal is a reply: 4xx when worth another try, 5xx when final.
             Ok(Err(Failure::Refused(err))) => {
                 self.release(connection);
-                Err(err)
+                let class = if err.transient { "4xx" } else { "5xx" };
+                (Err(err), class)
             }
             // The session is dropped: the server discards a transaction it did not finish.
-            Ok(Err(Failure::Broken(err))) => Err(err),
-            Err(_) => Err(SendError::transient(format!(
-                "SMTP timeout after {}s",
-                SEND_TIMEOUT.as_secs()
-            ))),
+            Ok(Err(Failure::Broken(err))) => (Err(err), "none"),
+            Err(_) => (
+                Err(SendError::transient(format!(
+                    "SMTP timeout after {}s",
+                    SEND_TIMEOUT.as_secs()
+                ))),
+                "none",
+            ),
         }
     }
 
@@ -132,12 +149,13 @@ impl SmtpMailer {
         }
     }
 
-    async fn connect(&self) -> Result<Connection, SendError> {
+    async fn connect(&self) -> Result<Connection, (SendError, &'static str)> {
         let unreachable = |e: &dyn std::fmt::Display| {
-            SendError::transient(format!(
+            let err = SendError::transient(format!(
                 "cannot connect to SMTP server {}:{}: {e}",
                 self.host, self.port
-            ))
+            ));
+            (err, "none")
         };
         let mut connection = if self.tls == SmtpTls::Required {
             // Implicit TLS: lettre opens this socket itself (and leaves Nagle on).
@@ -186,12 +204,21 @@ impl SmtpMailer {
             connection
                 .auth(&[Mechanism::Plain, Mechanism::Login], credentials)
                 .await
-                .map_err(|e| classify(&e))?;
+                .map_err(|e| (classify(&e), auth_reply_class(&e)))?;
         }
         Ok(Connection {
             smtp: connection,
             pipelining,
         })
+    }
+}
+
+/// The class of the server's reply to `AUTH`, for the delivery metrics.
+fn auth_reply_class(err: &lettre::transport::smtp::Error) -> &'static str {
+    match err.status().map(|code| code.severity as u8) {
+        Some(4) => "4xx",
+        Some(5) => "5xx",
+        _ => "none",
     }
 }
 

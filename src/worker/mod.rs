@@ -308,7 +308,24 @@ impl Worker {
     }
 }
 
+/// Runs a job's handler in a span naming what it works on, so every log line of the job
+/// carries the notification (or attendee) id next to the job id.
 async fn run_job(context: &JobContext, payload: &JobPayload) -> Result<JobOutcome, JobError> {
+    let span = match payload {
+        JobPayload::Plan { notification_id }
+        | JobPayload::Send {
+            notification_id, ..
+        } => {
+            tracing::info_span!("notification", %notification_id)
+        }
+        JobPayload::Confirmation { attendee_id } => {
+            tracing::info_span!("confirmation", %attendee_id)
+        }
+    };
+    run_handler(context, payload).instrument(span).await
+}
+
+async fn run_handler(context: &JobContext, payload: &JobPayload) -> Result<JobOutcome, JobError> {
     match payload {
         JobPayload::Plan { notification_id } => plan::run(context, *notification_id).await,
         JobPayload::Send {

@@ -9,11 +9,13 @@ mod helpers;
 mod limits;
 mod migrations;
 mod notification;
+mod observability;
 mod pagination;
 mod registration;
 mod schema;
 mod secrets;
 mod seed;
+mod setup;
 mod subscriptions;
 #[path = "../support/mod.rs"]
 mod support;

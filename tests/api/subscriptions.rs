@@ -21,7 +21,7 @@ const PROGRESS: &str = "subscription($id: ID!) { notificationProgress(id: $id) {
 
 /// The two WebSocket protocols the server speaks.
 #[derive(Clone, Copy, Debug)]
-enum Protocol {
+pub(crate) enum Protocol {
     /// `graphql-transport-ws`, spoken by the `graphql-ws` npm library.
     Modern,
     /// The legacy Apollo `graphql-ws` protocol.
@@ -38,7 +38,7 @@ impl Protocol {
 }
 
 /// One subscription on its own connection.
-struct Subscription {
+pub(crate) struct Subscription {
     socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
     protocol: Protocol,
 }
@@ -52,7 +52,7 @@ enum Event {
 }
 
 impl Subscription {
-    async fn start(
+    pub(crate) async fn start(
         address: &str,
         token: &str,
         protocol: Protocol,
@@ -124,6 +124,32 @@ impl Subscription {
                 Message::Close(frame) => panic!("connection closed: {frame:?}"),
                 _ => continue,
             }
+        }
+    }
+
+    /// Registers probe attendees (`<prefix>N@example.org`) for `conference` until this
+    /// `attendeeRegistered` subscription sees one: then the stream is live.
+    pub(crate) async fn wait_for_a_registration(
+        &mut self,
+        app: &TestApp,
+        conference: &str,
+        prefix: &str,
+    ) {
+        let mut probes = 0;
+        loop {
+            assert_no_errors(
+                &app.register(conference, &format!("{prefix}{probes}@example.org"))
+                    .await,
+            );
+            probes += 1;
+            if self
+                .next_event_within(Duration::from_secs(2))
+                .await
+                .is_some()
+            {
+                return;
+            }
+            assert!(probes < 10, "the subscription never saw a registration");
         }
     }
 
@@ -403,23 +429,9 @@ async fn admins_see_each_new_registration(backend: Backend) {
         json!({"c": conference}),
     )
     .await;
-    // The stream is live once a probe registration shows up on it.
-    let mut probes = 0;
-    loop {
-        assert_no_errors(
-            &app.register(&conference, &format!("probe{probes}@example.org"))
-                .await,
-        );
-        probes += 1;
-        if subscription
-            .next_event_within(Duration::from_secs(2))
-            .await
-            .is_some()
-        {
-            break;
-        }
-        assert!(probes < 10, "the subscription never saw a registration");
-    }
+    subscription
+        .wait_for_a_registration(&app, &conference, "probe")
+        .await;
     let mut expected = Vec::new();
     for (i, conf) in [&conference, &other, &conference].iter().enumerate() {
         let answer = app.register(conf, &format!("signup{i}@example.org")).await;

@@ -26,9 +26,9 @@ use techconf::worker::JOB_SLOTS;
 const WAIT: Duration = Duration::from_secs(30);
 
 /// A `techconf worker` child process and the log lines it wrote (JSON, on stderr).
-struct WorkerProcess {
+pub(crate) struct WorkerProcess {
     child: Child,
-    lines: watch::Receiver<Vec<Value>>,
+    pub(crate) lines: watch::Receiver<Vec<Value>>,
 }
 
 impl Drop for WorkerProcess {
@@ -43,7 +43,11 @@ impl Drop for WorkerProcess {
 
 impl WorkerProcess {
     /// Starts a worker and waits until it logs that it is running.
-    async fn start(database: &TestDatabase, mail_url: &str, extra: &[(&str, &str)]) -> Self {
+    pub(crate) async fn start(
+        database: &TestDatabase,
+        mail_url: &str,
+        extra: &[(&str, &str)],
+    ) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_techconf"));
         command
             .arg("worker")
@@ -78,7 +82,7 @@ impl WorkerProcess {
         self.child.id().expect("the worker is running")
     }
 
-    async fn wait_for_log(&self, message: &str) {
+    pub(crate) async fn wait_for_log(&self, message: &str) {
         let mut lines = self.lines.clone();
         // `is_ok_and` drops the watch guard at once: holding it would block the log reader.
         let found = tokio::time::timeout(

@@ -14,7 +14,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         let settings = Settings::from_env()?;
-        techconf::telemetry::init(settings.log_format);
+        let _telemetry = techconf::telemetry::init(settings.log_format);
         techconf::cli::run_worker(settings).await
     });
     match result {
