@@ -45,6 +45,10 @@ pub fn router(
     Router::new()
         .route("/graphql", get(graphiql).post(graphql))
         .route("/graphql/ws", get(graphql_ws))
+        .route(
+            "/admin/export/attendees.csv",
+            get(crate::export::attendees_csv),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -78,41 +82,13 @@ async fn graphql(
     headers: HeaderMap,
     request: GraphQLRequest,
 ) -> Response {
-    let auth = match header_authentication(&state, &headers).await {
+    let auth = match authenticate_http(&state, &headers).await {
         Ok(auth) => auth,
         Err(response) => return response,
     };
     let mut response = state.schema.execute(request.into_inner().data(auth)).await;
     label_request_errors(&mut response.errors);
     GraphQLResponse::from(response).into_response()
-}
-
-/// Who the `Authorization: Bearer` header names; a 500 response when tokens cannot be checked.
-async fn header_authentication(
-    state: &AppState,
-    headers: &HeaderMap,
-) -> Result<Authentication, Response> {
-    let token = headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| bearer_token(v).unwrap_or(""));
-    let auth = match state
-        .authenticator
-        .authenticate(&state.db, token.filter(|t| !t.is_empty()))
-        .await
-    {
-        Ok(auth) => auth,
-        Err(err) => {
-            tracing::error!(error = ?err, "could not check an API token");
-            return Err(internal_error_response());
-        }
-    };
-    // A malformed Authorization header is as wrong as an unknown token.
-    Ok(if token == Some("") {
-        Authentication::Invalid
-    } else {
-        auth
-    })
 }
 
 /// `GET /metrics`: the Prometheus exposition, for admin tokens only (401 without a valid
@@ -122,7 +98,7 @@ async fn metrics(
     headers: HeaderMap,
     probe: Option<axum::Extension<QueueProbe>>,
 ) -> Response {
-    let auth = match header_authentication(&state, &headers).await {
+    let auth = match authenticate_http(&state, &headers).await {
         Ok(auth) => auth,
         Err(response) => return response,
     };
@@ -141,6 +117,31 @@ async fn metrics(
     crate::metrics::Exposition::new(state.db.clone(), probe.is_some())
         .response()
         .await
+}
+
+/// Who sent an HTTP request, from its `Authorization: Bearer …` header. A malformed header
+/// is as wrong as an unknown token; a failed check is an `INTERNAL` response.
+pub(crate) async fn authenticate_http(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Authentication, Response> {
+    let token = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| bearer_token(v).unwrap_or(""));
+    let auth = state
+        .authenticator
+        .authenticate(&state.db, token.filter(|t| !t.is_empty()))
+        .await
+        .map_err(|err| {
+            tracing::error!(error = ?err, "could not check an API token");
+            internal_error_response()
+        })?;
+    Ok(if token == Some("") {
+        Authentication::Invalid
+    } else {
+        auth
+    })
 }
 
 /// Errors raised by the GraphQL engine itself (parse errors, unknown fields, bad argument

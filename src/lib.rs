@@ -9,6 +9,7 @@ pub mod db;
 pub mod domain;
 pub mod entity;
 pub mod error;
+pub mod export;
 pub mod graphql;
 pub mod http_server;
 pub mod legacy;

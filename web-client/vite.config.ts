@@ -13,6 +13,7 @@ export default defineConfig({
       '/graphql/ws': { target: api, ws: true },
       '/graphql': { target: api },
       '/healthz': { target: api },
+      '/admin/export': { target: api },
     },
   },
   test: {

@@ -1,4 +1,5 @@
 //! Domain types: input is parsed into these at the edge, so the rest of the code can trust it.
+mod conference;
 mod email;
 mod registration;
 mod status;
@@ -6,6 +7,7 @@ mod template;
 mod template_budget;
 mod text;
 
+pub use conference::{ConferenceDetails, Currency};
 pub use email::EmailAddress;
 pub use registration::{NewAttendee, NewConference, Registration};
 pub use status::{DeliveryStatus, JobStatus, NotificationStatus, Role};

@@ -13,6 +13,10 @@ pub struct Model {
     pub active: bool,
     pub legacy_id: Option<i32>,
     pub created_at: DateTimeUtc,
+    /// ISO 4217 code of the ticket price, e.g. `EUR`.
+    pub currency: String,
+    /// State or region, where the address has one.
+    pub region: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

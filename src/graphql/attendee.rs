@@ -2,36 +2,58 @@
 use async_graphql::{Context, ID, Object, Result};
 
 use super::connection::{ListConnection, connection, decode_cursor};
+use super::roster::{AttendeeFilter, AttendeeOrder};
 use super::types::{Attendee, RegisterAttendeeInput};
 use super::{READERS, db, parse_id, require};
 use crate::domain::NewAttendee;
 use crate::error::IntoGraphql;
-use crate::service::{self, page::PageRequest};
+use crate::service::{
+    self,
+    roster::{RosterPage, SortCursor},
+};
 
 #[derive(Default)]
 pub struct AttendeeQuery;
 
 #[Object]
 impl AttendeeQuery {
-    /// The attendees of a conference, in registration order. Needs an API token.
+    /// The attendees of a conference, in the order they were added unless `orderBy` says
+    /// otherwise. Needs an API token. Page forward with `after` (cursors stay valid however
+    /// the list changes), or jump with `offset`.
     #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity")]
+    #[expect(clippy::too_many_arguments, reason = "one per GraphQL argument")]
     async fn attendees(
         &self,
         ctx: &Context<'_>,
         conference_id: ID,
         #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
         after: Option<String>,
-        #[graphql(desc = "Case-insensitive match on names, email or company.")] search: Option<
-            String,
+        #[graphql(desc = "Rows to skip, to jump to a page; not with `after`.")] offset: Option<i32>,
+        #[graphql(
+            desc = "Case-insensitive match on name, email, company, job position, city or state."
+        )]
+        search: Option<String>,
+        #[graphql(desc = "Per-column matches, all of which must hold.")] filter: Option<
+            AttendeeFilter,
         >,
+        order_by: Option<AttendeeOrder>,
     ) -> Result<ListConnection<Attendee>> {
         require(ctx, READERS).gql()?;
         let conference_id = parse_id("conferenceId", &conference_id).gql()?;
-        let request = PageRequest::new(first, decode_cursor(after.as_deref()).gql()?).gql()?;
-        let page = service::attendee::list(db(ctx), conference_id, search.as_deref(), request)
+        let request =
+            RosterPage::new(first, decode_cursor(after.as_deref()).gql()?, offset).gql()?;
+        let filter = filter.unwrap_or_default().with_search(search);
+        let sort = order_by.map(Into::into).unwrap_or_default();
+        let db = db(ctx);
+        let page = service::roster::list(db, conference_id, &filter, sort, &request)
             .await
             .gql()?;
-        Ok(connection(page, after.is_some(), |m| m.id))
+        let backend = db.get_database_backend();
+        Ok(connection(
+            page,
+            after.is_some() || request.offset > 0,
+            |m| SortCursor::of(sort, m, backend),
+        ))
     }
 }
 

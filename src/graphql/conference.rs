@@ -1,10 +1,10 @@
-//! Conferences: public reads, admin creation.
+//! Conferences: public reads; admin creation, edits, closing and reopening.
 use async_graphql::{Context, ID, Object, Result};
 
 use super::connection::{ListConnection, connection, decode_cursor};
-use super::types::{Conference, CreateConferenceInput};
+use super::types::{Conference, CreateConferenceInput, UpdateConferenceInput};
 use super::{ADMINS, db, parse_id, require};
-use crate::domain::NewConference;
+use crate::domain::{ConferenceDetails, NewConference};
 use crate::error::IntoGraphql;
 use crate::service::{self, page::PageRequest};
 
@@ -57,7 +57,52 @@ impl ConferenceMutation {
         )
         .map_err(Into::into)
         .gql()?;
-        service::conference::create(db(ctx), new)
+        let details = ConferenceDetails::parse(&input.currency, input.region.as_deref())
+            .map_err(Into::into)
+            .gql()?;
+        service::conference::create_with_details(db(ctx), new, details)
+            .await
+            .map(Conference::from)
+            .gql()
+    }
+
+    /// Changes a conference's name, date, price, currency, address or region. Admin only.
+    async fn update_conference(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateConferenceInput,
+    ) -> Result<Conference> {
+        require(ctx, ADMINS).gql()?;
+        let id = parse_id("id", &id).gql()?;
+        let new = NewConference::parse(
+            &input.name,
+            input.starts_on.0,
+            input.price,
+            &input.address,
+            true,
+        )
+        .map_err(Into::into)
+        .gql()?;
+        let details = ConferenceDetails::parse(&input.currency, input.region.as_deref())
+            .map_err(Into::into)
+            .gql()?;
+        service::conference::update(db(ctx), id, new, details)
+            .await
+            .map(Conference::from)
+            .gql()
+    }
+
+    /// Opens (`active: true`) or closes registration for a conference. Admin only.
+    async fn set_conference_active(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        active: bool,
+    ) -> Result<Conference> {
+        require(ctx, ADMINS).gql()?;
+        let id = parse_id("id", &id).gql()?;
+        service::conference::set_active(db(ctx), id, active)
             .await
             .map(Conference::from)
             .gql()

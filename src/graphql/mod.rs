@@ -7,6 +7,7 @@ mod connection;
 mod loader;
 mod multiplex;
 mod notification;
+mod roster;
 mod subscription;
 mod types;
 pub mod ws;
@@ -38,6 +39,7 @@ pub struct QueryRoot(
 pub struct MutationRoot(
     conference::ConferenceMutation,
     attendee::AttendeeMutation,
+    roster::RosterMutation,
     notification::NotificationMutation,
 );
 
@@ -62,6 +64,7 @@ pub fn build_schema(
     .extension(crate::metrics::GraphqlMetrics)
     .extension(async_graphql::extensions::Tracing)
     .data(db)
+    .data(limits)
     .data(worker)
     .data(hub)
     .data(pace.clone())

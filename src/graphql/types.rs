@@ -108,6 +108,10 @@ pub struct Conference {
     pub address: String,
     /// Whether registration is open.
     pub active: bool,
+    /// ISO 4217 code of the price, e.g. `EUR`.
+    pub currency: String,
+    /// State or region, where the address has one.
+    pub region: Option<String>,
 }
 
 impl From<entity::conference::Model> for Conference {
@@ -119,6 +123,8 @@ impl From<entity::conference::Model> for Conference {
             price: m.price_cents as f64 / 100.0,
             address: m.address,
             active: m.active,
+            currency: m.currency,
+            region: m.region,
         }
     }
 }
@@ -231,6 +237,23 @@ pub struct CreateConferenceInput {
     pub address: String,
     #[graphql(default = true)]
     pub active: bool,
+    /// ISO 4217 code of the price.
+    #[graphql(default_with = "\"EUR\".to_owned()")]
+    pub currency: String,
+    /// State or region; leave out where the address has none.
+    pub region: Option<String>,
+}
+
+/// A conference's details as an organizer edits them (registration is opened and closed
+/// with `setConferenceActive`).
+#[derive(InputObject)]
+pub struct UpdateConferenceInput {
+    pub name: String,
+    pub starts_on: Date,
+    pub price: f64,
+    pub address: String,
+    pub currency: String,
+    pub region: Option<String>,
 }
 
 #[derive(InputObject)]

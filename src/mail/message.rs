@@ -183,6 +183,8 @@ mod tests {
             active: true,
             legacy_id: None,
             created_at: Utc::now(),
+            currency: "EUR".into(),
+            region: None,
         };
         let attendee = attendee::Model {
             id: Uuid::now_v7(),

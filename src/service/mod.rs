@@ -5,6 +5,8 @@ pub mod conference;
 pub mod controls;
 pub mod notification;
 pub mod page;
+pub mod roster;
+pub mod roster_csv;
 pub mod seed;
 
 use sea_orm::{ConnectionTrait, EntityTrait, PrimaryKeyTrait};

@@ -86,6 +86,7 @@ pub async fn load(db: &DatabaseConnection, file: &SeedFile) -> anyhow::Result<Se
             active: Set(c.active),
             legacy_id: Set(None),
             created_at: Set(Utc::now()),
+            ..Default::default()
         })
         .exec_without_returning(&txn)
         .await?;

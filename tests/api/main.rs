@@ -4,6 +4,7 @@
 
 mod auth;
 mod cli;
+mod conferences;
 mod connections;
 mod helpers;
 mod limits;
@@ -12,6 +13,7 @@ mod notification;
 mod observability;
 mod pagination;
 mod registration;
+mod roster;
 mod schema;
 mod secrets;
 mod seed;

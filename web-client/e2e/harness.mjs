@@ -8,6 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
 import { startSmtpSink } from './smtp-sink.mjs';
 import { freePort } from './wait.mjs';
@@ -188,4 +189,48 @@ export function publishScreenshot(path, docsName) {
     mkdirSync(dirname(target), { recursive: true });
     copyFileSync(path, target);
   }
+}
+
+const axePath = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+
+/**
+ * Runs axe-core (injected into the page) over the whole document and fails on any serious
+ * or critical violation, naming the rule and the elements.
+ */
+export async function checkAccessibility(page, label) {
+  if (!(await page.evaluate(() => 'axe' in window))) await page.addScriptTag({ path: axePath });
+  const violations = await page.evaluate(async () => {
+    const result = await window.axe.run(document, { resultTypes: ['violations'] });
+    return result.violations
+      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => `${v.impact} ${v.id}: ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
+  });
+  if (violations.length) throw new Error(`axe found problems on ${label}:\n  ${violations.join('\n  ')}`);
+}
+
+/** Signs in to the admin console with the server's admin token. */
+export async function signIn(page, server) {
+  await page.goto(`${server.baseUrl}/admin`);
+  await page.getByLabel('API token').fill(server.token);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByTestId('viewer').waitFor();
+}
+
+/**
+ * `it` for a suite with one page and one server: on failure it adds a screenshot, the URL
+ * and the server's log tail to the error, so a CI failure can be understood without a rerun.
+ */
+export function reportingIt(test, context) {
+  return (name, fn) =>
+    test(name, async () => {
+      try {
+        await fn();
+      } catch (error) {
+        const { page, server } = context();
+        const slug = name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60);
+        const shot = await screenshot(page, `failure-${slug}`).catch(() => 'none');
+        error.message += `\n  url: ${page?.url()}\n  screenshot: ${shot}\n  server log tail:\n${server?.serverLog().slice(-1500)}`;
+        throw error;
+      }
+    });
 }

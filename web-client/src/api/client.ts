@@ -44,6 +44,9 @@ export function createWsHolder(): WsHolder {
   };
 }
 
+/** Tries of a query that cannot reach the server: about two seconds in all. */
+export const QUERY_ATTEMPTS = 3;
+
 export interface ApiClientOptions {
   token: string | null;
   /** Present once signed in: the server only accepts subscriptions with a token. */
@@ -61,12 +64,13 @@ export function createApiClient({ token, ws, onUnauthenticated, url = '/graphql'
       },
     }),
     cacheExchange,
-    // Queries that could not reach the server are tried again (a restart, a flaky network);
-    // mutations are not, since the first attempt may have been applied.
+    // Queries that could not reach the server are tried again (a restart, a flaky network),
+    // briefly: a view says the server is away within a few seconds, keeps what it showed,
+    // and offers Retry. Mutations are not retried, since the first attempt may have been applied.
     retryExchange({
       initialDelayMs: 500,
-      maxDelayMs: 5000,
-      maxNumberAttempts: 6,
+      maxDelayMs: 1500,
+      maxNumberAttempts: QUERY_ATTEMPTS,
       retryIf: (error, operation) => Boolean(error.networkError) && operation.kind === 'query',
     }),
     fetchExchange,

@@ -80,6 +80,13 @@ export function formErrors<F extends string>(
   return out;
 }
 
+/** Whether the error says the id asked for names nothing: unknown, or not an id at all. */
+export function isUnknownId(error: CombinedError | undefined | null): boolean {
+  return apiErrors(error).some(
+    (e) => e.code === 'NOT_FOUND' || (e.code === 'VALIDATION' && (e.field === 'id' || e.field?.endsWith('Id') === true)),
+  );
+}
+
 export function errorSummary(error: CombinedError | undefined | null): string {
   return apiErrors(error)
     .map((e) => e.message)

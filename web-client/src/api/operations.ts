@@ -8,26 +8,29 @@ export const ConferencesQuery = graphql(`
     conferences(first: 100) {
       totalCount
       nodes {
-        id
-        name
-        startsOn
-        price
-        address
-        active
+        ...ConferenceFields
       }
     }
+  }
+`);
+
+export const ConferenceFieldsFragment = graphql(`
+  fragment ConferenceFields on Conference {
+    id
+    name
+    startsOn
+    price
+    address
+    active
+    currency
+    region
   }
 `);
 
 export const ConferenceQuery = graphql(`
   query Conference($id: ID!) {
     conference(id: $id) {
-      id
-      name
-      startsOn
-      price
-      address
-      active
+      ...ConferenceFields
     }
   }
 `);
@@ -52,23 +55,80 @@ export const ViewerQuery = graphql(`
 `);
 
 export const AttendeesQuery = graphql(`
-  query Attendees($conferenceId: ID!, $first: Int!, $after: String, $search: String) {
-    attendees(conferenceId: $conferenceId, first: $first, after: $after, search: $search) {
+  query Attendees(
+    $conferenceId: ID!
+    $first: Int!
+    $after: String
+    $offset: Int
+    $search: String
+    $filter: AttendeeFilter
+    $orderBy: AttendeeOrder
+  ) {
+    attendees(
+      conferenceId: $conferenceId
+      first: $first
+      after: $after
+      offset: $offset
+      search: $search
+      filter: $filter
+      orderBy: $orderBy
+    ) {
       totalCount
       pageInfo {
         hasNextPage
         endCursor
       }
       nodes {
-        id
-        firstName
-        lastName
+        ...AttendeeRow
+      }
+    }
+  }
+`);
+
+export const AttendeeRowFragment = graphql(`
+  fragment AttendeeRow on Attendee {
+    id
+    firstName
+    lastName
+    email
+    jobPosition
+    company
+    city
+    state
+    interests
+    comments
+    submittedAt
+  }
+`);
+
+export const UpdateAttendeeMutation = graphql(`
+  mutation UpdateAttendee($id: ID!, $input: UpdateAttendeeInput!) {
+    updateAttendee(id: $id, input: $input) {
+      ...AttendeeRow
+    }
+  }
+`);
+
+export const RemoveAttendeeMutation = graphql(`
+  mutation RemoveAttendee($id: ID!) {
+    removeAttendee(id: $id)
+  }
+`);
+
+export const ImportAttendeesMutation = graphql(`
+  mutation ImportAttendees($conferenceId: ID!, $csv: String!, $dryRun: Boolean!) {
+    importAttendees(conferenceId: $conferenceId, csv: $csv, dryRun: $dryRun) {
+      dryRun
+      applied
+      rows
+      created
+      updated
+      unchanged
+      rejected {
+        line
         email
-        jobPosition
-        company
-        city
-        state
-        submittedAt
+        field
+        message
       }
     }
   }
@@ -285,6 +345,31 @@ export const AttendeeRegisteredSubscription = graphql(`
       id
       firstName
       lastName
+    }
+  }
+`);
+
+export const CreateConferenceMutation = graphql(`
+  mutation CreateConference($input: CreateConferenceInput!) {
+    createConference(input: $input) {
+      ...ConferenceFields
+    }
+  }
+`);
+
+export const UpdateConferenceMutation = graphql(`
+  mutation UpdateConference($id: ID!, $input: UpdateConferenceInput!) {
+    updateConference(id: $id, input: $input) {
+      ...ConferenceFields
+    }
+  }
+`);
+
+export const SetConferenceActiveMutation = graphql(`
+  mutation SetConferenceActive($id: ID!, $active: Boolean!) {
+    setConferenceActive(id: $id, active: $active) {
+      id
+      active
     }
   }
 `);

@@ -19,7 +19,7 @@ describe('admin sign-in', () => {
     vi.unstubAllGlobals();
   });
 
-  it('checks the token with the viewer query and keeps it in sessionStorage only', async () => {
+  it('checks the token with the viewer query and keeps it in localStorage, shared by every tab', async () => {
     const fetch = respond({ data: { viewer: { name: 'ops', role: 'ADMIN' } } });
     vi.stubGlobal('fetch', fetch);
     // No WebSocket in this test: the client would connect once signed in.
@@ -37,7 +37,7 @@ describe('admin sign-in', () => {
     expect(url).toBe('/graphql');
     expect(init.method).toBe('POST');
     expect(new Headers(init.headers).get('authorization')).toBe('Bearer tok-123');
-    expect(window.sessionStorage.getItem(TOKEN_KEY)).toBe('tok-123');
+    expect(JSON.parse(window.localStorage.getItem(TOKEN_KEY) ?? '{}').token).toBe('tok-123');
     expect(window.location.href).not.toContain('tok-123');
   });
 
@@ -56,6 +56,6 @@ describe('admin sign-in', () => {
     fireEvent.click(screen.getByRole('button', { name: 'Sign in' }));
     await screen.findByText(/not accepted/);
     expect(screen.getByTestId('session').textContent).toBe('signedOut');
-    expect(window.sessionStorage.getItem(TOKEN_KEY)).toBeNull();
+    expect(window.localStorage.getItem(TOKEN_KEY)).toBeNull();
   });
 });

@@ -16,7 +16,7 @@ import { apiErrors } from '../api/errors';
 import { ViewerQuery } from '../api/operations';
 import { createConnectionMonitor, createWsClient, type ConnectionMonitor, type ConnectionSnapshot } from '../api/ws';
 import type { Role } from '../gql/graphql';
-import { clearToken, loadToken, saveToken } from './token';
+import { TOKEN_KEY, clearToken, loadToken, saveToken, tokenExpiry } from './token';
 
 export interface Viewer {
   name: string;
@@ -87,7 +87,33 @@ export function SessionProvider({ children }: { children: ReactNode }) {
     [],
   );
 
-  // A token restored from sessionStorage is checked again before it is used.
+  // One session for every tab: a sign-in or sign-out in another tab reaches this one through
+  // the `storage` event, and the session ends by itself when it expires.
+  useEffect(() => {
+    const onStorage = (event: StorageEvent) => {
+      if (event.key !== TOKEN_KEY && event.key !== null) return;
+      const token = loadToken();
+      setSession((current) => {
+        if (!token) {
+          return current.status === 'signedOut' ? current : { status: 'signedOut', notice: 'You signed out in another tab.' };
+        }
+        if (current.status !== 'signedOut' && current.token === token) return current;
+        return { status: 'checking', token };
+      });
+    };
+    window.addEventListener('storage', onStorage);
+    return () => window.removeEventListener('storage', onStorage);
+  }, []);
+  const signedInToken = session.status === 'signedIn' ? session.token : null;
+  useEffect(() => {
+    if (!signedInToken) return;
+    const expiry = tokenExpiry();
+    if (expiry === null) return;
+    const id = setTimeout(() => signOut('Your session has ended. Sign in again.'), Math.max(0, expiry - Date.now()));
+    return () => clearTimeout(id);
+  }, [signedInToken, signOut]);
+
+  // A token restored from storage is checked again before it is used.
   const checkingToken = session.status === 'checking' ? session.token : null;
   useEffect(() => {
     if (checkingToken) void verify(checkingToken);
@@ -150,6 +176,18 @@ export function useSession(): SessionContextValue {
   const value = useContext(SessionContext);
   if (!value) throw new Error('useSession outside SessionProvider');
   return value;
+}
+
+/** The signed-in admin's token, for requests made outside urql (CSV downloads); null elsewhere. */
+export function useToken(): string | null {
+  const value = useContext(SessionContext);
+  return value?.session.status === 'signedIn' ? value.session.token : null;
+}
+
+/** The signed-in viewer; null outside a session or before sign-in. */
+export function useViewer(): Viewer | null {
+  const value = useContext(SessionContext);
+  return value?.session.status === 'signedIn' ? value.session.viewer : null;
 }
 
 /** The live connection's monitor; outside a session (public pages) one that stays off. */

@@ -1,13 +1,21 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { TOKEN_KEY, authorizationHeader, clearToken, loadToken, saveToken } from './token';
+import { SESSION_MS, TOKEN_KEY, authorizationHeader, clearToken, loadToken, parseStored, saveToken } from './token';
 
 describe('token storage', () => {
   afterEach(() => clearToken());
 
-  it('keeps the token in sessionStorage, trimmed, and never in localStorage', () => {
-    saveToken('  secret-token-123  ');
-    expect(window.sessionStorage.getItem(TOKEN_KEY)).toBe('secret-token-123');
-    expect(window.localStorage.length).toBe(0);
+  it('keeps the token in localStorage, shared by every tab, trimmed, with an expiry', () => {
+    saveToken('  secret-token-123  ', 1_000);
+    const stored = JSON.parse(window.localStorage.getItem(TOKEN_KEY) ?? '{}');
+    expect(stored).toEqual({ token: 'secret-token-123', expiresAt: 1_000 + SESSION_MS });
+    expect(window.sessionStorage.length).toBe(0);
+  });
+
+  it('forgets an expired session', () => {
+    saveToken('secret-token-123', Date.now() - SESSION_MS - 1);
+    expect(loadToken()).toBeNull();
+    expect(window.localStorage.getItem(TOKEN_KEY)).toBeNull();
+    saveToken('secret-token-123');
     expect(loadToken()).toBe('secret-token-123');
   });
 
@@ -15,11 +23,14 @@ describe('token storage', () => {
     saveToken('secret-token-123');
     clearToken();
     expect(loadToken()).toBeNull();
-    expect(window.sessionStorage.getItem(TOKEN_KEY)).toBeNull();
+    expect(window.localStorage.getItem(TOKEN_KEY)).toBeNull();
   });
 
-  it('treats a blank stored value as no token', () => {
-    window.sessionStorage.setItem(TOKEN_KEY, '  ');
+  it('treats a blank or malformed stored value as no token', () => {
+    expect(parseStored(JSON.stringify({ token: '  ', expiresAt: Date.now() + 1000 }))).toBeNull();
+    expect(parseStored('not json')).toBeNull();
+    expect(parseStored(JSON.stringify({ token: 'x' }))).toBeNull();
+    window.localStorage.setItem(TOKEN_KEY, 'garbage');
     expect(loadToken()).toBeNull();
   });
 
@@ -34,6 +45,7 @@ describe('token storage', () => {
     });
     expect(loadToken()).toBe('memory-only-token');
     getItem.mockRestore();
+    setItem.mockRestore();
   });
 
   it('builds the Authorization header only when there is a token', () => {

@@ -10,6 +10,7 @@ import {
   segments,
   type NotificationProgress,
 } from '../lib/progress';
+import { formatTime } from '../lib/format';
 import { StatusBadge } from './ui';
 
 export function ProgressView({ progress, live = true }: { progress: NotificationProgress; live?: boolean }) {
@@ -17,7 +18,7 @@ export function ProgressView({ progress, live = true }: { progress: Notification
   const seg = segments(progress);
   const terminal = isTerminal(progress.status);
   const planned = progress.total > 0 || terminal;
-  const updatedAt = <time dateTime={progress.updatedAt}>{new Date(progress.updatedAt).toLocaleTimeString('en-GB')}</time>;
+  const updatedAt = <time dateTime={progress.updatedAt}>{formatTime(progress.updatedAt)}</time>;
   return (
     <section className={`progress card${live ? '' : ' progress--stale'}`} aria-labelledby="progress-heading" data-live={live}>
       <div className="progress__head">

@@ -5,15 +5,37 @@ export function formatDate(date: string): string {
   return d.toLocaleDateString('en-GB', { day: 'numeric', month: 'long', year: 'numeric', timeZone: 'UTC' });
 }
 
-/** A `DateTime` scalar (RFC 3339) in the reader's time zone. */
+/** A `DateTime` scalar (RFC 3339) in the reader's time zone, which it names ("16 Jan 2027, 02:58 UTC"). */
 export function formatDateTime(value: string | null | undefined): string {
   if (!value) return '—';
   const d = new Date(value);
   if (Number.isNaN(d.getTime())) return value;
-  return d.toLocaleString('en-GB', { dateStyle: 'medium', timeStyle: 'short' });
+  return d.toLocaleString('en-GB', {
+    day: 'numeric',
+    month: 'short',
+    year: 'numeric',
+    hour: '2-digit',
+    minute: '2-digit',
+    timeZoneName: 'short',
+  });
 }
 
-export function formatPrice(price: number): string {
+/** A time of day to the second, with its zone ("14:49:22 UTC"). */
+export function formatTime(value: string): string {
+  const d = new Date(value);
+  if (Number.isNaN(d.getTime())) return value;
+  return d.toLocaleTimeString('en-GB', { timeZoneName: 'short' });
+}
+
+/** A price with its currency ("€349.00", "US$99.00"); a plain number for an unknown code. */
+export function formatPrice(price: number, currency?: string | null): string {
+  if (currency) {
+    try {
+      return price.toLocaleString('en-GB', { style: 'currency', currency });
+    } catch {
+      // Not a currency Intl knows: fall through.
+    }
+  }
   return price.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
 }
 

@@ -23,7 +23,7 @@ export function Landing() {
             <p className="conference-card__meta">
               <span>{formatDate(c.startsOn)}</span>
               <span>{c.address}</span>
-              <span>Ticket {formatPrice(c.price)}</span>
+              <span>Ticket {formatPrice(c.price, c.currency)}</span>
             </p>
             <Link to={`/register/${encodeURIComponent(c.id)}`} className="button">
               Register<span className="visually-hidden"> for {c.name}</span>

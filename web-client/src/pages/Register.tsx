@@ -2,15 +2,13 @@
 // the server checks them, with the server's errors shown next to the field they concern.
 import { useRef, useState, type FormEvent } from 'react';
 import { useMutation, useQuery } from 'urql';
-import { errorSummary, formErrors, hasCode } from '../api/errors';
+import { errorSummary, formErrors, isUnknownId } from '../api/errors';
 import { ConferenceQuery, RegisterAttendeeMutation } from '../api/operations';
-import { TextAreaField, TextField } from '../components/Field';
+import { AttendeeFields } from '../components/AttendeeFields';
 import { Alert, Loading, PageHeading } from '../components/ui';
 import { usePageTitle } from '../hooks/common';
 import { formatDate, formatPrice } from '../lib/format';
 import {
-  LONG_TEXT_MAX,
-  NAME_MAX,
   emptyRegistration,
   registrationFieldOrder,
   registrationFields,
@@ -29,7 +27,7 @@ export function Register({ conferenceId }: { conferenceId: string }) {
   usePageTitle(conference ? `Register for ${conference.name}` : 'Register');
 
   if (fetching && !data) return <Loading />;
-  if (hasCode(error, 'NOT_FOUND') || (!fetching && !conference && !error)) {
+  if (isUnknownId(error) || (!fetching && !conference && !error)) {
     return (
       <>
         <PageHeading>Conference not found</PageHeading>
@@ -55,7 +53,8 @@ export function Register({ conferenceId }: { conferenceId: string }) {
       <PageHeading
         subtitle={
           <>
-            {formatDate(conference.startsOn)} · {conference.address} · Ticket {formatPrice(conference.price)}
+            {formatDate(conference.startsOn)} · {conference.address}
+            {conference.region ? `, ${conference.region}` : ''} · Ticket {formatPrice(conference.price, conference.currency)}
           </>
         }
       >
@@ -65,6 +64,11 @@ export function Register({ conferenceId }: { conferenceId: string }) {
     </>
   );
 }
+
+const hints: Partial<Record<RegistrationField, string>> = {
+  email: 'We send your confirmation here.',
+  interests: 'Topics you would like to hear about.',
+};
 
 export function RegistrationFormView({ conferenceId, conferenceName }: { conferenceId: string; conferenceName: string }) {
   const [form, setForm] = useState<RegistrationForm>(emptyRegistration);
@@ -176,28 +180,7 @@ export function RegistrationFormView({ conferenceId, conferenceName }: { confere
           ))}
         </Alert>
       )}
-      <div className="grid-2">
-        <TextField {...text('firstName')} required max={NAME_MAX} />
-        <TextField {...text('lastName')} required max={NAME_MAX} />
-      </div>
-      <TextField
-        {...text('email')}
-        type="email"
-        inputMode="email"
-        spellCheck={false}
-        required
-        hint="We send your confirmation here."
-      />
-      <div className="grid-2">
-        <TextField {...text('jobPosition')} required max={NAME_MAX} />
-        <TextField {...text('company')} required max={NAME_MAX} />
-      </div>
-      <div className="grid-2">
-        <TextField {...text('city')} required max={NAME_MAX} />
-        <TextField {...text('state')} required max={NAME_MAX} />
-      </div>
-      <TextAreaField {...text('interests')} rows={3} max={LONG_TEXT_MAX} hint="Topics you would like to hear about." />
-      <TextAreaField {...text('comments')} rows={3} max={LONG_TEXT_MAX} />
+      <AttendeeFields field={(name) => text(name, hints[name] ? { hint: hints[name] } : {})} />
       <div className="actions">
         <button type="submit" className="button button--primary" disabled={result.fetching}>
           {result.fetching ? 'Registering…' : 'Register'}

@@ -34,4 +34,5 @@ globalThis.WebSocket = InertWebSocket as unknown as typeof WebSocket;
 afterEach(() => {
   cleanup();
   window.sessionStorage.clear();
+  window.localStorage.clear();
 });

@@ -28,6 +28,9 @@ export function AdminShell({ viewer, children }: { viewer: Viewer; children: Rea
           Admin console
         </Link>
         <div className="admin-bar__right">
+          <a href="/graphql" target="_blank" rel="noopener" className="admin-bar__graphiql">
+            GraphiQL<span className="visually-hidden"> (API explorer, opens in a new tab)</span>
+          </a>
           <ConnectionIndicator snapshot={connection} />
           <span className="admin-bar__viewer" data-testid="viewer">
             {viewer.name}

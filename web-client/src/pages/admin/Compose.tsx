@@ -43,6 +43,8 @@ export function Compose({ conferenceId }: { conferenceId: string }) {
   const [countError, setCountError] = useState<string | null>(null);
   const [idempotencyKey, setIdempotencyKey] = useState(newIdempotencyKey);
   const [checking, setChecking] = useState(false);
+  // Which step the general errors come from, so their title says what did not happen.
+  const [failedStep, setFailedStep] = useState<'review' | 'create'>('review');
   const [created, create] = useMutation(CreateNotificationMutation);
   const lastField = useRef<NotificationField>('message');
   const subjectRef = useRef<HTMLInputElement>(null);
@@ -96,6 +98,7 @@ export function Compose({ conferenceId }: { conferenceId: string }) {
       const mapped = formErrors(check.error, FIELDS);
       setErrors(mapped.fields);
       setGeneral(mapped.general);
+      setFailedStep('review');
       const serverBad = FIELDS.find((f) => mapped.fields[f]);
       if (serverBad) focusField(serverBad);
       return;
@@ -120,6 +123,7 @@ export function Compose({ conferenceId }: { conferenceId: string }) {
     const mapped = formErrors(result.error, FIELDS);
     setErrors(mapped.fields);
     setGeneral(mapped.general);
+    setFailedStep('create');
     setStep('edit');
     const bad = FIELDS.find((f) => mapped.fields[f]);
     requestAnimationFrame(() => (bad ? focusField(bad) : subjectRef.current?.focus()));
@@ -184,7 +188,7 @@ export function Compose({ conferenceId }: { conferenceId: string }) {
     <>
       <PageHeading subtitle="Write once; each attendee gets their own copy.">Compose notification</PageHeading>
       {general.length > 0 && (
-        <Alert title="The notification was not created">
+        <Alert title={failedStep === 'review' ? 'The notification could not be checked for review' : 'The notification was not created'}>
           {general.map((g) => (
             <p key={g}>{g}</p>
           ))}

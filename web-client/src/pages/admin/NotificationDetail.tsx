@@ -1,6 +1,6 @@
 import { useEffect, useMemo } from 'react';
 import { useQuery } from 'urql';
-import { errorSummary, hasCode } from '../../api/errors';
+import { errorSummary, isUnknownId } from '../../api/errors';
 import { FailedDeliveriesQuery, NotificationQuery } from '../../api/operations';
 import { NotificationControls } from '../../components/NotificationControls';
 import { ProgressView } from '../../components/ProgressView';
@@ -35,7 +35,7 @@ export function NotificationDetail({ id, justCreated }: { id: string; justCreate
   usePageTitle(n ? n.subject : 'Notification');
 
   if (fetching && !data) return <Loading />;
-  if (hasCode(error, 'NOT_FOUND')) {
+  if (isUnknownId(error)) {
     return (
       <>
         <PageHeading>Notification not found</PageHeading>

@@ -134,7 +134,7 @@ describe('failed deliveries', () => {
 
 describe('compose', () => {
   function renderCompose(client: ReturnType<typeof mockClient>) {
-    window.sessionStorage.setItem(TOKEN_KEY, 'tok');
+    window.localStorage.setItem(TOKEN_KEY, JSON.stringify({ token: 'tok', expiresAt: Date.now() + 60_000 }));
     // The session checks the stored token with a real request; answer it.
     vi.stubGlobal(
       'fetch',
