@@ -40,6 +40,8 @@ pub struct AppState {
     /// What the WebSocket connections share: multiplexed progress, keep-alive pings.
     pub subscriptions: crate::graphql::ws::Subscriptions,
     pub limits: std::sync::Arc<ApiLimits>,
+    /// Open WebSocket connections, with their limits.
+    pub sockets: crate::ws::SocketRegistry,
 }
 
 /// The Content-Security-Policy of every response. The web client and GraphiQL are built
@@ -61,7 +63,12 @@ fn security_headers() -> [(HeaderName, &'static str); 4] {
 }
 
 /// The routes: GraphQL over HTTP and WebSocket, health checks, and the web client at `/`.
-pub fn router(state: AppState, web_dir: &Path, max_body_bytes: usize) -> Router {
+pub fn router(
+    state: AppState,
+    web_dir: &Path,
+    max_body_bytes: usize,
+    body_read_timeout: std::time::Duration,
+) -> Router {
     let web = ServeDir::new(web_dir).fallback(ServeFile::new(web_dir.join("index.html")));
     let graphiql = ServeFile::new(web_dir.join("graphiql.html"));
     let mut router = Router::new()
@@ -91,7 +98,11 @@ pub fn router(state: AppState, web_dir: &Path, max_body_bytes: usize) -> Router 
         )
         .route("/metrics", get(metrics))
         .fallback_service(web)
-        .layer(RequestBodyLimitLayer::new(max_body_bytes));
+        .layer(RequestBodyLimitLayer::new(max_body_bytes))
+        // A body that stalls this long between two reads ends the request.
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            body_read_timeout,
+        ));
     for (name, value) in security_headers() {
         router = router.layer(SetResponseHeaderLayer::overriding(
             name,
@@ -378,16 +389,13 @@ async fn graphql_ws(
         .max_message_size(WS_MAX_MESSAGE_BYTES)
         .on_upgrade(move |stream| {
             let subscriptions = state.subscriptions.clone();
-            crate::graphql::ws::serve(
+            let sockets = state.sockets.clone();
+            crate::ws::serve(
                 stream,
                 subscriptions,
                 protocol.0,
-                move |payload| async move {
-                    let auth = authenticate_ws(&state, &payload).await?;
-                    let mut data = async_graphql::Data::default();
-                    data.insert(auth);
-                    Ok(data)
-                },
+                sockets,
+                move |payload| async move { authenticate_ws(&state, &payload).await },
             )
         })
 }
@@ -506,12 +514,14 @@ impl Application {
             limits: std::sync::Arc::new(settings.limits.clone()),
             unsubscribe: crate::unsubscribe::Unsubscribe::from_settings(&settings.unsubscribe)?,
             webhooks: settings.webhooks.clone(),
+            sockets: crate::ws::SocketRegistry::new(settings.connections.sockets),
             db,
         };
         let router = router(
             state.clone(),
             &settings.web_dir,
             settings.limits.max_body_bytes,
+            settings.connections.body_read_timeout,
         );
         let listener = TcpListener::bind(settings.listen)
             .await
@@ -585,17 +595,22 @@ impl Application {
         } else {
             None
         };
-        // The peer address feeds the registration rate limit.
-        let served = axum::serve(
+        let revocations = self
+            .state
+            .sockets
+            .spawn_revocation_watch(self.state.db.clone());
+        let served = crate::http_server::serve(
             self.listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
+            router,
+            self.settings.connections.header_read_timeout,
+            async move {
+                shutdown.await;
+                let _ = stop.send(true);
+            },
         )
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = stop.send(true);
-        })
         .await
         .context("serving HTTP");
+        revocations.abort();
         if let Some(worker) = worker {
             worker.await.context("the worker task failed")??;
         }

@@ -182,6 +182,27 @@ pub async fn create_token(
     Ok((row, token))
 }
 
+/// Every token row, oldest first.
+pub async fn list_tokens(db: &impl ConnectionTrait) -> Result<Vec<api_token::Model>, DbErr> {
+    use sea_orm::QueryOrder;
+    api_token::Entity::find()
+        .order_by_asc(api_token::Column::Id)
+        .all(db)
+        .await
+}
+
+/// Revokes every live token named `name`; returns how many. Requests with it fail at once,
+/// and its open WebSockets close at the next revocation check.
+pub async fn revoke_token(db: &impl ConnectionTrait, name: &str) -> Result<u64, DbErr> {
+    let result = api_token::Entity::update_many()
+        .col_expr(api_token::Column::RevokedAt, Utc::now().into())
+        .filter(api_token::Column::Name.eq(name))
+        .filter(api_token::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
+}
+
 /// Whether any admin token row exists (the bootstrap variable does not count).
 pub async fn admin_token_exists(db: &impl ConnectionTrait) -> Result<bool, DbErr> {
     Ok(api_token::Entity::find()

@@ -74,6 +74,11 @@ enum TokenCommand {
         #[arg(long, value_enum)]
         role: RoleArg,
     },
+    /// List tokens: name, role, created, last used, revoked (never the token itself).
+    List,
+    /// Revoke every live token with this name; its open WebSockets close within
+    /// WS_REVOCATION_CHECK_MS.
+    Revoke { name: String },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -178,6 +183,40 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 row.role, row.name, row.id
             );
             println!("{token}");
+            Ok(())
+        }
+        Command::Token {
+            command: TokenCommand::List,
+        } => {
+            let db = crate::db::connect(&settings.database_url).await?;
+            crate::db::ensure_migrated(&db, settings.database_url.is_sqlite()).await?;
+            let tokens = crate::auth::list_tokens(&db).await?;
+            println!("NAME\tROLE\tCREATED\tLAST USED\tREVOKED");
+            let when = |at: Option<chrono::DateTime<chrono::Utc>>| {
+                at.map_or("-".to_owned(), |at| at.format("%Y-%m-%d %H:%M").to_string())
+            };
+            for t in tokens {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    t.name,
+                    t.role,
+                    when(Some(t.created_at)),
+                    when(t.last_used_at),
+                    when(t.revoked_at)
+                );
+            }
+            Ok(())
+        }
+        Command::Token {
+            command: TokenCommand::Revoke { name },
+        } => {
+            let db = crate::db::connect(&settings.database_url).await?;
+            crate::db::ensure_migrated(&db, settings.database_url.is_sqlite()).await?;
+            let revoked = crate::auth::revoke_token(&db, &name).await?;
+            if revoked == 0 {
+                anyhow::bail!("no live token is named `{name}` (see `techconf token list`)");
+            }
+            println!("revoked {revoked} token(s) named `{name}`");
             Ok(())
         }
         Command::ImportLegacy(args) => crate::legacy::run(args, &settings).await,

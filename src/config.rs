@@ -48,6 +48,7 @@ pub struct Settings {
     pub dkim: Option<crate::mail::Dkim>,
     /// Provider delivery-event webhooks (`WEBHOOK_*`).
     pub webhooks: crate::webhooks::WebhookSettings,
+    pub connections: ConnectionLimits,
     /// Where `/metrics` is also served without a token (`METRICS_LISTEN`, API processes)
     /// and where worker processes serve it (`WORKER_METRICS_LISTEN`).
     pub metrics: MetricsSettings,
@@ -60,33 +61,176 @@ pub struct MetricsSettings {
     pub worker_listen: Option<SocketAddr>,
 }
 
-/// Where the database is. It may carry a password, so its `Debug` hides it.
-#[derive(Clone)]
-pub struct DatabaseUrl(SecretString);
+/// Bounds on client connections (`HTTP_*`, `WS_*`).
+#[derive(Clone, Copy, Debug)]
+pub struct ConnectionLimits {
+    /// How long a client may take to send a request's headers.
+    pub header_read_timeout: Duration,
+    /// How long a request body may stall between two reads.
+    pub body_read_timeout: Duration,
+    pub sockets: crate::ws::SocketLimits,
+}
 
-impl DatabaseUrl {
+/// A URL that may embed a secret: user info (`user:password@`) or a query parameter such as
+/// `password=` or `sig=`. Its `Display` and `Debug` show it with those replaced by `***`, so
+/// no log line or error message built from it can leak them; `expose` gives the real one.
+#[derive(Clone)]
+pub struct RedactedUrl(SecretString);
+
+/// Query parameters whose value is a secret (compared without letter case).
+const SECRET_PARAMETERS: &[&str] = &[
+    "password",
+    "pass",
+    "passwd",
+    "pwd",
+    "secret",
+    "token",
+    "access_token",
+    "key",
+    "sig",
+    "signature",
+    "sharedaccesskey",
+    "sslpassword",
+    "auth",
+];
+
+impl RedactedUrl {
     pub fn new(url: impl Into<String>) -> Self {
         Self(SecretString::from(url.into()))
     }
+
     pub fn expose(&self) -> &str {
         self.0.expose_secret()
+    }
+
+    /// The URL with user info and secret query parameters replaced by `***`.
+    pub fn redacted(&self) -> String {
+        redact_url(self.expose())
+    }
+
+    /// `text` (say, a driver's error, which may quote the URL) with the URL and each of
+    /// its secrets replaced.
+    pub fn scrub(&self, text: &str) -> String {
+        let raw = self.expose();
+        let mut text = text.replace(raw, &self.redacted());
+        for secret in url_secrets(raw) {
+            if secret.len() >= 3 {
+                text = text.replace(&secret, "***");
+            }
+        }
+        text
+    }
+}
+
+/// The secret parts of `raw`: the user info's password, and secret query values, both as
+/// written and percent-decoded.
+fn url_secrets(raw: &str) -> Vec<String> {
+    let mut secrets = Vec::new();
+    let (base, query) = raw.split_once('?').unwrap_or((raw, ""));
+    if let Some((_, rest)) = base.split_once("://") {
+        let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+        if let Some(at) = authority.rfind('@') {
+            let userinfo = &authority[..at];
+            secrets.push(userinfo.to_owned());
+            if let Some((_, password)) = userinfo.split_once(':') {
+                secrets.push(password.to_owned());
+            }
+        }
+    }
+    for pair in query.split('&') {
+        if let Some((name, value)) = pair.split_once('=')
+            && is_secret_parameter(name)
+        {
+            secrets.push(value.to_owned());
+        }
+    }
+    let decoded: Vec<String> = secrets.iter().filter_map(|s| percent_decode(s)).collect();
+    secrets.extend(decoded);
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    secrets
+}
+
+/// Redacts without parsing as a URL first (a `sqlite:` path or a malformed URL still has
+/// its `user:pass@` and `password=` hidden): whatever sits between `://` and the last `@`
+/// of the authority, and the value of every secret query parameter.
+pub fn redact_url(raw: &str) -> String {
+    let (base, query) = match raw.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (raw, None),
+    };
+    let mut out = match base.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority_end = rest.find('/').unwrap_or(rest.len());
+            let (authority, path) = rest.split_at(authority_end);
+            match authority.rfind('@') {
+                Some(at) => format!("{scheme}://***@{}{path}", &authority[at + 1..]),
+                None => base.to_owned(),
+            }
+        }
+        None => base.to_owned(),
+    };
+    if let Some(query) = query {
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((name, _)) if is_secret_parameter(name) => format!("{name}=***"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&pairs.join("&"));
+    }
+    out
+}
+
+fn is_secret_parameter(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    SECRET_PARAMETERS.contains(&name.as_str())
+}
+
+impl std::fmt::Debug for RedactedUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl std::fmt::Display for RedactedUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+/// Where the database is: a [`RedactedUrl`] (it may carry a password).
+#[derive(Clone)]
+pub struct DatabaseUrl(RedactedUrl);
+
+impl DatabaseUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(RedactedUrl::new(url))
+    }
+    pub fn expose(&self) -> &str {
+        self.0.expose()
     }
     pub fn is_sqlite(&self) -> bool {
         self.expose().starts_with("sqlite:")
     }
-    /// The URL with any password replaced, for logs.
+    /// The URL with user info and secret parameters replaced, for logs.
     pub fn redacted(&self) -> String {
-        match url::Url::parse(self.expose()) {
-            Ok(mut url) if url.password().is_some() => {
-                let _ = url.set_password(Some("***"));
-                url.to_string()
-            }
-            _ => self.expose().to_owned(),
-        }
+        self.0.redacted()
+    }
+    /// `text` with this URL's secrets replaced (see [`RedactedUrl::scrub`]).
+    pub fn scrub(&self, text: &str) -> String {
+        self.0.scrub(text)
     }
 }
 
 impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl std::fmt::Display for DatabaseUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.redacted())
     }
@@ -267,6 +411,8 @@ pub struct WorkerSettings {
     pub lease: Duration,
     pub shutdown_grace: Duration,
     pub sender: String,
+    /// The budget of every template render (previews, creation and sending).
+    pub templates: crate::domain::TemplateLimits,
 }
 
 impl Settings {
@@ -293,7 +439,12 @@ impl Settings {
             ));
         }
         let listen = typed(&get, "TECHCONF_LISTEN", "127.0.0.1:8080")?;
-        let mail = typed(&get, "MAIL_URL", "file://./var/outbox")?;
+        // Its value may hold a password: errors show it redacted.
+        let mail = get("MAIL_URL")
+            .unwrap_or_else(|| "file://./var/outbox".to_owned())
+            .trim()
+            .parse::<MailSettings>()
+            .map_err(|e| ConfigError::new("MAIL_URL", e))?;
         let admin_token = match get("TECHCONF_ADMIN_TOKEN") {
             Some(token) if token.len() < 16 => {
                 return Err(ConfigError::new(
@@ -360,6 +511,30 @@ impl Settings {
                 lease: millis(&get, "WORKER_LEASE_MS", "60000")?,
                 shutdown_grace: millis(&get, "WORKER_SHUTDOWN_GRACE_MS", "30000")?,
                 sender: parse("MAIL_FROM", "TechConf <no-reply@techconf.local>")?,
+                templates: crate::domain::TemplateLimits {
+                    fuel: positive(&get, "TEMPLATE_FUEL", "100000")?,
+                    max_subject_bytes: positive(&get, "TEMPLATE_MAX_SUBJECT_BYTES", "1000")?,
+                    max_body_bytes: positive(&get, "TEMPLATE_MAX_BODY_BYTES", "131072")?,
+                    timeout: millis(&get, "TEMPLATE_TIMEOUT_MS", "2000")?,
+                },
+            },
+            connections: ConnectionLimits {
+                header_read_timeout: millis(&get, "HTTP_HEADER_READ_TIMEOUT_MS", "10000")?,
+                body_read_timeout: millis(&get, "HTTP_BODY_READ_TIMEOUT_MS", "10000")?,
+                sockets: crate::ws::SocketLimits {
+                    init_timeout: millis(&get, "WS_INIT_TIMEOUT_MS", "3000")?,
+                    max_connections_per_token: positive(
+                        &get,
+                        "WS_MAX_CONNECTIONS_PER_TOKEN",
+                        "50",
+                    )?,
+                    max_subscriptions_per_connection: positive(
+                        &get,
+                        "WS_MAX_SUBSCRIPTIONS_PER_CONNECTION",
+                        "100",
+                    )?,
+                    revocation_check: millis(&get, "WS_REVOCATION_CHECK_MS", "2000")?,
+                },
             },
             servicebus: ServiceBusSettings::from_lookup(get)
                 .map_err(|e| ConfigError::new(e.variable(), e.to_string()))?,
@@ -526,5 +701,40 @@ mod tests {
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(!shown.contains("smtp-secret"), "{shown}");
         assert!(!shown.contains("admin-secret-token-123"), "{shown}");
+    }
+
+    #[test]
+    fn urls_are_shown_without_user_info_or_secret_parameters() {
+        for (raw, shown) in [
+            (
+                "postgres://app:hunter2@db:5432/techconf?sslmode=require&password=pw2",
+                "postgres://***@db:5432/techconf?sslmode=require&password=***",
+            ),
+            ("postgres://app@db/techconf", "postgres://***@db/techconf"),
+            ("postgres://app:p@ss@[::1/x", "postgres://***@[::1/x"),
+            (
+                "sqlite://./var/t.db?mode=rwc&Token=abc&sig=s",
+                "sqlite://./var/t.db?mode=rwc&Token=***&sig=***",
+            ),
+            ("sqlite::memory:", "sqlite::memory:"),
+        ] {
+            let url = RedactedUrl::new(raw);
+            assert_eq!(url.to_string(), shown);
+            assert_eq!(format!("{url:?}"), shown);
+        }
+        let url = RedactedUrl::new("postgres://app:h%40nter2@db/x?password=pw2");
+        let scrubbed =
+            url.scrub("cannot parse 'postgres://app:h%40nter2@db/x?password=pw2' (h@nter2, pw2)");
+        assert!(
+            !scrubbed.contains("nter2") && !scrubbed.contains("pw2"),
+            "{scrubbed}"
+        );
+    }
+
+    #[test]
+    fn a_bad_mail_url_is_reported_without_its_password() {
+        let err = settings(&[("MAIL_URL", "smtp://u:smtp-secret@h:notaport")]).unwrap_err();
+        assert_eq!(err.variable, "MAIL_URL");
+        assert!(!err.to_string().contains("smtp-secret"), "{err}");
     }
 }

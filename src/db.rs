@@ -27,9 +27,14 @@ pub async fn connect(url: &DatabaseUrl) -> anyhow::Result<DatabaseConnection> {
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(30))
         .sqlx_logging(false);
-    let db = Database::connect(options)
-        .await
-        .with_context(|| format!("connecting to {}", url.redacted()))?;
+    // The driver's errors may quote the URL, password and all.
+    let db = Database::connect(options).await.map_err(|e| {
+        anyhow::anyhow!(
+            "connecting to {}: {}",
+            url.redacted(),
+            url.scrub(&e.to_string())
+        )
+    })?;
     if db.get_database_backend() == DbBackend::Sqlite {
         db.execute_unprepared("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;")
             .await

@@ -4,6 +4,7 @@ mod email;
 mod registration;
 mod status;
 mod template;
+mod template_budget;
 mod text;
 
 pub use conference::{ConferenceDetails, Currency};
@@ -11,7 +12,8 @@ pub use email::EmailAddress;
 pub use registration::{NewAttendee, NewConference, Registration};
 pub use status::{DeliveryStatus, JobStatus, NotificationStatus, Role};
 pub use template::{
-    ConferenceFields, NotificationTemplate, RecipientFields, RenderedEmail, TemplateVariables,
+    ConferenceFields, NotificationTemplate, RecipientFields, RenderError, RenderedEmail,
+    TemplateLimits, TemplateVariables,
 };
 pub use text::{optional_text, required_text};
 

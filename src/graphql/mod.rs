@@ -72,6 +72,7 @@ pub fn build_schema(
     .data(worker)
     .data(hub)
     .data(pace)
+    .extension(crate::ws::SubscriptionCap)
     // Depth and cost are measured by `limits`, which tells introspection apart.
     .extension(limits::RequestLimits::new(&limits))
     .finish();

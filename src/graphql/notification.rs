@@ -157,10 +157,16 @@ impl NotificationQuery {
             .map(|id| parse_id("attendeeId", &id))
             .transpose()
             .gql()?;
-        let rendered =
-            service::notification::preview(db(ctx), conference_id, attendee_id, &subject, &message)
-                .await
-                .gql()?;
+        let rendered = service::notification::preview(
+            db(ctx),
+            conference_id,
+            attendee_id,
+            &subject,
+            &message,
+            &template_limits(ctx),
+        )
+        .await
+        .gql()?;
         Ok(NotificationPreview {
             subject: rendered.email.subject,
             body: rendered.email.body,
@@ -180,6 +186,12 @@ impl NotificationQuery {
 
 #[derive(Default)]
 pub struct NotificationMutation;
+
+fn template_limits(ctx: &Context<'_>) -> crate::domain::TemplateLimits {
+    ctx.data_opt::<crate::config::WorkerSettings>()
+        .map(|w| w.templates)
+        .unwrap_or_default()
+}
 
 fn slice_size(ctx: &Context<'_>) -> usize {
     ctx.data_opt::<crate::config::WorkerSettings>()
@@ -206,6 +218,7 @@ impl NotificationMutation {
                 message: input.message,
                 idempotency_key: input.idempotency_key,
             },
+            &template_limits(ctx),
         )
         .await
         .map(Notification)

@@ -86,11 +86,14 @@ struct ClientMessage {
 
 /// Serves one connection until either side closes it. `on_init` checks `connection_init`'s
 /// payload and returns the connection's data, with its `Authentication`.
+/// When `stop` completes, the connection closes with its code and reason (`crate::ws`:
+/// no `connection_init` in time, a revoked token).
 pub async fn serve<F, Fut>(
     socket: WebSocket,
     subscriptions: Subscriptions,
     protocol: Protocols,
     on_init: F,
+    stop: impl Future<Output = (u16, String)> + Send,
 ) where
     F: FnOnce(serde_json::Value) -> Fut + Send + 'static,
     Fut: Future<Output = async_graphql::Result<Data>> + Send + 'static,
@@ -106,15 +109,21 @@ pub async fn serve<F, Fut>(
         futures::channel::mpsc::channel::<Vec<u8>>(PASSTHROUGH_QUEUE);
     let authenticated: Arc<OnceLock<Authentication>> = Arc::default();
     let slot = authenticated.clone();
+    let limited: Arc<OnceLock<crate::ws::SubscriptionSlots>> = Arc::default();
+    let limits = limited.clone();
     let machine = ProtocolMachine::new(schema, machine_input, protocol).on_connection_init(
         move |payload| async move {
             let data = on_init(payload).await?;
             if let Some(auth) = authentication_of(&data) {
                 let _ = slot.set(auth.clone());
             }
+            if let Some(slots) = crate::ws::subscription_slots_of(&data) {
+                let _ = limits.set(slots.clone());
+            }
             Ok(data)
         },
     );
+    tokio::pin!(stop);
     futures::pin_mut!(machine);
 
     let (next_type, subscribe_type, stop_type) = match protocol {
@@ -154,7 +163,25 @@ pub async fn serve<F, Fut>(
                             if let Some(old) = running.remove(&id) {
                                 old.abort();
                             }
+                            let place = match crate::ws::take_subscription_slot(limited.get()) {
+                                Ok(place) => place,
+                                Err(error) => {
+                                    let refusal = refused(next_type, &id, error);
+                                    if sink.send(refusal).await.is_err()
+                                        || sink.send(complete(&id)).await.is_err()
+                                    {
+                                        break;
+                                    }
+                                    continue;
+                                }
+                            };
                             let (events, handle) = subscription_events(id.clone(), subscriber);
+                            let events = events
+                                .map(move |event| {
+                                    let _held = &place;
+                                    event
+                                })
+                                .boxed();
                             running.insert(id, handle);
                             multiplexed.push(events);
                             continue;
@@ -180,6 +207,7 @@ pub async fn serve<F, Fut>(
             reply = machine.next() => match reply {
                 Some(WsMessage::Text(text)) => Message::Text(text.into()),
                 Some(WsMessage::Close(code, reason)) => {
+                    let code = crate::ws::init_refusal_code(code, &reason);
                     let _ = sink.send(close(code, reason)).await;
                     break;
                 }
@@ -194,6 +222,10 @@ pub async fn serve<F, Fut>(
                     complete(&id)
                 }
             },
+            (code, reason) = &mut stop => {
+                let _ = sink.send(close(code, reason)).await;
+                break;
+            }
             _ = pings.tick() => {
                 if last_heard.elapsed() >= ping_timeout {
                     let _ = sink
@@ -236,6 +268,14 @@ fn json_string(text: &str) -> String {
 /// `complete` for the id given as JSON.
 fn complete(id: &str) -> Message {
     Message::Text(format!("{{\"type\":\"complete\",\"id\":{id}}}").into())
+}
+
+/// The error answer to a subscription refused before it started, as the machine frames one.
+fn refused(next_type: &str, id: &str, error: async_graphql::Error) -> Message {
+    let response =
+        async_graphql::Response::from_errors(vec![error.into_server_error(Default::default())]);
+    let payload = serde_json::to_string(&response).unwrap_or_else(|_| "{}".into());
+    Message::Text(format!("{{\"type\":\"{next_type}\",\"id\":{id},\"payload\":{payload}}}").into())
 }
 
 fn close(code: u16, reason: String) -> Message {

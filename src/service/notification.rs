@@ -4,7 +4,9 @@ use uuid::Uuid;
 
 use super::page::{self, Page, PageRequest};
 use crate::auth::Principal;
-use crate::domain::{DeliveryStatus, NotificationTemplate, RecipientFields, required_text};
+use crate::domain::{
+    DeliveryStatus, NotificationTemplate, RecipientFields, TemplateLimits, required_text,
+};
 use crate::entity::{delivery, notification};
 use crate::error::{ApiError, ApiResult};
 use crate::mail::{conference_context, recipient_context};
@@ -26,6 +28,7 @@ pub async fn create(
     db: &DatabaseConnection,
     principal: &Principal,
     input: CreateNotification,
+    limits: &TemplateLimits,
 ) -> ApiResult<notification::Model> {
     let created_by = principal.identity();
     let key = input
@@ -38,7 +41,10 @@ pub async fn create(
     {
         return replay(existing, &input);
     }
-    NotificationTemplate::compile(&input.subject, &input.message)?;
+    NotificationTemplate::compile(&input.subject, &input.message, limits)?
+        .check()
+        .await
+        .map_err(crate::domain::ValidationError::from)?;
     let conference = super::conference::get(db, input.conference_id).await?;
 
     let created = store::notification::create(
@@ -106,8 +112,9 @@ pub async fn preview(
     attendee_id: Option<Uuid>,
     subject: &str,
     message: &str,
+    limits: &TemplateLimits,
 ) -> ApiResult<Preview> {
-    let template = NotificationTemplate::compile(subject, message)?;
+    let template = NotificationTemplate::compile(subject, message, limits)?;
     let conference = super::conference::get(db, conference_id).await?;
     let conference = conference_context(&conference);
     let fields = match attendee_id {
@@ -127,7 +134,10 @@ pub async fn preview(
             recipient_context(&a, &a.email, conference)
         }
     };
-    let email = template.render(&fields)?;
+    let email = template
+        .render(&fields)
+        .await
+        .map_err(crate::domain::ValidationError::from)?;
     let html_document = crate::mail::html::document(&fields.conference.name, &email.html, None);
     Ok(Preview {
         email,

@@ -21,7 +21,7 @@ use sea_orm::{ConnectionTrait, EntityTrait};
 use uuid::Uuid;
 
 use super::{JobContext, JobError, JobOutcome, backoff};
-use crate::domain::{NotificationStatus, NotificationTemplate, RecipientFields};
+use crate::domain::{NotificationStatus, NotificationTemplate, RecipientFields, RenderError};
 use crate::entity::{attendee, conference, notification};
 use crate::mail::{
     NotificationEmail, SendError, conference_context, mask_address, notification_email,
@@ -58,8 +58,12 @@ pub async fn run(
     else {
         return Ok(JobOutcome::Done);
     };
-    let template = NotificationTemplate::compile(&notification.subject, &notification.message)
-        .map_err(|e| JobError::Permanent(format!("template: {e}")))?;
+    let limits = &context.settings.templates;
+    // A template that no longer passes the checks (saved before they existed) fails each
+    // delivery with the reason, rather than the job or the process.
+    let template =
+        NotificationTemplate::compile(&notification.subject, &notification.message, limits)
+            .map_err(|e| format!("template: {e}"));
     let conference_id = notification
         .conference_id
         .ok_or_else(|| JobError::Permanent("the notification has no conference".into()))?;
@@ -246,12 +250,26 @@ async fn deliver(
     conference_id: Uuid,
     delivery: &Claimed,
     name: &str,
-    template: &NotificationTemplate,
+    template: &Result<NotificationTemplate, String>,
     fields: &RecipientFields,
 ) -> Sending {
-    let rendered = match template.render(fields) {
+    let template = match template {
+        Ok(template) => template,
+        Err(error) => {
+            return Sending::Failed {
+                error: error.clone(),
+            };
+        }
+    };
+    let rendered = match template.render(fields).await {
         Ok(rendered) => rendered,
-        Err(err) => {
+        // Busy rendering threads (previews, say) are no reason to give a recipient up.
+        Err(RenderError::TimedOut(err)) => {
+            return Sending::Retry {
+                error: format!("template: {err}"),
+            };
+        }
+        Err(RenderError::Refused(err)) => {
             return Sending::Failed {
                 error: format!("template: {err}"),
             };

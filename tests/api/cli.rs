@@ -19,14 +19,51 @@ async fn token_create_prints_a_working_token_once() {
     let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     assert!(token.starts_with("tc_"), "{token}");
 
-    let db = techconf::db::connect(&techconf::config::DatabaseUrl::new(database.url()))
-        .await
-        .unwrap();
-    let auth = techconf::auth::Authenticator::new(None)
-        .authenticate(&db, Some(&token))
-        .await
-        .unwrap();
+    let auth = authenticate(database.url(), &token).await;
     assert!(matches!(auth, techconf::auth::Authentication::Authenticated(p) if p.name == "ci"));
+}
+
+/// What the server would make of `token`.
+async fn authenticate(database_url: &str, token: &str) -> techconf::auth::Authentication {
+    let db = techconf::db::connect(&techconf::config::DatabaseUrl::new(database_url))
+        .await
+        .unwrap();
+    techconf::auth::Authenticator::new(None)
+        .authenticate(&db, Some(token))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn tokens_are_listed_and_revoked_from_the_command_line() {
+    let database = new_database(Backend::Sqlite).await;
+    let run = |args: &[&str]| techconf(database.url()).args(args).output().unwrap();
+    let created = run(&["token", "create", "--name", "ci", "--role", "integrator"]);
+    assert!(created.status.success());
+    let token = String::from_utf8(created.stdout).unwrap().trim().to_owned();
+
+    let listed = String::from_utf8(run(&["token", "list"]).stdout).unwrap();
+    let row = listed.lines().find(|l| l.starts_with("ci\t")).unwrap();
+    assert!(
+        row.contains("integrator") && row.ends_with("\t-"),
+        "{listed}"
+    );
+    assert!(!listed.contains(&token), "the list never shows a token");
+
+    let revoked = run(&["token", "revoke", "ci"]);
+    assert!(revoked.status.success());
+    assert!(String::from_utf8_lossy(&revoked.stdout).contains("revoked 1"));
+    let listed = String::from_utf8(run(&["token", "list"]).stdout).unwrap();
+    let row = listed.lines().find(|l| l.starts_with("ci\t")).unwrap();
+    assert!(!row.ends_with("\t-"), "revoked: {listed}");
+
+    let again = run(&["token", "revoke", "ci"]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("no live token"));
+    assert_eq!(
+        authenticate(database.url(), &token).await,
+        techconf::auth::Authentication::Invalid
+    );
 }
 
 #[tokio::test]

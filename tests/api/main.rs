@@ -5,6 +5,7 @@
 mod auth;
 mod cli;
 mod conferences;
+mod connections;
 mod deliverability;
 mod helpers;
 mod limits;
@@ -16,10 +17,12 @@ mod rate_limit;
 mod registration;
 mod roster;
 mod schema;
+mod secrets;
 mod seed;
 mod setup;
 mod subscriptions;
 #[path = "../support/mod.rs"]
 mod support;
+mod template_budget;
 mod worker;
 mod worker_processes;
