@@ -154,9 +154,15 @@ async fn send_with_two_workers(
 
 /// The API (no worker inside) on a fresh database, and the database for worker processes.
 async fn api(backend: Backend, mail_url: &str) -> TestApp {
+    // These tests register many attendees from one client on purpose: the public
+    // registration rate limits (tested in `rate_limit.rs`) are off here.
     spawn_app_on(
         new_database(backend).await,
-        &[("MAIL_URL", mail_url)],
+        &[
+            ("MAIL_URL", mail_url),
+            ("REGISTRATION_RATE_PER_CLIENT", "0"),
+            ("REGISTRATION_RATE_PER_CONFERENCE", "0"),
+        ],
         false,
     )
     .await
