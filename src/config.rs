@@ -400,8 +400,11 @@ pub struct WorkerSettings {
     pub concurrency: usize,
     /// Deliveries covered by one send job.
     pub slice_size: usize,
-    /// Outcomes recorded per database transaction.
+    /// Deliveries claimed (and rendered) at a time by one send job.
     pub batch_size: usize,
+    /// Emails a worker process may have handed to the mail server without their outcome
+    /// recorded yet: what a killed worker can send twice, at most.
+    pub max_unrecorded: usize,
     /// Global cap on messages per second for one notification, shared by all workers.
     pub rate_limit: Option<u32>,
     pub retry_base: Duration,
@@ -503,6 +506,7 @@ impl Settings {
                 concurrency: positive(&get, "WORKER_CONCURRENCY", "32")?,
                 slice_size: positive(&get, "WORKER_SLICE_SIZE", "500")?,
                 batch_size: positive(&get, "WORKER_BATCH_SIZE", "100")?,
+                max_unrecorded: positive(&get, "WORKER_MAX_UNRECORDED", "64")?,
                 rate_limit: (rate_limit > 0).then_some(rate_limit),
                 retry_base: millis(&get, "WORKER_RETRY_BASE_MS", "1000")?,
                 retry_cap: millis(&get, "WORKER_RETRY_CAP_MS", "300000")?,

@@ -46,6 +46,8 @@ pub const SUBSCRIPTIONS_ACTIVE: &str = "techconf_graphql_subscriptions_active";
 pub const SUBSCRIPTION_EVENTS: &str = "techconf_graphql_subscription_events_total";
 pub const HTTP_REQUEST_DURATION: &str = "techconf_http_request_duration_seconds";
 pub const GRAPHQL_REQUEST_DURATION: &str = "techconf_graphql_request_duration_seconds";
+pub const OUTCOME_COMMIT_SIZE: &str = "techconf_outcome_commit_size";
+pub const OUTCOME_COMMIT_DURATION: &str = "techconf_outcome_commit_duration_seconds";
 /// Every metric TechConf exports; docs/OPERATIONS.md describes each one.
 pub const ALL: &[&str] = &[
     JOBS,
@@ -58,6 +60,8 @@ pub const ALL: &[&str] = &[
     SUBSCRIPTION_EVENTS,
     HTTP_REQUEST_DURATION,
     GRAPHQL_REQUEST_DURATION,
+    OUTCOME_COMMIT_SIZE,
+    OUTCOME_COMMIT_DURATION,
 ];
 
 /// Job kinds and states, so a state with no rows reads 0 instead of its last value.
@@ -66,6 +70,8 @@ const JOB_KINDS: &[&str] = &["plan", "send", "confirmation"];
 const BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 ];
+/// Outcomes per group commit: 1 when mail trickles out, up to `WORKER_MAX_UNRECORDED`.
+const SIZE_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
 /// Distinct GraphQL operation names kept as label values; later names count as `other`.
 const MAX_OPERATION_NAMES: usize = 200;
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
@@ -75,12 +81,13 @@ pub fn handle() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
         let builder = PrometheusBuilder::new();
-        let builder =
-            match builder.set_buckets_for_metric(Matcher::Suffix("_seconds".into()), BUCKETS) {
-                Ok(builder) => builder,
-                // Only an empty bucket list is refused; BUCKETS is not empty.
-                Err(_) => PrometheusBuilder::new(),
-            };
+        // Only an empty bucket list is refused, and neither list is empty.
+        let builder = builder
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), BUCKETS)
+            .and_then(|b| {
+                b.set_buckets_for_metric(Matcher::Full(OUTCOME_COMMIT_SIZE.into()), SIZE_BUCKETS)
+            })
+            .unwrap_or_else(|_| PrometheusBuilder::new());
         let recorder = builder.build_recorder();
         let handle = recorder.handle();
         if metrics::set_global_recorder(recorder).is_err() {
@@ -137,6 +144,15 @@ fn describe() {
         "HTTP request latency by method, route and status."
     );
     describe_histogram!(
+        OUTCOME_COMMIT_SIZE,
+        "Delivery outcomes recorded per group commit of the send step."
+    );
+    describe_histogram!(
+        OUTCOME_COMMIT_DURATION,
+        metrics::Unit::Seconds,
+        "Time to record one group commit of delivery outcomes, retries included."
+    );
+    describe_histogram!(
         GRAPHQL_REQUEST_DURATION,
         metrics::Unit::Seconds,
         "GraphQL query and mutation execution time by operation name."
@@ -154,6 +170,13 @@ pub fn record_send(result: &Result<(), SendError>, reply_class: &'static str, to
     };
     counter!(DELIVERIES, "outcome" => outcome.as_str(), "reply_class" => reply_class).increment(1);
     histogram!(SMTP_SEND_DURATION, "outcome" => outcome.as_str()).record(took.as_secs_f64());
+}
+
+/// Records one group commit of the send step: how many outcomes, and how long it took.
+pub fn record_commit(size: usize, took: Duration) {
+    handle();
+    histogram!(OUTCOME_COMMIT_SIZE).record(size as f64);
+    histogram!(OUTCOME_COMMIT_DURATION).record(took.as_secs_f64());
 }
 
 /// What became of one hand-off to the mail transport.

@@ -243,7 +243,7 @@ impl NotificationTemplate {
     /// Catches unknown filters and bad calls too. Memory is bounded for every attendee by
     /// the static check; these renders show the fuel suffices on the branches they take.
     pub async fn check(&self) -> Result<(), RenderError> {
-        self.off_thread(|compiled| {
+        self.off_thread(1, |compiled| {
             compiled
                 .trials
                 .iter()
@@ -255,14 +255,31 @@ impl NotificationTemplate {
     /// Renders the email for one recipient on a blocking thread, within the budget.
     pub async fn render(&self, fields: &RecipientFields) -> Result<RenderedEmail, RenderError> {
         let fields = fields.clone();
-        self.off_thread(move |compiled| compiled.render(&fields))
+        self.off_thread(1, move |compiled| compiled.render(&fields))
             .await
     }
 
-    /// Runs `work` on the blocking pool, a few at a time, and waits at most the timeout.
-    /// A render that overruns keeps its thread until its fuel runs out, never longer.
+    /// Renders the emails of many recipients (a worker's batch) in one trip to the blocking
+    /// pool: one thread hand-off and one rendering slot for the lot, rather than one each.
+    /// Each render keeps its own budget (fuel, output caps); the wait is the timeout times
+    /// the number of renders. An `Err` means the whole batch timed out waiting.
+    pub async fn render_all(
+        &self,
+        recipients: Vec<RecipientFields>,
+    ) -> Result<Vec<Result<RenderedEmail, ValidationError>>, RenderError> {
+        let renders = recipients.len();
+        self.off_thread(renders, move |compiled| {
+            Ok(recipients.iter().map(|f| compiled.render(f)).collect())
+        })
+        .await
+    }
+
+    /// Runs `work` (`renders` renders) on the blocking pool, a few at a time, and waits at
+    /// most the timeout per render. A render that overruns keeps its thread until its fuel
+    /// runs out, never longer.
     async fn off_thread<T: Send + 'static>(
         &self,
+        renders: usize,
         work: impl FnOnce(&Compiled) -> Result<T, ValidationError> + Send + 'static,
     ) -> Result<T, RenderError> {
         let timeout = self.inner.limits.timeout;
@@ -275,7 +292,8 @@ impl NotificationTemplate {
                 ),
             )
         };
-        let deadline = tokio::time::Instant::now() + timeout;
+        let deadline = tokio::time::Instant::now()
+            + timeout.saturating_mul(u32::try_from(renders.max(1)).unwrap_or(u32::MAX));
         let permit = tokio::time::timeout_at(deadline, render_slots().acquire_owned())
             .await
             .map_err(|_| RenderError::TimedOut(too_slow()))?
