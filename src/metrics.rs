@@ -46,6 +46,8 @@ pub const SUBSCRIPTIONS_ACTIVE: &str = "techconf_graphql_subscriptions_active";
 pub const SUBSCRIPTION_EVENTS: &str = "techconf_graphql_subscription_events_total";
 pub const HTTP_REQUEST_DURATION: &str = "techconf_http_request_duration_seconds";
 pub const GRAPHQL_REQUEST_DURATION: &str = "techconf_graphql_request_duration_seconds";
+pub const DELIVERIES_RETRIED: &str = "techconf_deliveries_retried_total";
+pub const CSV_EXPORTS: &str = "techconf_csv_exports_total";
 /// Every metric TechConf exports; docs/OPERATIONS.md describes each one.
 pub const ALL: &[&str] = &[
     JOBS,
@@ -58,6 +60,8 @@ pub const ALL: &[&str] = &[
     SUBSCRIPTION_EVENTS,
     HTTP_REQUEST_DURATION,
     GRAPHQL_REQUEST_DURATION,
+    DELIVERIES_RETRIED,
+    CSV_EXPORTS,
 ];
 
 /// Job kinds and states, so a state with no rows reads 0 instead of its last value.
@@ -136,6 +140,14 @@ fn describe() {
         metrics::Unit::Seconds,
         "HTTP request latency by method, route and status."
     );
+    describe_counter!(
+        DELIVERIES_RETRIED,
+        "Failed (or bounced) deliveries made pending again by retryFailedDeliveries."
+    );
+    describe_counter!(
+        CSV_EXPORTS,
+        "CSV exports started, by export (attendees, deliveries)."
+    );
     describe_histogram!(
         GRAPHQL_REQUEST_DURATION,
         metrics::Unit::Seconds,
@@ -154,6 +166,18 @@ pub fn record_send(result: &Result<(), SendError>, reply_class: &'static str, to
     };
     counter!(DELIVERIES, "outcome" => outcome.as_str(), "reply_class" => reply_class).increment(1);
     histogram!(SMTP_SEND_DURATION, "outcome" => outcome.as_str()).record(took.as_secs_f64());
+}
+
+/// Counts deliveries an admin's retry made pending again.
+pub fn deliveries_retried(count: u64) {
+    handle();
+    counter!(DELIVERIES_RETRIED).increment(count);
+}
+
+/// Counts one CSV export that started streaming.
+pub fn csv_export(export: &'static str) {
+    handle();
+    counter!(CSV_EXPORTS, "export" => export).increment(1);
 }
 
 /// What became of one hand-off to the mail transport.
