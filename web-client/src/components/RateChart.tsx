@@ -7,6 +7,7 @@ import 'uplot/dist/uPlot.min.css';
 import { rateSummary, type RateSample } from '../lib/sendRate';
 
 const HEIGHT = 180;
+const MIN_SPAN_S = 10;
 
 function chartData(samples: readonly RateSample[]): uPlot.AlignedData {
   return [samples.map((s) => s.t), samples.map((s) => s.rate)];
@@ -32,7 +33,11 @@ export function RateChart({ samples }: { samples: readonly RateSample[] }) {
           height: HEIGHT,
           legend: { show: false },
           cursor: { show: false },
-          scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.15)] } },
+          scales: {
+            // At least the last ten seconds, so a few points do not spread over years.
+            x: { time: true, range: (_u, min, max) => [Math.min(min, max - MIN_SPAN_S), max] },
+            y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.15)] },
+          },
           axes: [axis, { ...axis, label: 'emails/s', size: 50 }],
           series: [{}, { label: 'Send rate', stroke: '#1f6feb', width: 2, fill: 'rgba(31, 111, 235, 0.12)' }],
         },

@@ -197,6 +197,6 @@ describe('send rate samples', () => {
       { t: 60, rate: 8, sent: 300 },
       { t: 90, rate: 4, sent: 360 },
     ];
-    expect(rateSummary(h)).toBe('Send rate over the last 1 min 30 s: now 4.0/s, peak 8.0/s, average 4.0/s.');
+    expect(rateSummary(h)).toBe('Send rate over the last 1 min 30 s: now 4.0/s, peak 8.0/s, average 4.7/s.');
   });
 });

@@ -169,7 +169,7 @@ describe('notification page, live', () => {
       ),
     );
     expect(screen.getByTestId('rate-chart').dataset.points).toBe('3');
-    expect(screen.getByTestId('rate-summary').textContent).toBe('Send rate over the last 2 s: now 15.0/s, peak 20.0/s, average 20.0/s.');
+    expect(screen.getByTestId('rate-summary').textContent).toBe('Send rate over the last 2 s: now 15.0/s, peak 20.0/s, average 15.0/s.');
   });
 
   it('shows the figures read over HTTP, marked stale, when the live connection cannot be made', async () => {

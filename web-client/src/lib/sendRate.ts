@@ -34,11 +34,11 @@ export function rateSummary(history: readonly RateSample[]): string {
   const first = history[0];
   const last = history[history.length - 1];
   if (!first || !last) return 'No send rate measured yet.';
-  const peak = Math.max(...history.map((s) => s.rate));
+  const rates = history.map((s) => s.rate);
+  const peak = Math.max(...rates);
+  const average = rates.reduce((a, b) => a + b, 0) / rates.length;
   const span = last.t - first.t;
-  const average = span > 0 ? (last.sent - first.sent) / span : null;
-  const parts = [`now ${formatRate(last.rate)}`, `peak ${formatRate(peak)}`];
-  if (average !== null) parts.push(`average ${formatRate(Math.max(0, average))}`);
+  const parts = [`now ${formatRate(last.rate)}`, `peak ${formatRate(peak)}`, `average ${formatRate(average)}`];
   const over = span >= 1 ? ` over the last ${formatSpan(span)}` : '';
   return `Send rate${over}: ${parts.join(', ')}.`;
 }
