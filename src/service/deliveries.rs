@@ -47,7 +47,7 @@ pub async fn matching(
     notification_id: Uuid,
     filter: &DeliveryFilter,
 ) -> ApiResult<Select<delivery::Entity>> {
-    super::notification::get(db, notification_id).await?;
+    let notification = super::notification::get(db, notification_id).await?;
     let backend = db.get_database_backend();
     let mut all = Condition::all().add(delivery::Column::NotificationId.eq(notification_id));
     if let Some(status) = filter.status {
@@ -56,13 +56,17 @@ pub async fn matching(
     if let Some(term) = term("search", filter.search.as_deref())? {
         let like = pattern(term, backend);
         // "ana@", "Silva" and "Ana Silva" all find Ana Silva.
-        let by_name = Query::select()
+        let mut by_name = Query::select()
             .column(attendee::Column::Id)
             .from(attendee::Entity)
-            .and_where(
-                Expr::cust(r#"lower("first_name" || ' ' || "last_name")"#).like(like.clone()),
-            )
             .to_owned();
+        // Recipients are attendees of the notification's conference: look only there.
+        if let Some(conference_id) = notification.conference_id {
+            by_name.and_where(attendee::Column::ConferenceId.eq(conference_id));
+        }
+        by_name.and_where(
+            Expr::cust(r#"lower("first_name" || ' ' || "last_name")"#).like(like.clone()),
+        );
         all = all.add(
             Condition::any()
                 .add(SimpleExpr::from(Func::lower(Expr::col(delivery::Column::Email))).like(like))
