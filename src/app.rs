@@ -82,6 +82,10 @@ pub fn router(
             "/admin/export/attendees.csv",
             get(crate::export::attendees_csv),
         )
+        .route(
+            "/admin/export/deliveries.csv",
+            get(crate::export::deliveries_csv),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route(

@@ -48,6 +48,8 @@ pub const HTTP_REQUEST_DURATION: &str = "techconf_http_request_duration_seconds"
 pub const GRAPHQL_REQUEST_DURATION: &str = "techconf_graphql_request_duration_seconds";
 pub const OUTCOME_COMMIT_SIZE: &str = "techconf_outcome_commit_size";
 pub const OUTCOME_COMMIT_DURATION: &str = "techconf_outcome_commit_duration_seconds";
+pub const DELIVERIES_RETRIED: &str = "techconf_deliveries_retried_total";
+pub const CSV_EXPORTS: &str = "techconf_csv_exports_total";
 /// Every metric TechConf exports; docs/OPERATIONS.md describes each one.
 pub const ALL: &[&str] = &[
     JOBS,
@@ -62,6 +64,8 @@ pub const ALL: &[&str] = &[
     GRAPHQL_REQUEST_DURATION,
     OUTCOME_COMMIT_SIZE,
     OUTCOME_COMMIT_DURATION,
+    DELIVERIES_RETRIED,
+    CSV_EXPORTS,
 ];
 
 /// Job kinds and states, so a state with no rows reads 0 instead of its last value.
@@ -143,6 +147,14 @@ fn describe() {
         metrics::Unit::Seconds,
         "HTTP request latency by method, route and status."
     );
+    describe_counter!(
+        DELIVERIES_RETRIED,
+        "Failed (or bounced) deliveries made pending again by retryFailedDeliveries."
+    );
+    describe_counter!(
+        CSV_EXPORTS,
+        "CSV exports started, by export (attendees, deliveries)."
+    );
     describe_histogram!(
         OUTCOME_COMMIT_SIZE,
         "Delivery outcomes recorded per group commit of the send step."
@@ -177,6 +189,18 @@ pub fn record_commit(size: usize, took: Duration) {
     handle();
     histogram!(OUTCOME_COMMIT_SIZE).record(size as f64);
     histogram!(OUTCOME_COMMIT_DURATION).record(took.as_secs_f64());
+}
+
+/// Counts deliveries an admin's retry made pending again.
+pub fn deliveries_retried(count: u64) {
+    handle();
+    counter!(DELIVERIES_RETRIED).increment(count);
+}
+
+/// Counts one CSV export that started streaming.
+pub fn csv_export(export: &'static str) {
+    handle();
+    counter!(CSV_EXPORTS, "export" => export).increment(1);
 }
 
 /// What became of one hand-off to the mail transport.

@@ -55,6 +55,7 @@ on_both_backends!(
     the_relay_claims_publishes_and_releases,
     planning_records_suppressed_addresses_and_the_rest_completes_the_count,
     a_bounce_moves_a_sent_delivery_once,
+    retrying_skips_hard_bounces_unless_asked_and_never_the_unsubscribed,
 );
 
 async fn migrated(database: &TestDatabase) -> DatabaseConnection {
@@ -461,10 +462,11 @@ async fn retrying_failures_reopens_the_notification(db: DatabaseConnection) {
     );
     let before = jobs(&db).await.len();
 
-    store::notification::retry_failed(&db, id, SLICE)
+    let retried = store::notification::retry_failed(&db, id, SLICE, false)
         .await
-        .unwrap()
-        .publish();
+        .unwrap();
+    assert_eq!((retried.retried, retried.skipped_bounced), (3, 0));
+    retried.signal.publish();
     let n = row(&db, id).await;
     assert_eq!((n.status, n.failed), (NotificationStatus::Sending, 0));
     assert!(n.completed_at.is_none());
@@ -478,7 +480,7 @@ async fn retrying_failures_reopens_the_notification(db: DatabaseConnection) {
         3
     );
     assert!(matches!(
-        store::notification::retry_failed(&db, id, SLICE).await,
+        store::notification::retry_failed(&db, id, SLICE, false).await,
         Err(StoreError::NothingToRetry(_))
     ));
 }
@@ -512,7 +514,7 @@ async fn transitions_the_state_machine_lacks_are_refused(db: DatabaseConnection)
         .publish();
     assert_eq!(row(&db, queued).await.status, NotificationStatus::Cancelled);
     assert!(matches!(
-        store::notification::retry_failed(&db, queued, SLICE).await,
+        store::notification::retry_failed(&db, queued, SLICE, false).await,
         Err(StoreError::Refused { .. })
     ));
     // Cancelled before planning: the plan job does nothing.
@@ -922,4 +924,112 @@ async fn a_bounce_moves_a_sent_delivery_once(db: DatabaseConnection) {
         .unwrap();
     assert_eq!(bounced.status, DeliveryStatus::Bounced);
     assert_eq!(bounced.last_error.as_deref(), Some("550 gone"));
+}
+
+/// Claims every due delivery of `id` and records `outcome(email)` for each.
+async fn send_all(db: &DatabaseConnection, id: Uuid, outcome: impl Fn(&str) -> Outcome) {
+    let lease = lease_in(60);
+    let batch = claim_batch(db, id, (i64::MIN, i64::MAX), 100, lease)
+        .await
+        .unwrap();
+    let outcomes = batch.iter().map(|c| (c.id, outcome(&c.email))).collect();
+    record_outcomes(db, id, lease, outcomes)
+        .await
+        .unwrap()
+        .signal
+        .publish();
+}
+
+async fn retrying_skips_hard_bounces_unless_asked_and_never_the_unsubscribed(
+    db: DatabaseConnection,
+) {
+    use techconf::suppression::{Reason, suppress};
+    let id = planned(&db, 5).await;
+    let refused = || Outcome::Failed {
+        error: "550 no such user".into(),
+    };
+    send_all(&db, id, |email| {
+        if email == "person0@example.org" {
+            Outcome::Sent {
+                message_id: "<0@test>".into(),
+            }
+        } else {
+            refused()
+        }
+    })
+    .await;
+    // person0 bounced after sending; person1 failed and was suppressed for a bounce;
+    // person2 failed and unsubscribed since; person3 and person4 simply failed.
+    let sent = delivery::Entity::find()
+        .all(&db)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|d| d.email == "person0@example.org")
+        .unwrap();
+    store::delivery::bounce(&db, sent.id, id, "550 gone")
+        .await
+        .unwrap()
+        .publish();
+    suppress(&db, "person1@example.org", None, Reason::Bounced)
+        .await
+        .unwrap();
+    suppress(&db, "person2@example.org", None, Reason::Unsubscribed)
+        .await
+        .unwrap();
+    let n = row(&db, id).await;
+    assert_eq!(
+        (n.status, n.sent, n.failed, n.bounced),
+        (NotificationStatus::CompletedWithErrors, 1, 4, 1)
+    );
+
+    let retried = store::notification::retry_failed(&db, id, SLICE, false)
+        .await
+        .unwrap();
+    retried.signal.publish();
+    assert_eq!(
+        (
+            retried.retried,
+            retried.skipped_bounced,
+            retried.skipped_suppressed
+        ),
+        (2, 2, 1)
+    );
+    let n = row(&db, id).await;
+    assert_eq!((n.status, n.failed), (NotificationStatus::Sending, 2));
+    assert_eq!(
+        count(&db, "delivery WHERE status = 'pending'").await,
+        2,
+        "person3 and person4"
+    );
+    send_all(&db, id, |_| refused()).await;
+    assert_eq!(
+        row(&db, id).await.status,
+        NotificationStatus::CompletedWithErrors
+    );
+
+    // Asked: the hard bounces too, the bounced delivery off `sent` and `bounced`; the
+    // unsubscribed address still not.
+    let retried = store::notification::retry_failed(&db, id, SLICE, true)
+        .await
+        .unwrap();
+    retried.signal.publish();
+    assert_eq!(
+        (
+            retried.retried,
+            retried.skipped_bounced,
+            retried.skipped_suppressed
+        ),
+        (4, 0, 1)
+    );
+    let n = row(&db, id).await;
+    assert_eq!(
+        (n.status, n.sent, n.failed, n.bounced),
+        (NotificationStatus::Sending, 0, 1, 0)
+    );
+    assert_eq!(count(&db, "delivery WHERE status = 'pending'").await, 4);
+    send_all(&db, id, |_| refused()).await;
+    let n = row(&db, id).await;
+    assert_eq!(n.failed, 5);
+    assert_final(&n);
 }

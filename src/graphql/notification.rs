@@ -12,7 +12,9 @@ use super::types::{
 use super::{ADMINS, READERS, db, parse_id, require};
 use crate::entity::notification;
 use crate::error::IntoGraphql;
-use crate::service::{self, notification::CreateNotification, page::PageRequest};
+use crate::service::{
+    self, deliveries::DeliveryFilter, notification::CreateNotification, page::PageRequest,
+};
 
 /// A notification rendered for one recipient.
 #[derive(async_graphql::SimpleObject)]
@@ -90,21 +92,27 @@ impl Notification {
             .map(|c| Some(c.into()))
             .gql()
     }
-    /// The recipients, optionally only those in one status.
+    /// The recipients in the order they were planned: the delivery log. Optionally only
+    /// those in one status, and only those whose email or name (as registered, "first last")
+    /// contains `search` (case-insensitive, at most 100 characters).
     #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity")]
     async fn deliveries(
         &self,
         ctx: &Context<'_>,
         status: Option<DeliveryStatus>,
+        #[graphql(desc = "A part of the recipient's email or name.")] search: Option<String>,
         #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
         after: Option<String>,
     ) -> Result<ListConnection<Delivery>> {
         require(ctx, READERS).gql()?;
         let request = PageRequest::new(first, decode_cursor(after.as_deref()).gql()?).gql()?;
-        let page =
-            service::notification::deliveries(db(ctx), self.0.id, status.map(Into::into), request)
-                .await
-                .gql()?;
+        let filter = DeliveryFilter {
+            status: status.map(Into::into),
+            search,
+        };
+        let page = service::deliveries::list(db(ctx), self.0.id, &filter, request)
+            .await
+            .gql()?;
         Ok(connection(page, after.is_some(), |m| m.id))
     }
 }
@@ -255,13 +263,47 @@ impl NotificationMutation {
             .gql()
     }
 
-    /// Sends again to the recipients whose delivery failed. Admin only.
-    async fn retry_failed_deliveries(&self, ctx: &Context<'_>, id: ID) -> Result<Notification> {
+    /// Sends again to the recipients whose delivery failed, and says how many. Admin only.
+    /// Hard bounces (failed deliveries to an address suppressed after a bounce, and
+    /// deliveries the provider reported bounced) are skipped unless `includeBounced`;
+    /// addresses that unsubscribed or complained are never retried. A `CONFLICT` when there
+    /// is nothing to retry.
+    async fn retry_failed_deliveries(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        #[graphql(desc = "Also retry hard bounces, sending to those addresses again \
+                          (default false).")]
+        include_bounced: Option<bool>,
+    ) -> Result<RetryFailedDeliveries> {
         require(ctx, ADMINS).gql()?;
         let id = parse_id("id", &id).gql()?;
-        service::controls::retry_failed(db(ctx), id, slice_size(ctx))
+        let include_bounced = include_bounced.unwrap_or(false);
+        let report = service::controls::retry_failed(db(ctx), id, slice_size(ctx), include_bounced)
             .await
-            .map(Notification)
-            .gql()
+            .gql()?;
+        Ok(RetryFailedDeliveries {
+            notification: Notification(report.notification),
+            retried: count(report.retried),
+            skipped_bounced: count(report.skipped_bounced),
+            skipped_suppressed: count(report.skipped_suppressed),
+        })
     }
+}
+
+fn count(n: u64) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+/// What `retryFailedDeliveries` did.
+#[derive(async_graphql::SimpleObject)]
+pub struct RetryFailedDeliveries {
+    /// The notification as it is after the retry (`failed` is down by the retried ones).
+    pub notification: Notification,
+    /// Deliveries made pending again.
+    pub retried: i32,
+    /// Hard bounces left alone (retry them with `includeBounced: true`).
+    pub skipped_bounced: i32,
+    /// Failed deliveries to addresses that unsubscribed or complained since: never retried.
+    pub skipped_suppressed: i32,
 }

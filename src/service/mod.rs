@@ -3,6 +3,8 @@
 pub mod attendee;
 pub mod conference;
 pub mod controls;
+pub mod csv_stream;
+pub mod deliveries;
 pub mod notification;
 pub mod page;
 pub mod roster;

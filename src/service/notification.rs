@@ -1,13 +1,12 @@
-//! Notifications: creation (row + plan job in one transaction), reads and delivery lists.
+//! Notifications: creation (row + plan job in one transaction) and reads. Their delivery
+//! logs are [`super::deliveries`].
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use super::page::{self, Page, PageRequest};
 use crate::auth::Principal;
-use crate::domain::{
-    DeliveryStatus, NotificationTemplate, RecipientFields, TemplateLimits, required_text,
-};
-use crate::entity::{delivery, notification};
+use crate::domain::{NotificationTemplate, RecipientFields, TemplateLimits, required_text};
+use crate::entity::notification;
 use crate::error::{ApiError, ApiResult};
 use crate::mail::{conference_context, recipient_context};
 use crate::store::{self, notification::NewNotification};
@@ -169,18 +168,4 @@ pub async fn list(
         select = select.filter(notification::Column::ConferenceId.eq(conference_id));
     }
     Ok(page::fetch(db, select, notification::Column::Id, request).await?)
-}
-
-pub async fn deliveries(
-    db: &impl ConnectionTrait,
-    notification_id: Uuid,
-    status: Option<DeliveryStatus>,
-    request: PageRequest<i64>,
-) -> ApiResult<Page<delivery::Model>> {
-    let mut select =
-        delivery::Entity::find().filter(delivery::Column::NotificationId.eq(notification_id));
-    if let Some(status) = status {
-        select = select.filter(delivery::Column::Status.eq(status));
-    }
-    Ok(page::fetch(db, select, delivery::Column::Id, request).await?)
 }

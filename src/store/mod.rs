@@ -45,8 +45,12 @@ pub enum StoreError {
         imported: bool,
         action: &'static str,
     },
-    /// Retry asked with nothing failed.
-    #[error("notification {0} has no failed deliveries to retry")]
+    /// Retry asked with nothing failed (or only hard bounces, not asked for, and suppressed
+    /// addresses).
+    #[error(
+        "notification {0} has no failed deliveries to retry (hard bounces are retried only \
+         when asked; suppressed addresses never)"
+    )]
     NothingToRetry(Uuid),
     /// The row cannot be processed (no conference, say): retrying cannot help.
     #[error("notification {id}: {reason}")]

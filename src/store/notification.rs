@@ -498,37 +498,126 @@ pub async fn cancel(db: &DatabaseConnection, id: Uuid) -> Result<Signal, StoreEr
     commit_with_signal(txn, id).await
 }
 
+/// What [`retry_failed`] did.
+#[derive(Debug)]
+#[must_use = "publish the signal"]
+pub struct Retried {
+    /// Deliveries made `pending` again.
+    pub retried: u64,
+    /// Hard bounces left alone: failed deliveries to an address suppressed after a bounce,
+    /// and deliveries the provider reported bounced (retried only when asked).
+    pub skipped_bounced: u64,
+    /// Failed deliveries to an address that unsubscribed or complained since: never retried.
+    pub skipped_suppressed: u64,
+    pub signal: Signal,
+}
+
+/// The delivery's address (the row `delivery`) is on the suppression list of the
+/// notification (`$1`)'s conference, or of all, for one of the reasons in `{}`.
+const SUPPRESSED_DELIVERY: &str = "EXISTS (SELECT 1 FROM suppression s \
+     WHERE s.email = LOWER(delivery.email) AND s.reason IN ({}) AND (s.conference_id IS NULL \
+         OR s.conference_id = (SELECT conference_id FROM notification WHERE id = $1)))";
+
+fn suppressed_for(reasons: &str) -> String {
+    SUPPRESSED_DELIVERY.replace("{}", reasons)
+}
+
 /// Retry failed deliveries: `failed` become `pending` with their attempts reset, the counter
 /// goes down, and (unless paused) the notification is `SENDING` with send jobs over the
 /// pending deliveries.
+///
+/// Hard bounces are skipped unless `include_bounced`: failed deliveries whose address was
+/// suppressed after a bounce, and `bounced` deliveries (sent, then reported bounced by the
+/// provider; retrying one takes it off `sent` and `bounced`). A failed delivery whose
+/// address unsubscribed or complained since is never retried. With nothing to retry, the
+/// answer is [`StoreError::NothingToRetry`] and nothing changes.
 pub async fn retry_failed(
     db: &DatabaseConnection,
     id: Uuid,
     slice_size: usize,
-) -> Result<Signal, StoreError> {
+    include_bounced: bool,
+) -> Result<Retried, StoreError> {
     let (txn, row, imported) = locked(db, id).await?;
     if imported || matches!(row.status, Cancelled | Cancelling) {
         return Err(refused(id, row, imported, "retried"));
     }
     let backend = txn.get_database_backend();
     let now = Utc::now();
-    let retried = txn
+    let count = |sql: String| {
+        let txn = &txn;
+        async move {
+            let row = txn
+                .query_one_raw(same(backend, sql, vec![id.into()]))
+                .await?;
+            Ok::<u64, DbErr>(match row {
+                Some(row) => row.try_get::<i64>("", "n")? as u64,
+                None => 0,
+            })
+        }
+    };
+    let skipped_suppressed = count(format!(
+        "SELECT COUNT(*) AS n FROM delivery WHERE notification_id = $1 AND status = 'failed' \
+         AND {}",
+        suppressed_for("'unsubscribed', 'complained'")
+    ))
+    .await?;
+    let failed_bounced = count(format!(
+        "SELECT COUNT(*) AS n FROM delivery WHERE notification_id = $1 AND status = 'failed' \
+         AND {} AND NOT {}",
+        suppressed_for("'bounced'"),
+        suppressed_for("'unsubscribed', 'complained'")
+    ))
+    .await?;
+    let bounced = count(
+        "SELECT COUNT(*) AS n FROM delivery WHERE notification_id = $1 AND status = 'bounced'"
+            .to_owned(),
+    )
+    .await?;
+    let never = suppressed_for("'unsubscribed', 'complained'");
+    let skip = if include_bounced {
+        never
+    } else {
+        suppressed_for("'unsubscribed', 'complained', 'bounced'")
+    };
+    let retried_failed = txn
         .execute_raw(same(
             backend,
-            "UPDATE delivery SET status = 'pending', attempts = 0, next_attempt_at = NULL \
-             WHERE notification_id = $1 AND status = 'failed'",
+            format!(
+                "UPDATE delivery SET status = 'pending', attempts = 0, next_attempt_at = NULL \
+                 WHERE notification_id = $1 AND status = 'failed' AND NOT {skip}"
+            ),
             vec![id.into()],
         ))
         .await?
         .rows_affected();
+    let retried_bounced = if include_bounced {
+        txn.execute_raw(same(
+            backend,
+            "UPDATE delivery SET status = 'pending', attempts = 0, next_attempt_at = NULL, \
+                 sent_at = NULL \
+             WHERE notification_id = $1 AND status = 'bounced'",
+            vec![id.into()],
+        ))
+        .await?
+        .rows_affected()
+    } else {
+        0
+    };
+    let retried = retried_failed + retried_bounced;
     if retried == 0 {
         txn.rollback().await?;
         return Err(StoreError::NothingToRetry(id));
     }
     txn.execute_raw(same(
         backend,
-        "UPDATE notification SET failed = failed - $1, updated_at = $2 WHERE id = $3",
-        vec![(retried as i64).into(), now.into(), id.into()],
+        "UPDATE notification SET failed = failed - $1, sent = sent - $2, bounced = bounced - $2, \
+             updated_at = $3 WHERE id = $4",
+        vec![
+            (retried_failed as i64).into(),
+            (retried_bounced as i64).into(),
+            now.into(),
+            id.into(),
+        ],
     ))
     .await?;
     if !matches!(row.status, Paused | Pausing) {
@@ -538,7 +627,17 @@ pub async fn retry_failed(
         }
         enqueue_pending(&txn, id, slice_size).await?;
     }
-    commit_with_signal(txn, id).await
+    let signal = commit_with_signal(txn, id).await?;
+    Ok(Retried {
+        retried,
+        skipped_bounced: if include_bounced {
+            0
+        } else {
+            failed_bounced + bounced
+        },
+        skipped_suppressed,
+        signal,
+    })
 }
 
 /// Send jobs over the id range of the notification's pending deliveries.

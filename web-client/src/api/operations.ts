@@ -230,6 +230,35 @@ export const FailedDeliveriesQuery = graphql(`
   }
 `);
 
+/** The delivery log of a notification: every recipient, by status and searched by email or name. */
+export const DeliveryLogQuery = graphql(`
+  query DeliveryLog($id: ID!, $status: DeliveryStatus, $search: String, $first: Int!, $after: String) {
+    notification(id: $id) {
+      id
+      deliveries(status: $status, search: $search, first: $first, after: $after) {
+        totalCount
+        pageInfo {
+          hasNextPage
+          endCursor
+        }
+        nodes {
+          id
+          email
+          status
+          attempts
+          lastError
+          sentAt
+          attendee {
+            id
+            firstName
+            lastName
+          }
+        }
+      }
+    }
+  }
+`);
+
 /** Attendees to choose from for the compose preview. */
 export const PreviewRecipientsQuery = graphql(`
   query PreviewRecipients($conferenceId: ID!) {
@@ -287,16 +316,22 @@ export const CancelNotificationMutation = graphql(`
   }
 `);
 
+/** Says what it did: how many were retried, and which hard bounces were left alone. */
 export const RetryFailedDeliveriesMutation = graphql(`
-  mutation RetryFailedDeliveries($id: ID!) {
-    retryFailedDeliveries(id: $id) {
-      id
-      status
-      total
-      sent
-      failed
-      cancelled
-      pending
+  mutation RetryFailedDeliveries($id: ID!, $includeBounced: Boolean) {
+    retryFailedDeliveries(id: $id, includeBounced: $includeBounced) {
+      retried
+      skippedBounced
+      skippedSuppressed
+      notification {
+        id
+        status
+        total
+        sent
+        failed
+        cancelled
+        pending
+      }
     }
   }
 `);
