@@ -413,6 +413,8 @@ pub struct WorkerSettings {
     pub sender: String,
     /// The budget of every template render (previews, creation and sending).
     pub templates: crate::domain::TemplateLimits,
+    /// Bounds and defaults of scheduling, audiences, auto-pause and test sends.
+    pub campaigns: crate::domain::CampaignLimits,
 }
 
 impl Settings {
@@ -517,6 +519,7 @@ impl Settings {
                     max_body_bytes: positive(&get, "TEMPLATE_MAX_BODY_BYTES", "131072")?,
                     timeout: millis(&get, "TEMPLATE_TIMEOUT_MS", "2000")?,
                 },
+                campaigns: campaign_limits(&get)?,
             },
             connections: ConnectionLimits {
                 header_read_timeout: millis(&get, "HTTP_HEADER_READ_TIMEOUT_MS", "10000")?,
@@ -559,6 +562,38 @@ impl Settings {
         }
         Ok(settings)
     }
+}
+
+fn campaign_limits(
+    get: &impl Fn(&'static str) -> Option<String>,
+) -> Result<crate::domain::CampaignLimits, ConfigError> {
+    let limits = crate::domain::CampaignLimits {
+        audience_max_values: positive(get, "AUDIENCE_MAX_VALUES", "100")?,
+        audience_max_attendee_ids: positive(get, "AUDIENCE_MAX_ATTENDEE_IDS", "1000")?,
+        audience_max_value_chars: positive(get, "AUDIENCE_MAX_VALUE_CHARS", "200")?,
+        auto_pause_default: crate::domain::AutoPause {
+            failure_ratio: typed(get, "AUTO_PAUSE_FAILURE_RATIO", "0.2")?,
+            minimum_attempts: positive(get, "AUTO_PAUSE_MINIMUM_ATTEMPTS", "50")?,
+        },
+        auto_pause_max_window: positive(get, "AUTO_PAUSE_MAX_WINDOW", "10000")?,
+        schedule_max_ahead: chrono::Duration::days(positive::<i64>(
+            get,
+            "SCHEDULE_MAX_DAYS_AHEAD",
+            "366",
+        )?),
+        test_send_max_recipients: positive(get, "TEST_SEND_MAX_RECIPIENTS", "5")?,
+    };
+    limits
+        .auto_pause_default
+        .check(&limits)
+        .map_err(|e| ConfigError::new("AUTO_PAUSE_FAILURE_RATIO", e.to_string()))?;
+    if limits.test_send_max_recipients > 50 {
+        return Err(ConfigError::new(
+            "TEST_SEND_MAX_RECIPIENTS",
+            "at most 50: a test send is not a campaign",
+        ));
+    }
+    Ok(limits)
 }
 
 /// Reads `.env` from the working directory, if there is one; real environment variables win.

@@ -46,6 +46,9 @@ pub const SUBSCRIPTIONS_ACTIVE: &str = "techconf_graphql_subscriptions_active";
 pub const SUBSCRIPTION_EVENTS: &str = "techconf_graphql_subscription_events_total";
 pub const HTTP_REQUEST_DURATION: &str = "techconf_http_request_duration_seconds";
 pub const GRAPHQL_REQUEST_DURATION: &str = "techconf_graphql_request_duration_seconds";
+pub const AUTO_PAUSES: &str = "techconf_notifications_auto_paused_total";
+pub const SCHEDULE_DELAY: &str = "techconf_scheduled_plan_delay_seconds";
+pub const TEST_SENDS: &str = "techconf_test_sends_total";
 /// Every metric TechConf exports; docs/OPERATIONS.md describes each one.
 pub const ALL: &[&str] = &[
     JOBS,
@@ -58,6 +61,9 @@ pub const ALL: &[&str] = &[
     SUBSCRIPTION_EVENTS,
     HTTP_REQUEST_DURATION,
     GRAPHQL_REQUEST_DURATION,
+    AUTO_PAUSES,
+    SCHEDULE_DELAY,
+    TEST_SENDS,
 ];
 
 /// Job kinds and states, so a state with no rows reads 0 instead of its last value.
@@ -102,6 +108,19 @@ pub fn handle() -> &'static PrometheusHandle {
 }
 
 fn describe() {
+    describe_counter!(
+        AUTO_PAUSES,
+        "Notifications that paused themselves (their failure ratio passed their auto-pause rule)."
+    );
+    describe_histogram!(
+        SCHEDULE_DELAY,
+        metrics::Unit::Seconds,
+        "How late a scheduled notification was planned after its sendAt."
+    );
+    describe_counter!(
+        TEST_SENDS,
+        "Test emails (sendTestNotification) by outcome (sent, failed)."
+    );
     describe_gauge!(JOBS, "Job rows by kind and status.");
     describe_gauge!(
         JOBS_OLDEST_PENDING_AGE,
@@ -154,6 +173,25 @@ pub fn record_send(result: &Result<(), SendError>, reply_class: &'static str, to
     };
     counter!(DELIVERIES, "outcome" => outcome.as_str(), "reply_class" => reply_class).increment(1);
     histogram!(SMTP_SEND_DURATION, "outcome" => outcome.as_str()).record(took.as_secs_f64());
+}
+
+/// A notification paused itself.
+pub fn record_auto_pause() {
+    handle();
+    counter!(AUTO_PAUSES).increment(1);
+}
+
+/// A scheduled notification was planned `delay` after its `sendAt`.
+pub fn record_schedule_delay(delay: chrono::Duration) {
+    handle();
+    histogram!(SCHEDULE_DELAY).record(delay.as_seconds_f64().max(0.0));
+}
+
+/// One test email was handed to the transport (`sent`) or refused.
+pub fn record_test_send(sent: bool) {
+    handle();
+    let outcome = if sent { "sent" } else { "failed" };
+    counter!(TEST_SENDS, "outcome" => outcome).increment(1);
 }
 
 /// What became of one hand-off to the mail transport.
