@@ -173,6 +173,7 @@ export const NotificationsQuery = graphql(`
         pending
         submittedAt
         completedAt
+        sendAt
       }
     }
   }
@@ -330,6 +331,7 @@ export const NotificationProgressSubscription = graphql(`
       ratePerSecond
       etaSeconds
       updatedAt
+      pausedReason
     }
   }
 `);
