@@ -15,6 +15,7 @@ use crate::helpers::{
     Backend, TestApp, assert_no_errors, emails, error_code, insert_attendees, new_database,
     on_both, on_both_backends, spawn_app_on,
 };
+use crate::subscriptions::{Protocol, Subscription};
 use crate::worker_processes::WorkerProcess;
 
 on_both!(
@@ -660,6 +661,14 @@ async fn auto_pause_stops_a_failing_send_within_a_batch_and_resume_continues(bac
                             "autoPause": {"failureRatio": 0.2, "minimumAttempts": 20}}),
         )
         .await;
+    let mut live = Subscription::start(
+        &app.address,
+        &app.admin_token,
+        Protocol::Modern,
+        "subscription($id: ID!) { notificationProgress(id: $id) { status pausedReason } }",
+        json!({"id": id}),
+    )
+    .await;
 
     // Mid-send, the server starts refusing nine recipients in ten.
     wait_until("40 emails accepted", || async {
@@ -683,6 +692,9 @@ async fn auto_pause_stops_a_failing_send_within_a_batch_and_resume_continues(bac
     assert!(n["pending"].as_i64().unwrap() > 0);
     let stopped_at = smtp.message_count();
     assert_eq!(stopped_at as i64, sent);
+    // Live progress says why.
+    let event = live.progress_until("PAUSED").await;
+    assert_eq!(event["pausedReason"].as_str(), Some(reason.as_str()));
 
     handle.clear_recipient_rejections();
     let resumed = app
@@ -693,6 +705,8 @@ async fn auto_pause_stops_a_failing_send_within_a_batch_and_resume_continues(bac
         .await;
     assert_no_errors(&resumed);
     assert!(resumed["data"]["resumeNotification"]["pausedReason"].is_null());
+    let event = live.progress_until("COMPLETED_WITH_ERRORS").await;
+    assert!(event["pausedReason"].is_null(), "{event}");
     let done = app.wait_until_finished(&id).await;
     assert_eq!(done["status"], "COMPLETED_WITH_ERRORS", "{done}");
     assert_eq!(
