@@ -690,6 +690,23 @@ mod tests {
     }
 
     #[test]
+    fn campaign_settings_default_to_the_documented_values_and_are_checked() {
+        let c = settings(&[]).unwrap().worker.campaigns;
+        assert_eq!(c, crate::domain::CampaignLimits::default());
+        assert_eq!(c.auto_pause_default.minimum_attempts, 50);
+        assert_eq!(c.test_send_max_recipients, 5);
+        for (name, bad) in [
+            ("AUTO_PAUSE_FAILURE_RATIO", "1.5"),
+            ("AUTO_PAUSE_FAILURE_RATIO", "0"),
+            ("TEST_SEND_MAX_RECIPIENTS", "500"),
+            ("AUDIENCE_MAX_VALUES", "0"),
+        ] {
+            let err = settings(&[(name, bad)]).unwrap_err();
+            assert_eq!(err.variable, name, "{bad}");
+        }
+    }
+
+    #[test]
     fn a_bad_value_names_its_variable() {
         let err = settings(&[("TECHCONF_LISTEN", "nowhere")]).unwrap_err();
         assert_eq!(err.variable, "TECHCONF_LISTEN");
