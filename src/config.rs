@@ -416,6 +416,8 @@ pub struct WorkerSettings {
     pub sender: String,
     /// The budget of every template render (previews, creation and sending).
     pub templates: crate::domain::TemplateLimits,
+    /// Bounds and defaults of scheduling, audiences, auto-pause and test sends.
+    pub campaigns: crate::domain::CampaignLimits,
 }
 
 impl Settings {
@@ -521,6 +523,7 @@ impl Settings {
                     max_body_bytes: positive(&get, "TEMPLATE_MAX_BODY_BYTES", "131072")?,
                     timeout: millis(&get, "TEMPLATE_TIMEOUT_MS", "2000")?,
                 },
+                campaigns: campaign_limits(&get)?,
             },
             connections: ConnectionLimits {
                 header_read_timeout: millis(&get, "HTTP_HEADER_READ_TIMEOUT_MS", "10000")?,
@@ -563,6 +566,38 @@ impl Settings {
         }
         Ok(settings)
     }
+}
+
+fn campaign_limits(
+    get: &impl Fn(&'static str) -> Option<String>,
+) -> Result<crate::domain::CampaignLimits, ConfigError> {
+    let limits = crate::domain::CampaignLimits {
+        audience_max_values: positive(get, "AUDIENCE_MAX_VALUES", "100")?,
+        audience_max_attendee_ids: positive(get, "AUDIENCE_MAX_ATTENDEE_IDS", "1000")?,
+        audience_max_value_chars: positive(get, "AUDIENCE_MAX_VALUE_CHARS", "200")?,
+        auto_pause_default: crate::domain::AutoPause {
+            failure_ratio: typed(get, "AUTO_PAUSE_FAILURE_RATIO", "0.2")?,
+            minimum_attempts: positive(get, "AUTO_PAUSE_MINIMUM_ATTEMPTS", "50")?,
+        },
+        auto_pause_max_window: positive(get, "AUTO_PAUSE_MAX_WINDOW", "10000")?,
+        schedule_max_ahead: chrono::Duration::days(positive::<i64>(
+            get,
+            "SCHEDULE_MAX_DAYS_AHEAD",
+            "366",
+        )?),
+        test_send_max_recipients: positive(get, "TEST_SEND_MAX_RECIPIENTS", "5")?,
+    };
+    limits
+        .auto_pause_default
+        .check(&limits)
+        .map_err(|e| ConfigError::new("AUTO_PAUSE_FAILURE_RATIO", e.to_string()))?;
+    if limits.test_send_max_recipients > 50 {
+        return Err(ConfigError::new(
+            "TEST_SEND_MAX_RECIPIENTS",
+            "at most 50: a test send is not a campaign",
+        ));
+    }
+    Ok(limits)
 }
 
 /// Reads `.env` from the working directory, if there is one; real environment variables win.
@@ -656,6 +691,23 @@ mod tests {
         assert!(s.database_url.is_sqlite());
         assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
         assert!(matches!(s.mail, MailSettings::File { .. }));
+    }
+
+    #[test]
+    fn campaign_settings_default_to_the_documented_values_and_are_checked() {
+        let c = settings(&[]).unwrap().worker.campaigns;
+        assert_eq!(c, crate::domain::CampaignLimits::default());
+        assert_eq!(c.auto_pause_default.minimum_attempts, 50);
+        assert_eq!(c.test_send_max_recipients, 5);
+        for (name, bad) in [
+            ("AUTO_PAUSE_FAILURE_RATIO", "1.5"),
+            ("AUTO_PAUSE_FAILURE_RATIO", "0"),
+            ("TEST_SEND_MAX_RECIPIENTS", "500"),
+            ("AUDIENCE_MAX_VALUES", "0"),
+        ] {
+            let err = settings(&[(name, bad)]).unwrap_err();
+            assert_eq!(err.variable, name, "{bad}");
+        }
     }
 
     #[test]

@@ -50,6 +50,9 @@ pub const OUTCOME_COMMIT_SIZE: &str = "techconf_outcome_commit_size";
 pub const OUTCOME_COMMIT_DURATION: &str = "techconf_outcome_commit_duration_seconds";
 pub const DELIVERIES_RETRIED: &str = "techconf_deliveries_retried_total";
 pub const CSV_EXPORTS: &str = "techconf_csv_exports_total";
+pub const AUTO_PAUSES: &str = "techconf_notifications_auto_paused_total";
+pub const SCHEDULE_DELAY: &str = "techconf_scheduled_plan_delay_seconds";
+pub const TEST_SENDS: &str = "techconf_test_sends_total";
 /// Every metric TechConf exports; docs/OPERATIONS.md describes each one.
 pub const ALL: &[&str] = &[
     JOBS,
@@ -66,6 +69,9 @@ pub const ALL: &[&str] = &[
     OUTCOME_COMMIT_DURATION,
     DELIVERIES_RETRIED,
     CSV_EXPORTS,
+    AUTO_PAUSES,
+    SCHEDULE_DELAY,
+    TEST_SENDS,
 ];
 
 /// Job kinds and states, so a state with no rows reads 0 instead of its last value.
@@ -113,6 +119,19 @@ pub fn handle() -> &'static PrometheusHandle {
 }
 
 fn describe() {
+    describe_counter!(
+        AUTO_PAUSES,
+        "Notifications that paused themselves (their failure ratio passed their auto-pause rule)."
+    );
+    describe_histogram!(
+        SCHEDULE_DELAY,
+        metrics::Unit::Seconds,
+        "How late a scheduled notification was planned after its sendAt."
+    );
+    describe_counter!(
+        TEST_SENDS,
+        "Test emails (sendTestNotification) by outcome (sent, failed)."
+    );
     describe_gauge!(JOBS, "Job rows by kind and status.");
     describe_gauge!(
         JOBS_OLDEST_PENDING_AGE,
@@ -201,6 +220,25 @@ pub fn deliveries_retried(count: u64) {
 pub fn csv_export(export: &'static str) {
     handle();
     counter!(CSV_EXPORTS, "export" => export).increment(1);
+}
+
+/// A notification paused itself.
+pub fn record_auto_pause() {
+    handle();
+    counter!(AUTO_PAUSES).increment(1);
+}
+
+/// A scheduled notification was planned `delay` after its `sendAt`.
+pub fn record_schedule_delay(delay: chrono::Duration) {
+    handle();
+    histogram!(SCHEDULE_DELAY).record(delay.as_seconds_f64().max(0.0));
+}
+
+/// One test email was handed to the transport (`sent`) or refused.
+pub fn record_test_send(sent: bool) {
+    handle();
+    let outcome = if sent { "sent" } else { "failed" };
+    counter!(TEST_SENDS, "outcome" => outcome).increment(1);
 }
 
 /// What became of one hand-off to the mail transport.

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{SubsecRound, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, Statement};
 use techconf::domain::{DeliveryStatus, JobStatus, NewConference, NotificationStatus};
 use techconf::entity::{delivery, job, notification};
@@ -56,6 +56,8 @@ on_both_backends!(
     planning_records_suppressed_addresses_and_the_rest_completes_the_count,
     a_bounce_moves_a_sent_delivery_once,
     retrying_skips_hard_bounces_unless_asked_and_never_the_unsubscribed,
+    a_scheduled_notification_waits_for_its_time_and_can_be_moved_or_cancelled,
+    a_notification_pauses_itself_when_its_window_fails_and_resume_clears_it,
 );
 
 async fn migrated(database: &TestDatabase) -> DatabaseConnection {
@@ -90,6 +92,7 @@ async fn notification_for(db: &DatabaseConnection, n: usize) -> Uuid {
             message: "Hello".into(),
             created_by: "test".into(),
             idempotency_key: None,
+            ..Default::default()
         },
     )
     .await
@@ -170,7 +173,8 @@ async fn planning_creates_one_delivery_per_attendee_once(db: DatabaseConnection)
         planned,
         Planned::Planned {
             total: 120,
-            status: NotificationStatus::Sending
+            status: NotificationStatus::Sending,
+            delay: None,
         }
     );
     let (again, _) = store::notification::plan(&db, id, SLICE).await.unwrap();
@@ -1031,5 +1035,170 @@ async fn retrying_skips_hard_bounces_unless_asked_and_never_the_unsubscribed(
     send_all(&db, id, |_| refused()).await;
     let n = row(&db, id).await;
     assert_eq!(n.failed, 5);
+}
+
+/// A conference with `n` attendees and a notification created with `campaign`'s scheduling,
+/// audience and auto-pause.
+async fn campaign_for(db: &DatabaseConnection, n: usize, campaign: NewNotification) -> Uuid {
+    let id = notification_for(db, n).await;
+    let conference = row(db, id).await.conference_id.unwrap();
+    store::notification::create(
+        db,
+        NewNotification {
+            conference_id: conference,
+            subject: "Hi".into(),
+            message: "Hello".into(),
+            created_by: "test".into(),
+            ..campaign
+        },
+    )
+    .await
+    .unwrap()
+    .0
+    .id
+}
+
+async fn a_scheduled_notification_waits_for_its_time_and_can_be_moved_or_cancelled(
+    db: DatabaseConnection,
+) {
+    let later = (Utc::now() + chrono::Duration::hours(1)).trunc_subsecs(3);
+    let id = campaign_for(
+        &db,
+        3,
+        NewNotification {
+            send_at: Some(later),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(row(&db, id).await.status, NotificationStatus::Scheduled);
+    let plan_job = |jobs: Vec<job::Model>| {
+        jobs.into_iter()
+            .filter(|j| j.payload.contains(&id.to_string()))
+            .collect::<Vec<_>>()
+    };
+    let scheduled = plan_job(jobs(&db).await);
+    assert_eq!(scheduled.len(), 1);
+    assert_eq!(scheduled[0].run_at, later, "due at sendAt");
+    // A plan job run early (claimed before a reschedule, say) leaves it scheduled.
+    let (early, _) = store::notification::plan(&db, id, SLICE).await.unwrap();
+    assert_eq!(early, Planned::NotYet { send_at: later });
+
+    let sooner = Utc::now() - chrono::Duration::milliseconds(1);
+    store::notification::reschedule(&db, id, sooner)
+        .await
+        .unwrap()
+        .publish();
+    let moved = plan_job(jobs(&db).await);
+    assert_eq!(moved.len(), 1, "replaced, not added");
+    assert!(moved[0].run_at <= Utc::now());
+    let (planned, _) = store::notification::plan(&db, id, SLICE).await.unwrap();
+    let Planned::Planned {
+        total,
+        status,
+        delay,
+    } = planned
+    else {
+        panic!("{planned:?}")
+    };
+    assert_eq!((total, status), (3, NotificationStatus::Sending));
+    assert!(delay.is_some_and(|d| d >= chrono::Duration::zero()));
+    assert!(matches!(
+        store::notification::reschedule(&db, id, later).await,
+        Err(StoreError::Refused { .. })
+    ));
+
+    let other = campaign_for(
+        &db,
+        0,
+        NewNotification {
+            send_at: Some(later),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert!(matches!(
+        store::notification::pause(&db, other).await,
+        Err(StoreError::Refused { .. })
+    ));
+    store::notification::cancel(&db, other)
+        .await
+        .unwrap()
+        .publish();
+    assert_eq!(row(&db, other).await.status, NotificationStatus::Cancelled);
+    assert!(
+        plan_job(jobs(&db).await)
+            .iter()
+            .all(|j| !j.payload.contains(&other.to_string()))
+    );
+    let (skipped, _) = store::notification::plan(&db, other, SLICE).await.unwrap();
+    assert_eq!(skipped, Planned::Skipped);
+}
+
+async fn a_notification_pauses_itself_when_its_window_fails_and_resume_clears_it(
+    db: DatabaseConnection,
+) {
+    let id = campaign_for(
+        &db,
+        30,
+        NewNotification {
+            auto_pause: Some(techconf::domain::AutoPause {
+                failure_ratio: 0.2,
+                minimum_attempts: 10,
+            }),
+            ..Default::default()
+        },
+    )
+    .await;
+    store::notification::plan(&db, id, SLICE)
+        .await
+        .unwrap()
+        .1
+        .publish();
+    let all = (i64::MIN, i64::MAX);
+    let record = async |failures: usize| {
+        let lease = lease_in(60);
+        let batch = claim_batch(&db, id, all, 10, lease).await.unwrap();
+        let outcomes = batch
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let outcome = if i < failures {
+                    Outcome::Failed {
+                        error: "550 no".into(),
+                    }
+                } else {
+                    Outcome::Sent {
+                        message_id: format!("<{}@test>", c.id),
+                    }
+                };
+                (c.id, outcome)
+            })
+            .collect();
+        record_outcomes(&db, id, lease, outcomes)
+            .await
+            .unwrap()
+            .signal
+            .publish();
+        row(&db, id).await
+    };
+    let n = record(2).await;
+    assert_eq!(
+        n.status,
+        NotificationStatus::Sending,
+        "2 of 10 is not more than 20%"
+    );
+    let n = record(3).await;
+    assert_eq!(n.status, NotificationStatus::Paused, "3 of the last 10");
+    assert!(n.paused_reason.unwrap().contains("3 of the last 10"));
+    store::notification::resume(&db, id, SLICE)
+        .await
+        .unwrap()
+        .publish();
+    let n = row(&db, id).await;
+    assert_eq!(n.status, NotificationStatus::Sending);
+    assert_eq!((n.paused_reason, n.auto_pause_window), (None, None));
+    let n = record(0).await;
+    assert_eq!(n.status, NotificationStatus::CompletedWithErrors);
     assert_final(&n);
 }

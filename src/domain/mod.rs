@@ -1,4 +1,5 @@
 //! Domain types: input is parsed into these at the edge, so the rest of the code can trust it.
+mod campaign;
 mod conference;
 mod email;
 mod registration;
@@ -7,6 +8,7 @@ mod template;
 mod template_budget;
 mod text;
 
+pub use campaign::{Audience, AutoPause, CampaignLimits};
 pub use conference::{ConferenceDetails, Currency};
 pub use email::EmailAddress;
 pub use registration::{NewAttendee, NewConference, Registration};

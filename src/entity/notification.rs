@@ -28,6 +28,16 @@ pub struct Model {
     pub legacy_status: Option<String>,
     /// The shared rate limiter's state (microseconds since the epoch).
     pub rate_tat: Option<i64>,
+    /// When a scheduled notification is planned (its plan job is due then).
+    pub send_at: Option<DateTimeUtc>,
+    /// The audience criteria (`domain::Audience` as JSON); none: every attendee.
+    pub audience: Option<String>,
+    /// The auto-pause rule (`domain::AutoPause` as JSON); none: off.
+    pub auto_pause: Option<String>,
+    /// The most recent outcomes, oldest first: `s` sent, `f` failed (the auto-pause window).
+    pub auto_pause_window: Option<String>,
+    /// Why the notification paused itself; cleared by resume.
+    pub paused_reason: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

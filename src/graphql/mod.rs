@@ -2,6 +2,7 @@
 //! into one schema. Resolvers are thin: they check the caller, parse arguments and call
 //! `crate::service`.
 mod attendee;
+pub mod campaign;
 mod conference;
 mod connection;
 pub mod limits;
@@ -33,6 +34,7 @@ pub struct QueryRoot(
     conference::ConferenceQuery,
     attendee::AttendeeQuery,
     notification::NotificationQuery,
+    campaign::CampaignQuery,
     suppression::SuppressionQuery,
     ViewerQuery,
 );
@@ -44,6 +46,7 @@ pub struct MutationRoot(
     attendee::AttendeeMutation,
     roster::RosterMutation,
     notification::NotificationMutation,
+    campaign::CampaignMutation,
     suppression::SuppressionMutation,
 );
 
@@ -56,6 +59,18 @@ pub fn build_schema(
     limits: ApiLimits,
     worker: crate::config::WorkerSettings,
     hub: crate::progress::ProgressHub,
+) -> (TechConfSchema, ws::Subscriptions) {
+    build_schema_with(db, limits, worker, hub, None)
+}
+
+/// [`build_schema`], with the mail transport test sends go through (without one,
+/// `sendTestNotification` answers an internal error).
+pub fn build_schema_with(
+    db: DatabaseConnection,
+    limits: ApiLimits,
+    worker: crate::config::WorkerSettings,
+    hub: crate::progress::ProgressHub,
+    outbound: Option<crate::mail::Outbound>,
 ) -> (TechConfSchema, ws::Subscriptions) {
     let pace = Pace::new(limits.subscription_interval, limits.subscription_budget);
     let schema = Schema::build(
@@ -72,6 +87,7 @@ pub fn build_schema(
     .data(worker)
     .data(hub)
     .data(pace)
+    .data(outbound)
     .extension(crate::ws::SubscriptionCap)
     // Depth and cost are measured by `limits`, which tells introspection apart.
     .extension(limits::RequestLimits::new(&limits))

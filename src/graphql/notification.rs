@@ -81,6 +81,27 @@ impl Notification {
     async fn completed_at(&self) -> Option<DateTime<Utc>> {
         self.0.completed_at
     }
+    /// When a scheduled notification is (or was) planned. `startedAt` later than this shows
+    /// how late planning started (no worker was running at `sendAt`, say).
+    async fn send_at(&self) -> Option<DateTime<Utc>> {
+        self.0.send_at
+    }
+    /// The audience criteria it was created with; null: every attendee registered when it
+    /// is planned.
+    async fn audience(&self) -> Result<Option<super::campaign::Audience>> {
+        crate::domain::Audience::from_json(self.0.audience.as_deref())
+            .map(|a| a.map(Into::into))
+            .map_err(|e| crate::error::ApiError::Internal(anyhow::anyhow!(e)))
+            .gql()
+    }
+    /// Its auto-pause rule; null: it never pauses itself.
+    async fn auto_pause(&self) -> Option<super::campaign::AutoPause> {
+        crate::domain::AutoPause::from_json(self.0.auto_pause.as_deref()).map(Into::into)
+    }
+    /// Why it paused itself (auto-pause); null otherwise, and again once resumed.
+    async fn paused_reason(&self) -> Option<&str> {
+        self.0.paused_reason.as_deref()
+    }
     /// The conference whose attendees receive it (none for some imported notifications).
     async fn conference(&self, ctx: &Context<'_>) -> Result<Option<Conference>> {
         let Some(id) = self.0.conference_id else {
@@ -208,8 +229,10 @@ fn slice_size(ctx: &Context<'_>) -> usize {
 
 #[Object]
 impl NotificationMutation {
-    /// Queues a notification to every attendee of a conference. Admin only. The templates
-    /// are checked first: nothing is saved when they do not compile.
+    /// Queues a notification to the attendees of a conference (every attendee registered
+    /// when it is planned, or those its `audience` selects then), now or at `sendAt`. Admin
+    /// only. The templates and campaign settings are checked first: nothing is saved when
+    /// they are refused.
     async fn create_notification(
         &self,
         ctx: &Context<'_>,
@@ -217,6 +240,17 @@ impl NotificationMutation {
     ) -> Result<Notification> {
         let principal = require(ctx, ADMINS).gql()?;
         let conference_id = parse_id("conferenceId", &input.conference_id).gql()?;
+        let campaigns = super::campaign::limits(ctx);
+        let audience = input
+            .audience
+            .map(|a| a.parse(&campaigns))
+            .transpose()
+            .gql()?;
+        let auto_pause = input
+            .auto_pause
+            .map(|a| a.parse(&campaigns))
+            .transpose()
+            .gql()?;
         service::notification::create(
             db(ctx),
             principal,
@@ -225,8 +259,12 @@ impl NotificationMutation {
                 subject: input.subject,
                 message: input.message,
                 idempotency_key: input.idempotency_key,
+                send_at: input.send_at,
+                audience,
+                auto_pause,
             },
             &template_limits(ctx),
+            &campaigns,
         )
         .await
         .map(Notification)
@@ -253,7 +291,8 @@ impl NotificationMutation {
             .gql()
     }
 
-    /// Stops for good: pending recipients become cancelled. Admin only.
+    /// Stops for good: pending recipients become cancelled; a scheduled notification is never
+    /// planned. Admin only.
     async fn cancel_notification(&self, ctx: &Context<'_>, id: ID) -> Result<Notification> {
         require(ctx, ADMINS).gql()?;
         let id = parse_id("id", &id).gql()?;

@@ -1,6 +1,7 @@
 //! Business operations. Each takes a database connection and returns domain results, so
 //! GraphQL resolvers, the CLI and tests all call the same code.
 pub mod attendee;
+pub mod campaign;
 pub mod conference;
 pub mod controls;
 pub mod csv_stream;

@@ -5,7 +5,10 @@ use uuid::Uuid;
 
 use super::page::{self, Page, PageRequest};
 use crate::auth::Principal;
-use crate::domain::{NotificationTemplate, RecipientFields, TemplateLimits, required_text};
+use crate::domain::{
+    Audience, AutoPause, CampaignLimits, NotificationTemplate, RecipientFields, TemplateLimits,
+    required_text,
+};
 use crate::entity::notification;
 use crate::error::{ApiError, ApiResult};
 use crate::mail::{conference_context, recipient_context};
@@ -18,16 +21,23 @@ pub struct CreateNotification {
     pub subject: String,
     pub message: String,
     pub idempotency_key: Option<String>,
+    /// Plan then instead of now (`SCHEDULED` until then).
+    pub send_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Who receives it; none: every attendee registered when it is planned.
+    pub audience: Option<Audience>,
+    /// When it pauses itself; none: the `AUTO_PAUSE_*` defaults.
+    pub auto_pause: Option<AutoPause>,
 }
 
-/// Validates the templates, then writes the notification (QUEUED) and its plan job in one
-/// transaction. With an idempotency key already used by the same token, returns the
+/// Validates the templates and the campaign settings, then writes the notification
+/// (`QUEUED`, or `SCHEDULED` with a `send_at` ahead) and its plan job in one transaction. With an idempotency key already used by the same token, returns the
 /// notification that key created instead of creating another.
 pub async fn create(
     db: &DatabaseConnection,
     principal: &Principal,
     input: CreateNotification,
     limits: &TemplateLimits,
+    campaigns: &CampaignLimits,
 ) -> ApiResult<notification::Model> {
     let created_by = principal.identity();
     let key = input
@@ -44,6 +54,19 @@ pub async fn create(
         .check()
         .await
         .map_err(crate::domain::ValidationError::from)?;
+    let send_at = input
+        .send_at
+        .map(|at| super::campaign::check_send_at(at, campaigns))
+        .transpose()?;
+    let audience = input
+        .audience
+        .clone()
+        .map(|a| a.check(campaigns))
+        .transpose()?;
+    let auto_pause = input
+        .auto_pause
+        .unwrap_or(campaigns.auto_pause_default)
+        .check(campaigns)?;
     let conference = super::conference::get(db, input.conference_id).await?;
 
     let created = store::notification::create(
@@ -54,6 +77,9 @@ pub async fn create(
             message: input.message.clone(),
             created_by: created_by.clone(),
             idempotency_key: key.clone(),
+            send_at,
+            audience,
+            auto_pause: Some(auto_pause),
         },
     )
     .await;
@@ -70,7 +96,14 @@ pub async fn create(
         }
     };
     signal.publish();
-    tracing::info!(notification_id = %row.id, conference_id = %conference.id, "notification queued");
+    tracing::info!(
+        notification_id = %row.id,
+        conference_id = %conference.id,
+        status = %row.status,
+        send_at = ?row.send_at,
+        targeted = row.audience.is_some(),
+        "notification queued"
+    );
     Ok(row)
 }
 

@@ -9,7 +9,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, FromQueryResult, Value
 use uuid::Uuid;
 
 use super::Signal;
-use super::notification::{Row, settle};
+use super::notification::{Row, auto_pause, settle};
 use super::sql::{Paired, same};
 use crate::progress::notification_changed;
 
@@ -138,6 +138,7 @@ pub struct Recorded {
 /// transaction; each row only if it still carries `lease`. If that was the last delivery in
 /// flight of a notification being paused or cancelled, or the last one of a finished send,
 /// the same transaction moves the notification on (`PAUSED`, `CANCELLED`, `COMPLETED`...).
+/// The same transaction applies the notification's auto-pause rule to these outcomes.
 pub async fn record_outcomes(
     db: &DatabaseConnection,
     notification: Uuid,
@@ -210,7 +211,7 @@ pub async fn record_outcomes(
             "UPDATE notification SET sent = sent + $1, failed = failed + $2, updated_at = $3 \
              WHERE id = $4 \
              RETURNING status, conference_id, started_at, legacy_id, total, sent, failed, \
-                 cancelled, suppressed",
+                 cancelled, suppressed, auto_pause, auto_pause_window",
             vec![
                 (sent as i64).into(),
                 (failed as i64).into(),
@@ -220,7 +221,9 @@ pub async fn record_outcomes(
         ))
         .await?;
     if let Some(row) = row {
-        settle(&txn, notification, Row::from_query(&row)?, now).await?;
+        let mut state = Row::from_query(&row)?;
+        state.status = auto_pause(&txn, notification, &row, state, (sent, failed), now).await?;
+        settle(&txn, notification, state, now).await?;
     }
     let signal = notification_changed(&txn, notification).await?;
     txn.commit().await?;

@@ -125,6 +125,7 @@ async fn insert_unchecked(app: &TestApp, conference: &str, message: &str) -> Str
             message: message.into(),
             created_by: "test".into(),
             idempotency_key: None,
+            ..Default::default()
         },
     )
     .await

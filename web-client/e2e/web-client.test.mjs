@@ -368,12 +368,22 @@ describe('TechConf web client', () => {
     );
     const asked = httpOperations.filter((o) => o.at >= watchedFrom).map((o) => o.name);
     // The delivery log's page is read again when the progress moves (at most once a second).
-    const allowed = new Set(['Notification', 'PauseNotification', 'ResumeNotification', 'Conferences', 'FailedDeliveries', 'DeliveryLog']);
+    const allowed = new Set([
+      'Notification',
+      'NotificationCampaign',
+      'PauseNotification',
+      'ResumeNotification',
+      'Conferences',
+      'FailedDeliveries',
+      'DeliveryLog',
+    ]);
     assert.deepEqual(asked.filter((name) => !allowed.has(name)), [], `no progress queries over HTTP: ${asked.join(', ')}`);
     // The page reads the notification on load, after each control and after a reconnect
     // (pause now passes through PAUSING, so one more read than before); polling over the
     // send's 15+ seconds would be many more.
     assert.ok(asked.filter((name) => name === 'Notification').length <= 8, `no polling: ${asked.join(', ')}`);
+    // The campaign details are read with it, once per status.
+    assert.ok(asked.filter((name) => name === 'NotificationCampaign').length <= 8, `no polling: ${asked.join(', ')}`);
     await page.setViewportSize({ width: 375, height: 812 });
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
     assert.ok(overflow <= 0, `the progress page is ${overflow}px wider than a phone`);

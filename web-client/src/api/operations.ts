@@ -173,6 +173,7 @@ export const NotificationsQuery = graphql(`
         pending
         submittedAt
         completedAt
+        sendAt
       }
     }
   }
@@ -365,6 +366,7 @@ export const NotificationProgressSubscription = graphql(`
       ratePerSecond
       etaSeconds
       updatedAt
+      pausedReason
     }
   }
 `);

@@ -81,7 +81,8 @@ describe('notification page, live', () => {
     expect([enabled('Pause'), enabled('Resume'), enabled('Retry failed'), enabled('Cancel sending')]).toEqual([false, false, false, false]);
     // The progress came from the subscription alone: no query asked for it.
     const queried = new Set(client.executeQuery.mock.calls.map(([request]) => request.query.definitions[0].name.value));
-    expect([...queried].sort()).toEqual(['DeliveryLog', 'FailedDeliveries', 'Notification']);
+    // (The campaign details are read once per status, like the notification itself.)
+    expect([...queried].sort()).toEqual(['DeliveryLog', 'FailedDeliveries', 'Notification', 'NotificationCampaign']);
   });
 
   it('says the figures are stale while the connection is down, and live again once it is back', async () => {

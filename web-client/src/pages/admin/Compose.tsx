@@ -4,15 +4,20 @@
 import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { useClient, useMutation, useQuery } from 'urql';
 import { errorSummary, formErrors } from '../../api/errors';
+import { AudiencePreviewQuery } from '../../api/campaigns';
 import {
-  AttendeeCountQuery,
   ConferenceQuery,
   CreateNotificationMutation,
   PreviewNotificationQuery,
   PreviewRecipientsQuery,
 } from '../../api/operations';
 import { useSession } from '../../auth/session';
+import { AudienceBuilder } from '../../components/AudienceBuilder';
 import { TextAreaField, TextField } from '../../components/Field';
+import { SendLater } from '../../components/SendLater';
+import { SendTest } from '../../components/SendTest';
+import type { AudienceInput } from '../../lib/campaign';
+import { formatDateTime } from '../../lib/format';
 import { Alert, Loading, PageHeading } from '../../components/ui';
 import { useDebounced, usePageTitle } from '../../hooks/common';
 import { newIdempotencyKey, plural } from '../../lib/format';
@@ -46,6 +51,9 @@ export function Compose({ conferenceId }: { conferenceId: string }) {
   // Which step the general errors come from, so their title says what did not happen.
   const [failedStep, setFailedStep] = useState<'review' | 'create'>('review');
   const [created, create] = useMutation(CreateNotificationMutation);
+  const [sendAt, setSendAt] = useState<string | null>(null);
+  const [sendAtError, setSendAtError] = useState<string | undefined>();
+  const [audience, setAudience] = useState<AudienceInput | null>(null);
   const lastField = useRef<NotificationField>('message');
   const subjectRef = useRef<HTMLInputElement>(null);
   const messageRef = useRef<HTMLTextAreaElement>(null);
@@ -84,6 +92,9 @@ export function Compose({ conferenceId }: { conferenceId: string }) {
       focusField(bad);
       return;
     }
+    const past = sendAt !== null && new Date(sendAt).getTime() < Date.now();
+    setSendAtError(past ? 'Pick a time in the future, or untick “Send later”.' : undefined);
+    if (past) return;
     // The server checks the templates as createNotification will (syntax, variables, filters).
     setChecking(true);
     const check = await client
@@ -108,13 +119,15 @@ export function Compose({ conferenceId }: { conferenceId: string }) {
     setIdempotencyKey(newIdempotencyKey());
     setStep('confirm');
     requestAnimationFrame(() => confirmRef.current?.focus());
-    const count = await client.query(AttendeeCountQuery, { conferenceId }, { requestPolicy: 'network-only' }).toPromise();
-    if (count.data) setRecipients(count.data.attendees.totalCount);
+    const count = await client
+      .query(AudiencePreviewQuery, { conferenceId, audience, first: 0 }, { requestPolicy: 'network-only' })
+      .toPromise();
+    if (count.data) setRecipients(count.data.audiencePreview.count);
     else setCountError(errorSummary(count.error));
   };
 
   const send = async () => {
-    const result = await create({ input: { conferenceId, subject, message, idempotencyKey } });
+    const result = await create({ input: { conferenceId, subject, message, idempotencyKey, sendAt, audience } });
     const id = result.data?.createNotification.id;
     if (id) {
       navigate(`/admin/notifications/${encodeURIComponent(id)}?created=1`);
@@ -151,7 +164,14 @@ export function Compose({ conferenceId }: { conferenceId: string }) {
           {recipients !== null && (
             <p className="confirm__count" data-testid="recipient-count">
               It will be emailed to <strong>{plural(recipients, 'attendee')}</strong>
-              {conference ? <> of {conference.name}</> : null}, each personalised.
+              {conference ? <> of {conference.name}</> : null}
+              {audience ? ' matching the audience' : ''}, each personalised
+              {sendAt ? (
+                <>
+                  , at <strong>{formatDateTime(sendAt)}</strong> (recipients are counted again then)
+                </>
+              ) : null}
+              .
             </p>
           )}
           {recipients === 0 && <Alert kind="warning">Nobody is registered yet, so nobody would receive it.</Alert>}
@@ -173,7 +193,13 @@ export function Compose({ conferenceId }: { conferenceId: string }) {
               onClick={() => void send()}
               disabled={created.fetching || recipients === null}
             >
-              {created.fetching ? 'Sending…' : recipients === null ? 'Send' : `Send to ${plural(recipients, 'attendee')}`}
+              {created.fetching
+                ? 'Sending…'
+                : sendAt
+                  ? 'Schedule'
+                  : recipients === null
+                    ? 'Send'
+                    : `Send to ${plural(recipients, 'attendee')}`}
             </button>
             <button type="button" className="button button--secondary" onClick={() => setStep('edit')} disabled={created.fetching}>
               Back to editing
@@ -239,6 +265,9 @@ export function Compose({ conferenceId }: { conferenceId: string }) {
               ))}
             </ul>
           </div>
+          <SendLater value={sendAt} onChange={setSendAt} error={sendAtError} />
+          <AudienceBuilder conferenceId={conferenceId} onChange={setAudience} />
+          <SendTest conferenceId={conferenceId} subject={subject} message={message} />
           <div className="actions">
             <button type="submit" className="button button--primary" disabled={checking}>
               {checking ? 'Checking…' : 'Review and send…'}

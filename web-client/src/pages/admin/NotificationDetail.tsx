@@ -3,6 +3,7 @@ import { useQuery } from 'urql';
 import { errorSummary, isUnknownId } from '../../api/errors';
 import { FailedDeliveriesQuery, NotificationQuery } from '../../api/operations';
 import { DeliveryLog, DeliveryTable } from '../../components/DeliveryLog';
+import { AutoPauseNotice, CampaignDetails } from '../../components/CampaignNotices';
 import { NotificationControls } from '../../components/NotificationControls';
 import { ProgressView } from '../../components/ProgressView';
 import { RateChart } from '../../components/RateChart';
@@ -61,16 +62,19 @@ export function NotificationDetail({ id, justCreated }: { id: string; justCreate
       )}
       <PageHeading subtitle={`Submitted ${formatDateTime(n.submittedAt)}`}>{n.subject}</PageHeading>
       {justCreated && (
-        <Alert kind="success" title="Notification queued">
-          The worker will email it to every attendee; progress shows below.
+        <Alert kind="success" title={n.status === 'SCHEDULED' ? 'Notification scheduled' : 'Notification queued'}>
+          The worker will email it to its audience{n.status === 'SCHEDULED' ? ' at the time you chose' : ''}; progress shows
+          below.
         </Alert>
       )}
       {live.error && <Alert>{errorSummary(live.error)}</Alert>}
       {progress && (
         <>
+          <AutoPauseNotice id={id} reason={progress.pausedReason} status={progress.status} onChanged={live.refresh} />
           <ProgressView progress={progress} live={live.live} />
           {(rates.length > 0 || !isTerminal(progress.status)) && <RateChart samples={rates} />}
           <NotificationControls progress={progress} onChanged={live.refresh} />
+          <CampaignDetails id={id} status={progress.status} onChanged={live.refresh} />
           <FailedDeliveries id={id} failed={progress.failed} />
           {(progress.bounced ?? 0) > 0 && <FailedDeliveries id={id} failed={progress.bounced ?? 0} status="BOUNCED" />}
           <DeliveryLog id={id} version={progressVersion(progress)} />

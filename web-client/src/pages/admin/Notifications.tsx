@@ -6,6 +6,7 @@ import { useLiveNotifications } from '../../hooks/live';
 import { formatDateTime, plural } from '../../lib/format';
 import { formatCount, percent } from '../../lib/progress';
 import { Link } from '../../router';
+import { Countdown } from '../../components/CampaignNotices';
 import { conferencePath } from './AdminShell';
 
 export const NOTIFICATIONS_PAGE_SIZE = 20;
@@ -50,7 +51,9 @@ export function Notifications({ conferenceId }: { conferenceId: string }) {
                     <StatusBadge status={n.status} />
                   </td>
                   <td data-label="Progress">
-                    {n.total > 0 ? (
+                    {n.status === 'SCHEDULED' && n.sendAt ? (
+                      <Countdown sendAt={n.sendAt} />
+                    ) : n.total > 0 ? (
                       <span>
                         {percent(n)}% · {formatCount(n.sent)} sent
                         {n.failed > 0 && <>, {formatCount(n.failed)} failed</>} of {formatCount(n.total)}

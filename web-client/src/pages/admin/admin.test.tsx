@@ -200,6 +200,9 @@ describe('compose', () => {
           : { data: { previewNotification: { subject: 'Hi Ada', body: 'Body', html: '<!DOCTYPE html><p>Body</p>' } } };
       }
       if (name === 'AttendeeCount') return { data: { attendees: { totalCount: 321 } } };
+      if (name === 'AudiencePreview') {
+        return { data: { audiencePreview: { count: variables.audience ? 12 : 321, attendees: { nodes: [] } } } };
+      }
       return undefined;
     });
     renderCompose(client);
