@@ -4,6 +4,7 @@
 mod attendee;
 mod conference;
 mod connection;
+mod draft;
 pub mod limits;
 mod loader;
 mod multiplex;
@@ -33,6 +34,7 @@ pub struct QueryRoot(
     conference::ConferenceQuery,
     attendee::AttendeeQuery,
     notification::NotificationQuery,
+    draft::DraftQuery,
     suppression::SuppressionQuery,
     ViewerQuery,
 );
@@ -44,6 +46,7 @@ pub struct MutationRoot(
     attendee::AttendeeMutation,
     roster::RosterMutation,
     notification::NotificationMutation,
+    draft::DraftMutation,
     suppression::SuppressionMutation,
 );
 

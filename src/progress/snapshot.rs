@@ -163,6 +163,7 @@ mod tests {
             legacy_id: None,
             legacy_status: None,
             rate_tat: None,
+            name: None,
         }
     }
 

@@ -3,6 +3,7 @@
 pub mod attendee;
 pub mod conference;
 pub mod controls;
+pub mod draft;
 pub mod notification;
 pub mod page;
 pub mod roster;
