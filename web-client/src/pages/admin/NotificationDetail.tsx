@@ -3,13 +3,15 @@ import { useQuery } from 'urql';
 import { errorSummary, isUnknownId } from '../../api/errors';
 import { FailedDeliveriesQuery, NotificationQuery } from '../../api/operations';
 import { NotificationControls } from '../../components/NotificationControls';
+import { ProgressAnnouncer } from '../../components/ProgressAnnouncer';
 import { ProgressView } from '../../components/ProgressView';
 import { Alert, Loading, PageHeading, Pager } from '../../components/ui';
 import { usePageTitle, useThrottled } from '../../hooks/common';
 import { useCursorPager } from '../../hooks/useCursorPager';
 import { LIVE_REFETCH_MS, useNotificationProgress } from '../../hooks/live';
 import { formatDateTime, plural } from '../../lib/format';
-import { progressFromNotification } from '../../lib/progress';
+import { isTerminal, progressFromNotification } from '../../lib/progress';
+import { useViewer } from '../../auth/session';
 import { Link } from '../../router';
 import { ConferenceNav, conferencePath } from './AdminShell';
 
@@ -32,7 +34,8 @@ export function NotificationDetail({ id, justCreated }: { id: string; justCreate
   useEffect(() => {
     if (status) reexecute({ requestPolicy: 'network-only' });
   }, [status, reexecute]);
-  usePageTitle(n ? n.subject : 'Notification');
+  usePageTitle(n ? n.name : 'Notification');
+  const canSend = useViewer()?.role === 'ADMIN';
 
   if (fetching && !data) return <Loading />;
   if (isUnknownId(error)) {
@@ -55,13 +58,25 @@ export function NotificationDetail({ id, justCreated }: { id: string; justCreate
           <Link to={conferencePath(n.conference.id, 'notifications')}>← Notifications of {n.conference.name}</Link>
         </p>
       )}
-      <PageHeading subtitle={`Submitted ${formatDateTime(n.submittedAt)}`}>{n.subject}</PageHeading>
-      {justCreated && (
+      <PageHeading subtitle={`Submitted ${formatDateTime(n.submittedAt)}`}>{n.name}</PageHeading>
+      {canSend && n.conference && (
+        <p>
+          <Link
+            to={`${conferencePath(n.conference.id, 'compose')}?from=${encodeURIComponent(n.id)}`}
+            className="button button--secondary"
+          >
+            Duplicate as new
+          </Link>
+        </p>
+      )}
+      {/* Only while it is being sent: once finished, the progress says so itself. */}
+      {justCreated && progress && !isTerminal(progress.status) && (
         <Alert kind="success" title="Notification queued">
           The worker will email it to every attendee; progress shows below.
         </Alert>
       )}
       {live.error && <Alert>{errorSummary(live.error)}</Alert>}
+      <ProgressAnnouncer progress={progress} />
       {progress && (
         <>
           <ProgressView progress={progress} live={live.live} />
