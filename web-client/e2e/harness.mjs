@@ -210,6 +210,12 @@ export async function checkAccessibility(page, label) {
   if (violations.length) throw new Error(`axe found problems on ${label}:\n  ${violations.join('\n  ')}`);
 }
 
+/** Fails when the page is wider than its screen (sideways scrolling). */
+export async function assertNoSidewaysScroll(page, what) {
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  if (overflow > 0) throw new Error(`${what}: the page is ${overflow}px wider than the screen`);
+}
+
 /** Signs in to the admin console with the server's admin token. */
 export async function signIn(page, server) {
   await page.goto(`${server.baseUrl}/admin`);
