@@ -5,7 +5,7 @@
 // unloading while a change is not saved yet.
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { useClient } from 'urql';
-import { errorSummary } from '../api/errors';
+import { errorSummary, hasCode } from '../api/errors';
 import { SaveNotificationDraftMutation } from '../api/operations';
 
 /** How long after the last keystroke a draft is saved. */
@@ -83,17 +83,24 @@ export function useDraftAutosave({
     const snapshot = JSON.stringify(content);
     const run = (async () => {
       if (mounted.current) setState({ kind: 'saving' });
-      const result = await client
-        .mutation(SaveNotificationDraftMutation, {
-          input: {
-            id: draftId.current,
-            conferenceId,
-            name: content.name,
-            subject: content.subject,
-            message: content.message,
-          },
-        })
-        .toPromise();
+      const attempt = () =>
+        client
+          .mutation(SaveNotificationDraftMutation, {
+            input: {
+              id: draftId.current,
+              conferenceId,
+              name: content.name,
+              subject: content.subject,
+              message: content.message,
+            },
+          })
+          .toPromise();
+      let result = await attempt();
+      if (draftId.current !== null && hasCode(result.error, 'NOT_FOUND')) {
+        // The draft was sent or deleted elsewhere meanwhile: what is here becomes a new one.
+        draftId.current = null;
+        result = await attempt();
+      }
       const saved = result.data?.saveNotificationDraft;
       if (saved) {
         stored.current = snapshot;

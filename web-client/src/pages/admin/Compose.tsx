@@ -299,7 +299,7 @@ export function Compose({
       />
       {loadProblem === 'draft' && (
         <Alert kind="warning" title="The draft could not be opened">
-          It was sent or deleted, or the server is away ({errorSummary(loadedDraft.error)}). You are writing a new one.
+          It was sent or deleted, or the server is away ({errorSummary(loadedDraft.error)}). What you write now is saved as a new draft.
         </Alert>
       )}
       {loadProblem === 'copy' && (

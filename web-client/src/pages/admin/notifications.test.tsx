@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { makeSubject } from 'wonka';
 import type { NotificationProgress } from '../../lib/progress';
 import { renderAsAdmin } from '../../test/asAdmin';
-import { mockClient } from '../../test/mockClient';
+import { graphQLError, mockClient } from '../../test/mockClient';
 import { Compose, copyName } from './Compose';
 import { NotificationDetail } from './NotificationDetail';
 import { Notifications } from './Notifications';
@@ -257,5 +257,26 @@ describe('progress page', () => {
     renderAsAdmin(client, <NotificationDetail id="n1" justCreated={false} />);
     const link = await screen.findByRole('link', { name: 'Duplicate as new' });
     expect(link.getAttribute('href')).toBe('/admin/conferences/c1/compose?from=n1');
+  });
+});
+
+describe('a draft gone elsewhere', () => {
+  it('is saved again as a new draft rather than lost', async () => {
+    const client = mockClient((name, variables) => {
+      if (name === 'NotificationDraft') return { error: graphQLError('draft d1 does not exist', { code: 'NOT_FOUND' }) };
+      if (name === 'SaveNotificationDraft') {
+        const input = variables.input as Record<string, string | null>;
+        return input.id === 'd1'
+          ? { error: graphQLError('draft d1 does not exist', { code: 'NOT_FOUND' }) }
+          : { data: { saveNotificationDraft: { ...draft, ...input, id: 'd2' } } };
+      }
+      return undefined;
+    });
+    renderAsAdmin(client, <Compose conferenceId="c1" draftId="d1" />);
+    await screen.findByText('The draft could not be opened');
+    fireEvent.change(screen.getByLabelText(/^Subject/), { target: { value: 'Fresh start' } });
+    await waitFor(() => expect(screen.getByTestId('draft-status').getAttribute('data-state')).toBe('saved'), { timeout: 3000 });
+    expect(mutationsNamed(client, 'SaveNotificationDraft').map((v) => (v.input as { id: string | null }).id)).toEqual(['d1', null]);
+    expect(window.location.search).toBe('?draft=d2');
   });
 });
