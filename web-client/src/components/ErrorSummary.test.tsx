@@ -12,10 +12,25 @@ describe('error summary', () => {
       ['The server is away.'],
     );
     expect(items).toEqual([
-      { id: 'f-subject', message: 'SUBJECT: Too long.' },
-      { id: 'f-message', message: 'MESSAGE: This field is required.' },
+      { id: 'f-subject', field: 'subject', message: 'SUBJECT: Too long.' },
+      { id: 'f-message', field: 'message', message: 'MESSAGE: This field is required.' },
       { message: 'The server is away.' },
     ]);
+  });
+
+  it('drops a field once it is put right, and goes when nothing is left', () => {
+    const items = [
+      { id: 'f-subject', field: 'subject', message: 'Subject: Too long.' },
+      { id: 'f-message', field: 'message', message: 'Message: Required.' },
+    ];
+    const { rerender } = render(
+      <ErrorSummary title="Not sent" items={items} attempt={1} fieldErrors={{ subject: 'Too long.', message: 'Required.' }} />,
+    );
+    expect(within(screen.getByRole('alert')).getAllByRole('link')).toHaveLength(2);
+    rerender(<ErrorSummary title="Not sent" items={items} attempt={1} fieldErrors={{ message: 'Required.' }} />);
+    expect(within(screen.getByRole('alert')).getAllByRole('link').map((a) => a.textContent)).toEqual(['Message: Required.']);
+    rerender(<ErrorSummary title="Not sent" items={items} attempt={1} fieldErrors={{}} />);
+    expect(screen.queryByRole('alert')).toBeNull();
   });
 
   it('is one alert that takes focus, and its links focus the field', () => {

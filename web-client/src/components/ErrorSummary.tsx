@@ -6,6 +6,8 @@ import { useCallback, useEffect, useId, useRef, useState, type MouseEvent } from
 export interface SummaryItem {
   /** The id of the field's control; none for a problem with the whole form. */
   id?: string;
+  /** The form's name for the field, so the item can leave once the field is put right. */
+  field?: string;
   message: string;
 }
 
@@ -22,7 +24,7 @@ export function summaryItems<F extends string>(
 ): SummaryItem[] {
   const fields = order
     .filter((f) => errors[f])
-    .map((f) => ({ id: id(f), message: `${label(f)}: ${errors[f] ?? ''}` }));
+    .map((f) => ({ id: id(f), field: f, message: `${label(f)}: ${errors[f] ?? ''}` }));
   return [...fields, ...general.map((message) => ({ message }))];
 }
 
@@ -40,18 +42,25 @@ export function useErrorSummary() {
 
 export function ErrorSummary({
   title,
-  items,
+  items: all,
   attempt,
+  fieldErrors,
 }: {
   title: string;
   items: readonly SummaryItem[];
   /** Changes on each submission that fails: the summary then takes focus. */
   attempt: number;
+  /**
+   * The form's field errors as they are now: a field put right since the submission leaves
+   * the summary (quietly: a removal is not announced), so no fixed problem lingers.
+   */
+  fieldErrors?: Partial<Record<string, string | undefined>>;
 }) {
+  const items = all.filter((item) => !item.field || !fieldErrors || fieldErrors[item.field]);
   const ref = useRef<HTMLDivElement>(null);
   const titleId = useId();
   useEffect(() => {
-    if (items.length > 0) ref.current?.focus();
+    if (all.length > 0) ref.current?.focus();
     // Focus follows a new submission, not each re-render.
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [attempt]);

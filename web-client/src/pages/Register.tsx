@@ -172,7 +172,12 @@ export function RegistrationFormView({ conferenceId, conferenceName }: { confere
         Fields marked <span aria-hidden="true">*</span>
         <span className="visually-hidden">as required</span> are required.
       </p>
-      <ErrorSummary title="We could not register you" items={summary.items} attempt={summary.attempt} />
+      <ErrorSummary
+        title="We could not register you"
+        items={summary.items}
+        attempt={summary.attempt}
+        fieldErrors={errors}
+      />
       <AttendeeFields field={(name) => text(name, hints[name] ? { hint: hints[name] } : {})} />
       <div className="actions">
         <button type="submit" className="button button--primary" disabled={result.fetching}>

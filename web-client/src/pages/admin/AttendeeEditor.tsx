@@ -84,7 +84,12 @@ export function AttendeeEditor({
       <h2 id="edit-heading" tabIndex={-1}>
         Edit {attendee.firstName} {attendee.lastName}
       </h2>
-      <ErrorSummary title="The changes were not saved" items={summary.items} attempt={summary.attempt} />
+      <ErrorSummary
+        title="The changes were not saved"
+        items={summary.items}
+        attempt={summary.attempt}
+        fieldErrors={errors}
+      />
       <AttendeeFields field={field} rows={2} />
       <div className="actions">
         <button type="submit" className="button button--primary" disabled={result.fetching}>

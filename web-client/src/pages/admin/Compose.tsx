@@ -296,6 +296,7 @@ export function Compose({
         title={failedStep === 'review' ? 'The notification could not be checked for review' : 'The notification was not created'}
         items={summary.items}
         attempt={summary.attempt}
+        fieldErrors={errors}
       />
       {loadProblem === 'draft' && (
         <Alert kind="warning" title="The draft could not be opened">

@@ -103,6 +103,7 @@ export function ConferenceForm({ conference, onDone }: { conference?: Conference
         title={conference?.id ? 'The changes were not saved' : 'The conference was not created'}
         items={summary.items}
         attempt={summary.attempt}
+        fieldErrors={errors}
       />
       <TextField {...field('name', labels.name)} required />
       <div className="grid-2">
