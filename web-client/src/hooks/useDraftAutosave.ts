@@ -5,7 +5,7 @@
 // unloading while a change is not saved yet.
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { useClient } from 'urql';
-import { errorSummary, hasCode } from '../api/errors';
+import { apiErrors, errorSummary, hasCode } from '../api/errors';
 import { SaveNotificationDraftMutation } from '../api/operations';
 
 /** How long after the last keystroke a draft is saved. */
@@ -96,8 +96,11 @@ export function useDraftAutosave({
           })
           .toPromise();
       let result = await attempt();
-      if (draftId.current !== null && hasCode(result.error, 'NOT_FOUND')) {
-        // The draft was sent or deleted elsewhere meanwhile: what is here becomes a new one.
+      const elsewhere =
+        hasCode(result.error, 'NOT_FOUND') || apiErrors(result.error).some((e) => e.field === 'conferenceId');
+      if (draftId.current !== null && elsewhere) {
+        // The draft was sent or deleted elsewhere meanwhile (or belongs to another
+        // conference): what is here becomes a new draft.
         draftId.current = null;
         result = await attempt();
       }

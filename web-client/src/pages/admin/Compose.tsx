@@ -125,7 +125,10 @@ export function Compose({
     }
   }, [loadedDraft.data, copied.data, conferenceId, autosave]);
   const loading = (start.draft !== null && loadedDraft.fetching) || (start.from !== null && copied.fetching);
-  const loadProblem = start.draft && loadedDraft.error ? 'draft' : start.from && copied.error ? 'copy' : null;
+  const otherConference = loadedDraft.data?.notificationDraft.conferenceId !== undefined &&
+    loadedDraft.data.notificationDraft.conferenceId !== conferenceId;
+  const loadProblem =
+    start.draft && (loadedDraft.error || otherConference) ? 'draft' : start.from && copied.error ? 'copy' : null;
 
   const showSummary = (fieldErrors: FieldErrors<NotificationField>, general: string[] = []) =>
     summary.show(
@@ -300,7 +303,10 @@ export function Compose({
       />
       {loadProblem === 'draft' && (
         <Alert kind="warning" title="The draft could not be opened">
-          It was sent or deleted, or the server is away ({errorSummary(loadedDraft.error)}). What you write now is saved as a new draft.
+          {otherConference
+            ? 'It belongs to another conference.'
+            : `It was sent or deleted, or the server is away (${errorSummary(loadedDraft.error)}).`}{' '}
+          What you write now is saved as a new draft.
         </Alert>
       )}
       {loadProblem === 'copy' && (

@@ -279,4 +279,23 @@ describe('a draft gone elsewhere', () => {
     expect(mutationsNamed(client, 'SaveNotificationDraft').map((v) => (v.input as { id: string | null }).id)).toEqual(['d1', null]);
     expect(window.location.search).toBe('?draft=d2');
   });
+
+  it('of another conference is not continued here', async () => {
+    const client = mockClient((name, variables) => {
+      if (name === 'NotificationDraft') return { data: { notificationDraft: { ...draft, conferenceId: 'c2' } } };
+      if (name === 'SaveNotificationDraft') {
+        const input = variables.input as Record<string, string | null>;
+        return input.id === 'd1'
+          ? { error: graphQLError('conferenceId: the draft belongs to another conference', { code: 'VALIDATION', field: 'conferenceId' }) }
+          : { data: { saveNotificationDraft: { ...draft, ...input, id: 'd3' } } };
+      }
+      return undefined;
+    });
+    renderAsAdmin(client, <Compose conferenceId="c1" draftId="d1" />);
+    await screen.findByText(/It belongs to another conference/);
+    expect((screen.getByLabelText(/^Subject/) as HTMLInputElement).value).toBe('');
+    fireEvent.change(screen.getByLabelText(/^Subject/), { target: { value: 'Here' } });
+    await waitFor(() => expect(screen.getByTestId('draft-status').getAttribute('data-state')).toBe('saved'), { timeout: 3000 });
+    expect(window.location.search).toBe('?draft=d3');
+  });
 });
