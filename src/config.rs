@@ -376,6 +376,8 @@ pub struct ApiLimits {
     pub subscription_budget: u32,
     /// The most rows one `importAttendees` CSV may have.
     pub import_max_rows: usize,
+    /// Notification drafts one token may keep per conference.
+    pub draft_max_per_conference: usize,
     /// How often the server pings each WebSocket connection.
     pub ws_ping_interval: Duration,
     /// A WebSocket connection that sent nothing (not even a pong) for this long is closed.
@@ -501,6 +503,7 @@ impl Settings {
                 subscription_interval: millis(&get, "SUBSCRIPTION_MIN_INTERVAL_MS", "200")?,
                 subscription_budget: positive(&get, "SUBSCRIPTION_EVENT_BUDGET", "5000")?,
                 import_max_rows: positive(&get, "ATTENDEE_IMPORT_MAX_ROWS", "5000")?,
+                draft_max_per_conference: positive(&get, "DRAFT_MAX_PER_CONFERENCE", "50")?,
                 ws_ping_interval: millis(&get, "WS_PING_INTERVAL_MS", "15000")?,
                 ws_ping_timeout: millis(&get, "WS_PING_TIMEOUT_MS", "45000")?,
             },

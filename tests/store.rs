@@ -87,6 +87,7 @@ async fn notification_for(db: &DatabaseConnection, n: usize) -> Uuid {
     let (row, signal) = store::notification::create(
         db,
         NewNotification {
+            name: "Hi".into(),
             conference_id: conference.id,
             subject: "Hi".into(),
             message: "Hello".into(),

@@ -8,6 +8,7 @@ mod m20261121_000003_send_rate;
 mod m20261130_000010_conference_currency;
 mod m20261130_000011_deliverability;
 mod m20261201_000020_campaigns;
+mod m20261201_000040_drafts;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000010_conference_currency::Migration),
             Box::new(m20261130_000011_deliverability::Migration),
             Box::new(m20261201_000020_campaigns::Migration),
+            Box::new(m20261201_000040_drafts::Migration),
         ]
     }
 }

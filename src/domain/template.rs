@@ -36,6 +36,8 @@ impl TemplateVariables {
         "conference.name",
         "conference.starts_on",
         "conference.address",
+        "conference.price",
+        "conference.currency",
     ];
 
     fn is_known(name: &str) -> bool {
@@ -59,8 +61,13 @@ pub struct RecipientFields {
 #[derive(Clone, Debug, Serialize)]
 pub struct ConferenceFields {
     pub name: String,
+    /// `YYYY-MM-DD`; `| date("long")` writes it out.
     pub starts_on: String,
     pub address: String,
+    /// The ticket price in major units (`| money` adds the currency).
+    pub price: f64,
+    /// ISO 4217 code of the price.
+    pub currency: String,
 }
 
 /// A rendered email for one recipient.
@@ -137,8 +144,10 @@ const SUBJECT: &str = "subject.txt";
 const MESSAGE: &str = "message.txt";
 /// The message again, rendered with HTML auto-escaping for the HTML part.
 const MESSAGE_HTML: &str = "message.html";
-const MAX_SUBJECT: usize = 500;
-const MAX_MESSAGE: usize = 50_000;
+/// The longest subject template, in characters.
+pub const MAX_SUBJECT: usize = 500;
+/// The longest message template, in characters.
+pub const MAX_MESSAGE: usize = 50_000;
 /// Trial attendees built from the template's own string constants, at most.
 const MAX_CONSTANT_TRIALS: usize = 32;
 
@@ -171,6 +180,8 @@ impl NotificationTemplate {
                 bounded_replace(&value, &from, &to, count, cap)
             },
         );
+        env.add_filter("date", super::template_filters::date);
+        env.add_filter("money", super::template_filters::money);
         let mut constants = BTreeSet::new();
         for (field, name, source, max, cap) in [
             (
@@ -463,6 +474,8 @@ impl RecipientFields {
                 name: "TechConf".into(),
                 starts_on: "2027-05-01".into(),
                 address: "1 Main Street".into(),
+                price: 349.0,
+                currency: "EUR".into(),
             },
         }
     }
@@ -529,6 +542,7 @@ impl RecipientFields {
             "name" => &self.conference.name,
             "starts_on" => &self.conference.starts_on,
             "address" => &self.conference.address,
+            "currency" => &self.conference.currency,
             _ => "",
         }
     }
@@ -590,9 +604,9 @@ mod tests {
         let err = compile("Hi {{ frist_name }}", "x").unwrap_err();
         assert_eq!(err.field, "subject");
         assert!(err.message.contains("frist_name"), "{}", err.message);
-        let err = compile("Hi", "{{ conference.price }}").unwrap_err();
+        let err = compile("Hi", "{{ conference.budget }}").unwrap_err();
         assert_eq!(err.field, "message");
-        assert!(err.message.contains("conference.price"), "{}", err.message);
+        assert!(err.message.contains("conference.budget"), "{}", err.message);
     }
 
     #[test]
@@ -714,6 +728,38 @@ mod tests {
             "a+b-c"
         );
         assert_eq!(bounded_replace("ab", "", "-", None, 10).unwrap(), "-a-b-");
+    }
+
+    #[tokio::test]
+    async fn dates_and_prices_are_written_out_by_their_filters() {
+        let t = compile(
+            "{{ conference.name }} on {{ conference.starts_on | date(\"long\") }}",
+            "{{ conference.starts_on | date('medium') }}: {{ conference.price | money }}, \
+             {{ conference.price | money('USD') }} ({{ conference.currency }})",
+        )
+        .unwrap();
+        t.check().await.unwrap();
+        let mut fields = RecipientFields::sample();
+        fields.conference.starts_on = "2027-10-12".into();
+        fields.conference.price = 1349.5;
+        let email = t.render(&fields).await.unwrap();
+        assert_eq!(email.subject, "TechConf on Tuesday 12 October 2027");
+        assert_eq!(email.body, "12 Oct 2027: €1,349.50, US$1,349.50 (EUR)");
+    }
+
+    #[tokio::test]
+    async fn the_filters_refuse_what_they_cannot_format() {
+        // An attendee field is no date: the trial renders find it at creation.
+        let t = compile("x", "{{ first_name | date }}").unwrap();
+        let err = ValidationError::from(t.check().await.unwrap_err());
+        assert!(err.message.contains("2027-10-12"), "{}", err.message);
+        let t = compile("x", "{{ conference.starts_on | date('%Y') }}").unwrap();
+        assert!(t.check().await.is_err());
+        let t = compile("x", "{{ conference.price | money('euros') }}").unwrap();
+        let err = ValidationError::from(t.check().await.unwrap_err());
+        assert!(err.message.contains("three-letter"), "{}", err.message);
+        let t = compile("x", "{{ first_name | money }}").unwrap();
+        assert!(t.check().await.is_err());
     }
 
     #[test]

@@ -7,6 +7,8 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
     pub conference_id: Option<Uuid>,
+    /// What lists and headings show; `None` on rows from before names (show the subject).
+    pub name: Option<String>,
     pub subject: String,
     pub message: String,
     pub status: crate::domain::NotificationStatus,

@@ -5,6 +5,7 @@ mod attendee;
 pub mod campaign;
 mod conference;
 mod connection;
+mod draft;
 pub mod limits;
 mod loader;
 mod multiplex;
@@ -35,6 +36,7 @@ pub struct QueryRoot(
     attendee::AttendeeQuery,
     notification::NotificationQuery,
     campaign::CampaignQuery,
+    draft::DraftQuery,
     suppression::SuppressionQuery,
     ViewerQuery,
 );
@@ -47,6 +49,7 @@ pub struct MutationRoot(
     roster::RosterMutation,
     notification::NotificationMutation,
     campaign::CampaignMutation,
+    draft::DraftMutation,
     suppression::SuppressionMutation,
 );
 

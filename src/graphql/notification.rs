@@ -35,6 +35,12 @@ impl Notification {
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
+    /// What lists and headings show: the name given at creation, or the subject as the
+    /// sample attendee would read it (the subject template for notifications from before
+    /// names).
+    async fn name(&self) -> &str {
+        self.0.name.as_deref().unwrap_or(&self.0.subject)
+    }
     /// The subject template.
     async fn subject(&self) -> &str {
         &self.0.subject
@@ -149,7 +155,7 @@ pub struct NotificationQuery;
 
 #[Object]
 impl NotificationQuery {
-    /// Notifications, oldest first; of one conference if `conferenceId` is given.
+    /// Notifications, newest first; of one conference if `conferenceId` is given.
     #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity")]
     async fn notifications(
         &self,
@@ -256,6 +262,7 @@ impl NotificationMutation {
             principal,
             CreateNotification {
                 conference_id,
+                name: input.name,
                 subject: input.subject,
                 message: input.message,
                 idempotency_key: input.idempotency_key,

@@ -270,6 +270,9 @@ pub struct UpdateConferenceInput {
 #[derive(InputObject)]
 pub struct CreateNotificationInput {
     pub conference_id: ID,
+    /// What lists and headings show, at most 200 characters. Blank or absent: the subject
+    /// as the sample attendee (Ada Lovelace) would read it.
+    pub name: Option<String>,
     /// A template over the attendee and conference fields, e.g. `Hello {{ first_name }}`.
     pub subject: String,
     /// A template over the same fields as the subject.

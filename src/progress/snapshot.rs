@@ -171,6 +171,7 @@ mod tests {
             auto_pause: None,
             auto_pause_window: None,
             paused_reason: None,
+            name: None,
         }
     }
 

@@ -6,6 +6,7 @@ pub mod conference;
 pub mod controls;
 pub mod csv_stream;
 pub mod deliveries;
+pub mod draft;
 pub mod notification;
 pub mod page;
 pub mod roster;

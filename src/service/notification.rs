@@ -18,6 +18,8 @@ use crate::store::{self, notification::NewNotification};
 #[derive(Clone, Debug)]
 pub struct CreateNotification {
     pub conference_id: Uuid,
+    /// What lists show; blank or absent: the subject as the sample attendee would read it.
+    pub name: Option<String>,
     pub subject: String,
     pub message: String,
     pub idempotency_key: Option<String>,
@@ -50,7 +52,15 @@ pub async fn create(
     {
         return replay(existing, &input);
     }
-    NotificationTemplate::compile(&input.subject, &input.message, limits)?
+    let name = input
+        .name
+        .as_deref()
+        .map(|n| n.trim())
+        .filter(|n| !n.is_empty())
+        .map(|n| required_text("name", n, NAME_MAX))
+        .transpose()?;
+    let template = NotificationTemplate::compile(&input.subject, &input.message, limits)?;
+    template
         .check()
         .await
         .map_err(crate::domain::ValidationError::from)?;
@@ -68,11 +78,16 @@ pub async fn create(
         .unwrap_or(campaigns.auto_pause_default)
         .check(campaigns)?;
     let conference = super::conference::get(db, input.conference_id).await?;
+    let name = match name {
+        Some(name) => name,
+        None => default_name(&template, &conference).await?,
+    };
 
     let created = store::notification::create(
         db,
         NewNotification {
             conference_id: conference.id,
+            name,
             subject: input.subject.clone(),
             message: input.message.clone(),
             created_by: created_by.clone(),
@@ -105,6 +120,38 @@ pub async fn create(
         "notification queued"
     );
     Ok(row)
+}
+
+/// The longest notification name, in characters.
+pub const NAME_MAX: usize = 200;
+
+/// The subject as the sample attendee would read it, cut to [`NAME_MAX`] characters: a name
+/// for lists that needs no template syntax to read, and holds nobody's personal data.
+async fn default_name(
+    template: &NotificationTemplate,
+    conference: &crate::entity::conference::Model,
+) -> ApiResult<String> {
+    let email = template
+        .render(&sample_fields(conference))
+        .await
+        .map_err(crate::domain::ValidationError::from)?;
+    Ok(truncate_chars(&email.subject, NAME_MAX))
+}
+
+/// `text` with at most `max` characters, an ellipsis marking a cut.
+fn truncate_chars(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max.saturating_sub(1)) {
+        Some((end, _)) if text.chars().count() > max => format!("{}…", &text[..end]),
+        _ => text.to_owned(),
+    }
+}
+
+/// The sample attendee at a real conference: what previews without an attendee show.
+fn sample_fields(conference: &crate::entity::conference::Model) -> RecipientFields {
+    RecipientFields {
+        conference: conference_context(conference),
+        ..RecipientFields::sample()
+    }
 }
 
 async fn find_by_key(
@@ -148,12 +195,8 @@ pub async fn preview(
 ) -> ApiResult<Preview> {
     let template = NotificationTemplate::compile(subject, message, limits)?;
     let conference = super::conference::get(db, conference_id).await?;
-    let conference = conference_context(&conference);
     let fields = match attendee_id {
-        None => RecipientFields {
-            conference,
-            ..RecipientFields::sample()
-        },
+        None => sample_fields(&conference),
         Some(attendee_id) => {
             let a = super::attendee::get(db, attendee_id).await?;
             if a.conference_id != conference_id {
@@ -163,7 +206,7 @@ pub async fn preview(
                 ));
             }
             // The worker's own function, so the preview is what the attendee would get.
-            recipient_context(&a, &a.email, conference)
+            recipient_context(&a, &a.email, conference_context(&conference))
         }
     };
     let email = template
@@ -190,6 +233,7 @@ pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<notification:
         .ok_or_else(|| ApiError::not_found("notification", id))
 }
 
+/// Notifications, newest first (ids are uuid v7: by creation), of one conference or all.
 pub async fn list(
     db: &impl ConnectionTrait,
     conference_id: Option<Uuid>,
@@ -200,5 +244,25 @@ pub async fn list(
         super::conference::get(db, conference_id).await?;
         select = select.filter(notification::Column::ConferenceId.eq(conference_id));
     }
-    Ok(page::fetch(db, select, notification::Column::Id, request).await?)
+    Ok(page::fetch_ordered(
+        db,
+        select,
+        notification::Column::Id,
+        request,
+        page::Order::NewestFirst,
+    )
+    .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::truncate_chars;
+
+    #[test]
+    fn names_are_cut_at_a_character_boundary_with_an_ellipsis() {
+        assert_eq!(truncate_chars("short", 10), "short");
+        assert_eq!(truncate_chars("exactly10!", 10), "exactly10!");
+        assert_eq!(truncate_chars("éééééééééééé", 5), "éééé…");
+        assert_eq!(truncate_chars("éééééééééééé", 5).chars().count(), 5);
+    }
 }

@@ -28,6 +28,7 @@ use crate::progress::notification_changed;
 #[derive(Clone, Debug, Default)]
 pub struct NewNotification {
     pub conference_id: Uuid,
+    pub name: String,
     pub subject: String,
     pub message: String,
     pub created_by: String,
@@ -54,6 +55,7 @@ pub async fn create(
     let row = notification::Model {
         id: Uuid::now_v7(),
         conference_id: Some(new.conference_id),
+        name: Some(new.name),
         subject: new.subject,
         message: new.message,
         status: if scheduled.is_some() {
@@ -89,6 +91,7 @@ pub async fn create(
     notification::Entity::insert(notification::ActiveModel {
         id: Set(row.id),
         conference_id: Set(row.conference_id),
+        name: Set(row.name.clone()),
         subject: Set(row.subject.clone()),
         message: Set(row.message.clone()),
         status: Set(row.status),

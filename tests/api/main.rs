@@ -9,6 +9,7 @@ mod conferences;
 mod connections;
 mod deliverability;
 mod deliveries;
+mod drafts;
 mod helpers;
 mod limits;
 mod migrations;

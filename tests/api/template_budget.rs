@@ -120,6 +120,7 @@ async fn insert_unchecked(app: &TestApp, conference: &str, message: &str) -> Str
     let (row, _signal) = techconf::store::notification::create(
         &app.db,
         NewNotification {
+            name: "Hi".into(),
             conference_id: conference.parse().unwrap(),
             subject: "Hi {{ first_name }}".into(),
             message: message.into(),

@@ -147,6 +147,7 @@ export const CreateNotificationMutation = graphql(`
   mutation CreateNotification($input: CreateNotificationInput!) {
     createNotification(input: $input) {
       id
+      name
       status
       subject
       total
@@ -164,6 +165,7 @@ export const NotificationsQuery = graphql(`
       }
       nodes {
         id
+        name
         subject
         status
         total
@@ -183,6 +185,7 @@ export const NotificationQuery = graphql(`
   query Notification($id: ID!) {
     notification(id: $id) {
       id
+      name
       subject
       message
       status
@@ -413,5 +416,48 @@ export const SetConferenceActiveMutation = graphql(`
       id
       active
     }
+  }
+`);
+
+// Drafts: saved as the admin writes (see hooks/useDraftAutosave.ts).
+
+export const NotificationDraftFieldsFragment = graphql(`
+  fragment NotificationDraftFields on NotificationDraft {
+    id
+    conferenceId
+    name
+    subject
+    message
+    updatedAt
+  }
+`);
+
+export const NotificationDraftsQuery = graphql(`
+  query NotificationDrafts($conferenceId: ID!) {
+    notificationDrafts(conferenceId: $conferenceId) {
+      ...NotificationDraftFields
+    }
+  }
+`);
+
+export const NotificationDraftQuery = graphql(`
+  query NotificationDraft($id: ID!) {
+    notificationDraft(id: $id) {
+      ...NotificationDraftFields
+    }
+  }
+`);
+
+export const SaveNotificationDraftMutation = graphql(`
+  mutation SaveNotificationDraft($input: SaveNotificationDraftInput!) {
+    saveNotificationDraft(input: $input) {
+      ...NotificationDraftFields
+    }
+  }
+`);
+
+export const DeleteNotificationDraftMutation = graphql(`
+  mutation DeleteNotificationDraft($id: ID!) {
+    deleteNotificationDraft(id: $id)
   }
 `);

@@ -37,6 +37,7 @@ const snapshot = (over: Partial<NotificationProgress>): NotificationProgress => 
 
 const notification = {
   id: 'n1',
+  name: 'Hello',
   subject: 'Hello',
   message: 'Body',
   status: 'SENDING',
@@ -217,7 +218,7 @@ describe('lists, live', () => {
         notifications: {
           totalCount: 1,
           pageInfo: { hasNextPage: false, endCursor: null },
-          nodes: [{ id: 'n1', subject: 'Hello', status, total: 320, sent, failed: 0, cancelled: 0, pending: 320 - sent, submittedAt: '2027-01-01T10:00:00Z', completedAt: null }],
+          nodes: [{ id: 'n1', name: 'Hello', subject: 'Hello', status, total: 320, sent, failed: 0, cancelled: 0, pending: 320 - sent, submittedAt: '2027-01-01T10:00:00Z', completedAt: null }],
         },
       },
     });

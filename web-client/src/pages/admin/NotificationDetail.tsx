@@ -5,6 +5,7 @@ import { FailedDeliveriesQuery, NotificationQuery } from '../../api/operations';
 import { DeliveryLog, DeliveryTable } from '../../components/DeliveryLog';
 import { AutoPauseNotice, CampaignDetails } from '../../components/CampaignNotices';
 import { NotificationControls } from '../../components/NotificationControls';
+import { ProgressAnnouncer } from '../../components/ProgressAnnouncer';
 import { ProgressView } from '../../components/ProgressView';
 import { RateChart } from '../../components/RateChart';
 import { Alert, Loading, PageHeading, Pager } from '../../components/ui';
@@ -14,6 +15,7 @@ import { LIVE_REFETCH_MS, useNotificationProgress } from '../../hooks/live';
 import { formatDateTime, plural } from '../../lib/format';
 import { isTerminal, progressFromNotification, type NotificationProgress } from '../../lib/progress';
 import { addSample, type RateSample } from '../../lib/sendRate';
+import { useViewer } from '../../auth/session';
 import { Link } from '../../router';
 import { ConferenceNav, conferencePath } from './AdminShell';
 
@@ -37,7 +39,8 @@ export function NotificationDetail({ id, justCreated }: { id: string; justCreate
   useEffect(() => {
     if (status) reexecute({ requestPolicy: 'network-only' });
   }, [status, reexecute]);
-  usePageTitle(n ? n.subject : 'Notification');
+  usePageTitle(n ? n.name : 'Notification');
+  const canSend = useViewer()?.role === 'ADMIN';
 
   if (fetching && !data) return <Loading />;
   if (isUnknownId(error)) {
@@ -60,14 +63,26 @@ export function NotificationDetail({ id, justCreated }: { id: string; justCreate
           <Link to={conferencePath(n.conference.id, 'notifications')}>← Notifications of {n.conference.name}</Link>
         </p>
       )}
-      <PageHeading subtitle={`Submitted ${formatDateTime(n.submittedAt)}`}>{n.subject}</PageHeading>
-      {justCreated && (
+      <PageHeading subtitle={`Submitted ${formatDateTime(n.submittedAt)}`}>{n.name}</PageHeading>
+      {canSend && n.conference && (
+        <p>
+          <Link
+            to={`${conferencePath(n.conference.id, 'compose')}?from=${encodeURIComponent(n.id)}`}
+            className="button button--secondary"
+          >
+            Duplicate as new
+          </Link>
+        </p>
+      )}
+      {/* Only until it has been sent: once finished, the progress says so itself. */}
+      {justCreated && (n.status === 'SCHEDULED' || (progress && !isTerminal(progress.status))) && (
         <Alert kind="success" title={n.status === 'SCHEDULED' ? 'Notification scheduled' : 'Notification queued'}>
           The worker will email it to its audience{n.status === 'SCHEDULED' ? ' at the time you chose' : ''}; progress shows
           below.
         </Alert>
       )}
       {live.error && <Alert>{errorSummary(live.error)}</Alert>}
+      <ProgressAnnouncer progress={progress} />
       {progress && (
         <>
           <AutoPauseNotice id={id} reason={progress.pausedReason} status={progress.status} onChanged={live.refresh} />
