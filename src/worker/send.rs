@@ -94,6 +94,7 @@ pub async fn run(
     let mut unrecorded: Vec<Unrecorded> = Vec::new();
     let mut committing: Option<Pin<Box<dyn Future<Output = Committed> + Send + '_>>> = None;
     let mut ending: Option<Ending> = None;
+    let mut spare_permit: Option<OwnedSemaphorePermit> = None;
     loop {
         // Keep a window of claimed, rendered deliveries ahead of the connections. Not while
         // this job's own commit is open: the claim could wait on that transaction's locks
@@ -125,7 +126,10 @@ pub async fn run(
                 ready.pop_front();
                 continue;
             }
-            let Ok(permit) = context.unrecorded.clone().try_acquire_owned() else {
+            let Some(permit) = spare_permit
+                .take()
+                .or_else(|| context.unrecorded.clone().try_acquire_owned().ok())
+            else {
                 break;
             };
             let Some(item) = ready.pop_front() else { break };
@@ -168,8 +172,12 @@ pub async fn run(
                 }
                 tally.commits += 1;
             }
-            // Other job slots hold the permits: wait for one to come back.
-            _ = context.unrecorded.acquire(), if waiting_for_permit => {}
+            // Other job slots hold the permits: wait for one to come back, and keep it (the
+            // semaphore hands a released permit straight to the next waiter, so dropping it
+            // to try again would pass it round the job slots for nothing).
+            permit = context.unrecorded.clone().acquire_owned(), if waiting_for_permit => {
+                spare_permit = permit.ok();
+            }
             // The oldest waiting outcome is due for its commit.
             _ = tokio::time::sleep_until(
                 (oldest.unwrap_or_else(Instant::now) + context.settings.commit_interval).into()
