@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::Signal;
 use super::notification::{Row, auto_pause, settle};
 use super::sql::{Paired, same};
+use crate::domain::NotificationStatus;
 use crate::progress::notification_changed;
 
 /// A delivery claimed for sending.
@@ -131,6 +132,9 @@ pub enum Outcome {
 pub struct Recorded {
     pub sent: u64,
     pub failed: u64,
+    /// The notification is no longer `SENDING` (paused, cancelled, or pausing itself): the
+    /// send job stops claiming and hands back what it has not started.
+    pub stopping: bool,
     pub signal: Signal,
 }
 
@@ -220,9 +224,11 @@ pub async fn record_outcomes(
             ],
         ))
         .await?;
+    let mut stopping = false;
     if let Some(row) = row {
         let mut state = Row::from_query(&row)?;
         state.status = auto_pause(&txn, notification, &row, state, (sent, failed), now).await?;
+        stopping = state.status != NotificationStatus::Sending;
         settle(&txn, notification, state, now).await?;
     }
     let signal = notification_changed(&txn, notification).await?;
@@ -230,6 +236,7 @@ pub async fn record_outcomes(
     Ok(Recorded {
         sent,
         failed,
+        stopping,
         signal,
     })
 }

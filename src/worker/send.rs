@@ -165,12 +165,20 @@ pub async fn run(
             Some(done) = in_flight.next(), if !in_flight.is_empty() => unrecorded.push(done),
             Some(committed) = OptionFuture::from(committing.as_mut()), if committing.is_some() => {
                 committing = None;
+                let mut stopping = false;
                 for recorded in committed? {
                     recorded.signal.publish();
                     tally.sent += recorded.sent;
                     tally.failed += recorded.failed;
+                    stopping |= recorded.stopping;
                 }
                 tally.commits += 1;
+                // Paused, cancelled or pausing itself (auto-pause) since the last claim: start
+                // nothing more.
+                if stopping && ending.is_none() {
+                    ending = Some(Ending::Stopping);
+                    release(context, ready.drain(..)).await?;
+                }
             }
             // Other job slots hold the permits: wait for one to come back, and keep it (the
             // semaphore hands a released permit straight to the next waiter, so dropping it
