@@ -77,7 +77,14 @@ pub async fn attendees_csv(
         city: params.city,
         state: params.state,
     };
-    let rows = match roster_csv::export(state.db.clone(), conference_id, filter).await {
+    let rows = match roster_csv::export(
+        state.db.clone(),
+        crate::tenancy::Scope::of(&auth),
+        conference_id,
+        filter,
+    )
+    .await
+    {
         Ok(rows) => rows,
         Err(err) => return error_response(&err),
     };

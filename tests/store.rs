@@ -776,15 +776,17 @@ async fn planning_records_suppressed_addresses_and_the_rest_completes_the_count(
     let conference = row(&db, id).await.conference_id.unwrap();
     // One for this conference (in another letter case), one for all conferences, one for
     // another conference only (which does not apply).
+    let org = techconf::tenancy::default_organization();
     suppress(
         &db,
+        org,
         "PERSON0@example.org",
         Some(conference),
         Reason::Unsubscribed,
     )
     .await
     .unwrap();
-    suppress(&db, "person1@example.org", None, Reason::Bounced)
+    suppress(&db, org, "person1@example.org", None, Reason::Bounced)
         .await
         .unwrap();
     let other = Uuid::now_v7();
@@ -796,7 +798,20 @@ async fn planning_records_suppressed_addresses_and_the_rest_completes_the_count(
     ))
     .await
     .unwrap();
-    suppress(&db, "person2@example.org", Some(other), Reason::Complained)
+    suppress(
+        &db,
+        org,
+        "person2@example.org",
+        Some(other),
+        Reason::Complained,
+    )
+    .await
+    .unwrap();
+    // Another organization's suppression for all its conferences does not apply here.
+    let tenant = techconf::tenancy::create_organization(&db, "Other tenant", None)
+        .await
+        .unwrap();
+    suppress(&db, tenant.id, "person3@example.org", None, Reason::Bounced)
         .await
         .unwrap();
     store::notification::plan(&db, id, SLICE)
@@ -837,13 +852,13 @@ async fn planning_records_suppressed_addresses_and_the_rest_completes_the_count(
     assert_final(&n);
 
     // Everybody suppressed: complete at once.
-    suppress(&db, "person0@example.org", None, Reason::Unsubscribed)
+    suppress(&db, org, "person0@example.org", None, Reason::Unsubscribed)
         .await
         .unwrap();
-    suppress(&db, "person2@example.org", None, Reason::Bounced)
+    suppress(&db, org, "person2@example.org", None, Reason::Bounced)
         .await
         .unwrap();
-    suppress(&db, "person3@example.org", None, Reason::Bounced)
+    suppress(&db, org, "person3@example.org", None, Reason::Bounced)
         .await
         .unwrap();
     let all_suppressed = notification_for(&db, 0).await;

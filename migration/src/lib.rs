@@ -7,6 +7,9 @@ mod m20261121_000001_initial;
 mod m20261121_000003_send_rate;
 mod m20261130_000010_conference_currency;
 mod m20261130_000011_deliverability;
+mod m20261201_000030_organizations;
+
+pub use m20261201_000030_organizations::DEFAULT_ORGANIZATION;
 
 pub struct Migrator;
 
@@ -18,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000003_send_rate::Migration),
             Box::new(m20261130_000010_conference_currency::Migration),
             Box::new(m20261130_000011_deliverability::Migration),
+            Box::new(m20261201_000030_organizations::Migration),
         ]
     }
 }

@@ -153,6 +153,7 @@ string_enum! {
     Role {
         Admin => "admin",
         Integrator => "integrator",
+        Operator => "operator",
     }
 }
 

@@ -5,4 +5,5 @@ pub mod conference;
 pub mod delivery;
 pub mod job;
 pub mod notification;
+pub mod organization;
 pub mod suppression;

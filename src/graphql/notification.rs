@@ -9,7 +9,7 @@ use super::loader::{ConferenceLoader, load_one};
 use super::types::{
     Conference, CreateNotificationInput, Delivery, DeliveryStatus, NotificationStatus,
 };
-use super::{ADMINS, READERS, db, parse_id, require};
+use super::{ADMINS, READERS, db, parse_id, require, scope};
 use crate::entity::notification;
 use crate::error::IntoGraphql;
 use crate::service::{self, notification::CreateNotification, page::PageRequest};
@@ -101,10 +101,15 @@ impl Notification {
     ) -> Result<ListConnection<Delivery>> {
         require(ctx, READERS).gql()?;
         let request = PageRequest::new(first, decode_cursor(after.as_deref()).gql()?).gql()?;
-        let page =
-            service::notification::deliveries(db(ctx), self.0.id, status.map(Into::into), request)
-                .await
-                .gql()?;
+        let page = service::notification::deliveries(
+            db(ctx),
+            &scope(ctx),
+            self.0.id,
+            status.map(Into::into),
+            request,
+        )
+        .await
+        .gql()?;
         Ok(connection(page, after.is_some(), |m| m.id))
     }
 }
@@ -135,7 +140,7 @@ impl NotificationQuery {
             .transpose()
             .gql()?;
         let request = PageRequest::new(first, decode_cursor(after.as_deref()).gql()?).gql()?;
-        let page = service::notification::list(db(ctx), conference_id, request)
+        let page = service::notification::list(db(ctx), &scope(ctx), conference_id, request)
             .await
             .gql()?;
         Ok(connection(page, after.is_some(), |m| m.id))
@@ -159,6 +164,7 @@ impl NotificationQuery {
             .gql()?;
         let rendered = service::notification::preview(
             db(ctx),
+            &scope(ctx),
             conference_id,
             attendee_id,
             &subject,
@@ -174,10 +180,31 @@ impl NotificationQuery {
         })
     }
 
+    /// Every delivery to this address (in any letter case) in the caller's organization,
+    /// across notifications, oldest first: status, attempts, last error, when it was sent
+    /// or will be tried again, and the Message-ID. Answers "did this person get it, and
+    /// when?" for support.
+    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity")]
+    async fn deliveries_by_email(
+        &self,
+        ctx: &Context<'_>,
+        email: String,
+        #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<ListConnection<Delivery>> {
+        require(ctx, READERS).gql()?;
+        let request = PageRequest::new(first, decode_cursor(after.as_deref()).gql()?).gql()?;
+        let page =
+            service::notification::deliveries_by_email(db(ctx), &scope(ctx), &email, request)
+                .await
+                .gql()?;
+        Ok(connection(page, after.is_some(), |m| m.id))
+    }
+
     async fn notification(&self, ctx: &Context<'_>, id: ID) -> Result<Notification> {
         require(ctx, READERS).gql()?;
         let id = parse_id("id", &id).gql()?;
-        service::notification::get(db(ctx), id)
+        service::notification::get(db(ctx), &scope(ctx), id)
             .await
             .map(Notification)
             .gql()
@@ -211,6 +238,7 @@ impl NotificationMutation {
         let conference_id = parse_id("conferenceId", &input.conference_id).gql()?;
         service::notification::create(
             db(ctx),
+            &scope(ctx),
             principal,
             CreateNotification {
                 conference_id,
@@ -229,7 +257,7 @@ impl NotificationMutation {
     async fn pause_notification(&self, ctx: &Context<'_>, id: ID) -> Result<Notification> {
         require(ctx, ADMINS).gql()?;
         let id = parse_id("id", &id).gql()?;
-        service::controls::pause(db(ctx), id)
+        service::controls::pause(db(ctx), &scope(ctx), id)
             .await
             .map(Notification)
             .gql()
@@ -239,7 +267,7 @@ impl NotificationMutation {
     async fn resume_notification(&self, ctx: &Context<'_>, id: ID) -> Result<Notification> {
         require(ctx, ADMINS).gql()?;
         let id = parse_id("id", &id).gql()?;
-        service::controls::resume(db(ctx), id, slice_size(ctx))
+        service::controls::resume(db(ctx), &scope(ctx), id, slice_size(ctx))
             .await
             .map(Notification)
             .gql()
@@ -249,7 +277,7 @@ impl NotificationMutation {
     async fn cancel_notification(&self, ctx: &Context<'_>, id: ID) -> Result<Notification> {
         require(ctx, ADMINS).gql()?;
         let id = parse_id("id", &id).gql()?;
-        service::controls::cancel(db(ctx), id)
+        service::controls::cancel(db(ctx), &scope(ctx), id)
             .await
             .map(Notification)
             .gql()
@@ -259,7 +287,7 @@ impl NotificationMutation {
     async fn retry_failed_deliveries(&self, ctx: &Context<'_>, id: ID) -> Result<Notification> {
         require(ctx, ADMINS).gql()?;
         let id = parse_id("id", &id).gql()?;
-        service::controls::retry_failed(db(ctx), id, slice_size(ctx))
+        service::controls::retry_failed(db(ctx), &scope(ctx), id, slice_size(ctx))
             .await
             .map(Notification)
             .gql()

@@ -576,14 +576,48 @@ pub async fn reserve_rate(
     count: usize,
     per_second: u32,
 ) -> Result<Duration, DbErr> {
+    reserve(db, RateOf::Notification, id, count, per_second).await
+}
+
+/// The same for an organization's own limit (`organization.rate_per_second`), shared by all
+/// its notifications and all workers.
+pub async fn reserve_organization_rate(
+    db: &impl ConnectionTrait,
+    organization_id: Uuid,
+    count: usize,
+    per_second: u32,
+) -> Result<Duration, DbErr> {
+    reserve(db, RateOf::Organization, organization_id, count, per_second).await
+}
+
+/// Whose row keeps a rate limiter's timestamp.
+#[derive(Clone, Copy)]
+enum RateOf {
+    Notification,
+    Organization,
+}
+
+async fn reserve(
+    db: &impl ConnectionTrait,
+    of: RateOf,
+    id: Uuid,
+    count: usize,
+    per_second: u32,
+) -> Result<Duration, DbErr> {
     let now = Utc::now().timestamp_micros();
     let span = (count as i64 * 1_000_000) / i64::from(per_second.max(1));
+    let table = match of {
+        RateOf::Notification => "notification",
+        RateOf::Organization => "organization",
+    };
     let row = db
         .query_one_raw(same(
             db.get_database_backend(),
-            "UPDATE notification SET rate_tat = \
-                 CASE WHEN rate_tat IS NULL OR rate_tat < $1 THEN $1 ELSE rate_tat END + $2 \
-             WHERE id = $3 RETURNING rate_tat",
+            format!(
+                "UPDATE {table} SET rate_tat = \
+                     CASE WHEN rate_tat IS NULL OR rate_tat < $1 THEN $1 ELSE rate_tat END + $2 \
+                 WHERE id = $3 RETURNING rate_tat"
+            ),
             vec![now.into(), span.into(), id.into()],
         ))
         .await?;

@@ -22,13 +22,13 @@ use uuid::Uuid;
 
 use super::{JobContext, JobError, JobOutcome, backoff};
 use crate::domain::{NotificationStatus, NotificationTemplate, RecipientFields, RenderError};
-use crate::entity::{attendee, conference, notification};
+use crate::entity::{attendee, conference, notification, organization};
 use crate::mail::{
     NotificationEmail, SendError, conference_context, mask_address, notification_email,
     recipient_context,
 };
 use crate::store::delivery::{Claimed, Outcome};
-use crate::store::{delivery, notification as notifications};
+use crate::store::{delivery, job as jobs, notification as notifications};
 
 /// What one run of a send job recorded, for its log line.
 #[derive(Debug, Default)]
@@ -36,6 +36,8 @@ struct Tally {
     batches: u64,
     sent: u64,
     failed: u64,
+    /// Whether it gave its slot up to a waiting job.
+    yielded: bool,
 }
 
 /// What sending one delivery came to, before the retry policy is applied.
@@ -72,6 +74,14 @@ pub async fn run(
         .await?
         .ok_or_else(|| JobError::Permanent("the conference is gone".into()))?;
     let conference_fields = conference_context(&conference);
+    let organization_id = conference.organization_id;
+    // The organization's own limit, if it has one, applies on top of the worker's.
+    let organization_rate = organization::Entity::find_by_id(organization_id)
+        .one(db)
+        .await?
+        .and_then(|o| o.rate_per_second)
+        .and_then(|rate| u32::try_from(rate).ok())
+        .filter(|rate| *rate > 0);
     let slice = (first, last);
 
     let mut tally = Tally::default();
@@ -116,14 +126,26 @@ pub async fn run(
             break JobOutcome::Done;
         }
         let attendees = load_attendees(db, &batch).await?;
-        let delay = match context.settings.rate_limit {
+        let mut delay = match context.settings.rate_limit {
             Some(rate) => {
                 notifications::reserve_rate(db, notification_id, batch.len(), rate).await?
             }
             None => Duration::ZERO,
         };
+        if let Some(rate) = organization_rate {
+            let wait =
+                notifications::reserve_organization_rate(db, organization_id, batch.len(), rate)
+                    .await?;
+            crate::metrics::record_organization_rate_wait(wait);
+            delay = delay.max(wait);
+        }
         let start = Instant::now() + delay;
-        let spacing = context.settings.rate_limit.map(interval);
+        // The slower of the two limits spaces the batch out.
+        let spacing = [context.settings.rate_limit, organization_rate]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(interval);
 
         let outcomes: Vec<(i64, Outcome)> = futures::stream::iter(batch.into_iter().enumerate())
             .map(|(index, delivery)| {
@@ -166,14 +188,23 @@ pub async fn run(
         tally.batches += 1;
         tally.sent += recorded.sent;
         tally.failed += recorded.failed;
+        // Fair sending: give the slot up between batches when another send (or a plan job,
+        // or a confirmation) is waiting for one; this slice goes back in the queue.
+        if jobs::should_yield(db, notification_id).await? {
+            tally.yielded = true;
+            crate::metrics::record_send_yield();
+            break JobOutcome::WaitUntil(Utc::now());
+        }
     };
     tracing::info!(
         %notification_id,
+        %organization_id,
         first,
         last,
         batches = tally.batches,
         sent = tally.sent,
         failed = tally.failed,
+        yielded = tally.yielded,
         ?outcome,
         "send job ran"
     );

@@ -24,5 +24,6 @@ mod subscriptions;
 #[path = "../support/mod.rs"]
 mod support;
 mod template_budget;
+mod tenancy;
 mod worker;
 mod worker_processes;
