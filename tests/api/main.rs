@@ -7,6 +7,7 @@ mod cli;
 mod conferences;
 mod connections;
 mod deliverability;
+mod fairness;
 mod helpers;
 mod limits;
 mod migrations;
