@@ -42,7 +42,7 @@ impl Sink {
             .unwrap_or_else(|_| testkit::smtp::SMTP_SINK_DEFAULT_PATH.to_owned());
         let mut command = Command::new(bin);
         // smtp-sink refuses to run as root without a user to switch to.
-        if nix_is_root() {
+        if running_as_root() {
             command.args(["-u", "nobody"]);
         }
         let child = command
@@ -73,7 +73,7 @@ impl Sink {
     }
 }
 
-fn nix_is_root() -> bool {
+fn running_as_root() -> bool {
     std::process::Command::new("id")
         .arg("-u")
         .output()

@@ -510,6 +510,33 @@ async fn every_field_stays_inside_its_organization(backend: Backend) {
         .collect();
     assert_eq!(ids, [b.conference.as_str()]);
 
+    // The CSV export (plain HTTP, outside the schema) keeps to the same boundary.
+    for (token, conference, status) in [
+        (&a.admin, &b.conference, 404),
+        (&a.integrator, &b.conference, 404),
+        (&a.admin, &a.conference, 200),
+    ] {
+        let response = app
+            .client
+            .get(format!(
+                "{}/admin/export/attendees.csv?conferenceId={conference}",
+                app.address
+            ))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), status);
+        let body = response.text().await.unwrap();
+        if status == 200 {
+            assert!(body.contains(SHARED), "{body}");
+            assert!(
+                leaks(&json!({"data": body}), &b.markers()).is_empty(),
+                "{body}"
+            );
+        }
+    }
+
     // An operator token reaches both organizations.
     let operator = app.token_in(None, Role::Operator).await;
     for org in [&a, &b] {
