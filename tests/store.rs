@@ -55,6 +55,8 @@ on_both_backends!(
     the_relay_claims_publishes_and_releases,
     planning_records_suppressed_addresses_and_the_rest_completes_the_count,
     a_bounce_moves_a_sent_delivery_once,
+    send_jobs_are_claimed_fairly_by_organization_then_notification,
+    the_organization_rate_limit_spaces_reservations_across_notifications,
 );
 
 async fn migrated(database: &TestDatabase) -> DatabaseConnection {
@@ -81,10 +83,15 @@ async fn notification_for(db: &DatabaseConnection, n: usize) -> Uuid {
     .await
     .unwrap();
     support::insert_attendees(db, conference.id, &support::emails(n)).await;
+    notification_to(db, conference.id).await
+}
+
+/// A notification to the conference, created by the store (with its plan job).
+async fn notification_to(db: &DatabaseConnection, conference_id: Uuid) -> Uuid {
     let (row, signal) = store::notification::create(
         db,
         NewNotification {
-            conference_id: conference.id,
+            conference_id,
             subject: "Hi".into(),
             message: "Hello".into(),
             created_by: "test".into(),
@@ -532,6 +539,12 @@ async fn the_rate_limit_spaces_reservations(db: DatabaseConnection) {
     let second = store::notification::reserve_rate(&db, id, 10, 100)
         .await
         .unwrap();
+    assert_second_batch_waits(first, second);
+}
+
+/// Two reservations of 10 sends at 100/s: the first at once, the second after the first's.
+#[track_caller]
+fn assert_second_batch_waits(first: Duration, second: Duration) {
     assert_eq!(first, Duration::ZERO);
     assert!(
         second > Duration::from_millis(50) && second <= Duration::from_millis(100),
@@ -929,4 +942,118 @@ async fn a_bounce_moves_a_sent_delivery_once(db: DatabaseConnection) {
         .unwrap();
     assert_eq!(bounced.status, DeliveryStatus::Bounced);
     assert_eq!(bounced.last_error.as_deref(), Some("550 gone"));
+}
+
+/// A notification to a new conference of `organization`.
+async fn notification_in(db: &DatabaseConnection, organization: Uuid) -> Uuid {
+    let conference = techconf::service::conference::create_in(
+        db,
+        organization,
+        NewConference::parse(
+            "TenantConf",
+            chrono::NaiveDate::from_ymd_opt(2027, 5, 12).unwrap(),
+            10.0,
+            "Porto",
+            true,
+        )
+        .unwrap(),
+        techconf::domain::ConferenceDetails::default(),
+    )
+    .await
+    .unwrap();
+    notification_to(db, conference.id).await
+}
+
+fn send_job(notification_id: Uuid, first: i64) -> JobPayload {
+    JobPayload::Send {
+        notification_id,
+        first_delivery: first,
+        last_delivery: first + 9,
+    }
+}
+
+async fn claimed(db: &DatabaseConnection, holder: &str) -> JobPayload {
+    store::job::claim_next(db, lease(holder, 60))
+        .await
+        .unwrap()
+        .expect("a job is due")
+        .payload
+        .unwrap()
+}
+
+async fn send_jobs_are_claimed_fairly_by_organization_then_notification(db: DatabaseConnection) {
+    let a = techconf::tenancy::create_organization(&db, "A", None)
+        .await
+        .unwrap()
+        .id;
+    let b = techconf::tenancy::create_organization(&db, "B", None)
+        .await
+        .unwrap()
+        .id;
+    let big = notification_in(&db, a).await;
+    let other = notification_in(&db, a).await;
+    let small = notification_in(&db, b).await;
+    db.execute_raw(Statement::from_string(
+        db.get_database_backend(),
+        "DELETE FROM job",
+    ))
+    .await
+    .unwrap();
+    let at = |seconds_ago: i64| Some(Utc::now() - chrono::Duration::seconds(seconds_ago));
+    // The big send's slices are the oldest; the small send and A's second come later.
+    for (i, first) in [1, 11, 21].into_iter().enumerate() {
+        store::job::enqueue(&db, &send_job(big, first), at(100 - i as i64))
+            .await
+            .unwrap();
+    }
+    store::job::enqueue(&db, &send_job(other, 1), at(50))
+        .await
+        .unwrap();
+    store::job::enqueue(&db, &send_job(small, 1), at(10))
+        .await
+        .unwrap();
+    let confirmation = JobPayload::Confirmation {
+        attendee_id: Uuid::now_v7(),
+    };
+    store::job::enqueue(&db, &confirmation, at(1))
+        .await
+        .unwrap();
+
+    assert_eq!(
+        claimed(&db, "w1").await,
+        confirmation,
+        "confirmations before bulk"
+    );
+    assert_eq!(claimed(&db, "w2").await, send_job(big, 1), "the oldest");
+    // Nothing runs of B, one job of A: B's send goes next, whatever is older.
+    assert!(store::job::should_yield(&db, big).await.unwrap());
+    assert_eq!(claimed(&db, "w3").await, send_job(small, 1), "B's turn");
+    // One each now; within A, the notification with nothing running.
+    assert!(store::job::should_yield(&db, big).await.unwrap());
+    assert_eq!(
+        claimed(&db, "w4").await,
+        send_job(other, 1),
+        "A's other send"
+    );
+    assert!(
+        !store::job::should_yield(&db, big).await.unwrap(),
+        "everyone waiting has a slot"
+    );
+    assert_eq!(claimed(&db, "w5").await, send_job(big, 11));
+}
+
+async fn the_organization_rate_limit_spaces_reservations_across_notifications(
+    db: DatabaseConnection,
+) {
+    let org = techconf::tenancy::create_organization(&db, "Limited", Some(100))
+        .await
+        .unwrap()
+        .id;
+    let first = store::notification::reserve_organization_rate(&db, org, 10, 100)
+        .await
+        .unwrap();
+    let second = store::notification::reserve_organization_rate(&db, org, 10, 100)
+        .await
+        .unwrap();
+    assert_second_batch_waits(first, second);
 }
