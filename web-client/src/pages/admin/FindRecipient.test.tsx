@@ -22,7 +22,7 @@ const delivery = {
 };
 
 function find(email: string) {
-  fireEvent.change(screen.getByLabelText('Email address'), { target: { value: email } });
+  fireEvent.change(screen.getByLabelText('Recipient’s email'), { target: { value: email } });
   fireEvent.click(screen.getByRole('button', { name: 'Find' }));
 }
 

@@ -44,7 +44,7 @@ export function FindRecipient() {
       <h2 id="find-recipient-heading">Find a recipient</h2>
       <form className="toolbar" onSubmit={submit} role="search">
         <div className="field field--inline">
-          <label htmlFor="find-recipient-email">Email address</label>
+          <label htmlFor="find-recipient-email">Recipient’s email</label>
           <input
             id="find-recipient-email"
             type="email"
