@@ -104,7 +104,8 @@ enum TokenCommand {
         #[arg(long)]
         org: Option<String>,
     },
-    /// List tokens: name, role, created, last used, revoked (never the token itself).
+    /// List tokens: name, role, organization, created, last used, revoked (never the token
+    /// itself).
     List,
     /// Revoke every live token with this name; its open WebSockets close within
     /// WS_REVOCATION_CHECK_MS.
@@ -247,15 +248,25 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let db = crate::db::connect(&settings.database_url).await?;
             crate::db::ensure_migrated(&db, settings.database_url.is_sqlite()).await?;
             let tokens = crate::auth::list_tokens(&db).await?;
-            println!("NAME\tROLE\tCREATED\tLAST USED\tREVOKED");
+            let organizations: std::collections::HashMap<_, _> =
+                crate::tenancy::list_organizations(&db)
+                    .await?
+                    .into_iter()
+                    .map(|o| (o.id, o.name))
+                    .collect();
+            println!("NAME\tROLE\tORGANIZATION\tCREATED\tLAST USED\tREVOKED");
             let when = |at: Option<chrono::DateTime<chrono::Utc>>| {
                 at.map_or("-".to_owned(), |at| at.format("%Y-%m-%d %H:%M").to_string())
             };
             for t in tokens {
+                let organization = t.organization_id.map_or("(all)", |id| {
+                    organizations.get(&id).map_or("?", String::as_str)
+                });
                 println!(
-                    "{}\t{}\t{}\t{}\t{}",
+                    "{}\t{}\t{}\t{}\t{}\t{}",
                     t.name,
                     t.role,
+                    organization,
                     when(Some(t.created_at)),
                     when(t.last_used_at),
                     when(t.revoked_at)

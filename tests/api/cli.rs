@@ -63,7 +63,7 @@ async fn tokens_are_listed_and_revoked_from_the_command_line() {
     let listed = String::from_utf8(run(&["token", "list"]).stdout).unwrap();
     let row = listed.lines().find(|l| l.starts_with("ci\t")).unwrap();
     assert!(
-        row.contains("integrator") && row.ends_with("\t-"),
+        row.starts_with("ci\tintegrator\tdefault\t") && row.ends_with("\t-"),
         "{listed}"
     );
     assert!(!listed.contains(&token), "the list never shows a token");
