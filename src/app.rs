@@ -25,7 +25,7 @@ use crate::auth::{Authentication, Authenticator, bearer_token};
 use crate::config::{ApiLimits, Settings};
 use crate::error::ApiError;
 use crate::graphql::limits::ClientAddress;
-use crate::graphql::{TechConfSchema, build_schema};
+use crate::graphql::{TechConfSchema, build_schema_with};
 
 /// What every request handler shares.
 #[derive(Clone)]
@@ -81,6 +81,10 @@ pub fn router(
         .route(
             "/admin/export/attendees.csv",
             get(crate::export::attendees_csv),
+        )
+        .route(
+            "/admin/export/deliveries.csv",
+            get(crate::export::deliveries_csv),
         )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -501,11 +505,12 @@ impl Application {
         let db = crate::db::connect(&settings.database_url).await?;
         crate::db::ensure_migrated(&db, options.migrate).await?;
         let hub = crate::progress::ProgressHub::start(db.clone());
-        let (schema, subscriptions) = build_schema(
+        let (schema, subscriptions) = build_schema_with(
             db.clone(),
             settings.limits.clone(),
             settings.worker.clone(),
             hub,
+            Some(crate::mail::Outbound::from_settings(&settings)?),
         );
         let state = AppState {
             schema,

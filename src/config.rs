@@ -376,6 +376,8 @@ pub struct ApiLimits {
     pub subscription_budget: u32,
     /// The most rows one `importAttendees` CSV may have.
     pub import_max_rows: usize,
+    /// Notification drafts one token may keep per conference.
+    pub draft_max_per_conference: usize,
     /// How often the server pings each WebSocket connection.
     pub ws_ping_interval: Duration,
     /// A WebSocket connection that sent nothing (not even a pong) for this long is closed.
@@ -400,8 +402,11 @@ pub struct WorkerSettings {
     pub concurrency: usize,
     /// Deliveries covered by one send job.
     pub slice_size: usize,
-    /// Outcomes recorded per database transaction.
+    /// Deliveries claimed (and rendered) at a time by one send job.
     pub batch_size: usize,
+    /// Emails a worker process may have handed to the mail server without their outcome
+    /// recorded yet: what a killed worker can send twice, at most.
+    pub max_unrecorded: usize,
     /// Global cap on messages per second for one notification, shared by all workers.
     pub rate_limit: Option<u32>,
     pub retry_base: Duration,
@@ -413,6 +418,8 @@ pub struct WorkerSettings {
     pub sender: String,
     /// The budget of every template render (previews, creation and sending).
     pub templates: crate::domain::TemplateLimits,
+    /// Bounds and defaults of scheduling, audiences, auto-pause and test sends.
+    pub campaigns: crate::domain::CampaignLimits,
 }
 
 impl Settings {
@@ -496,6 +503,7 @@ impl Settings {
                 subscription_interval: millis(&get, "SUBSCRIPTION_MIN_INTERVAL_MS", "200")?,
                 subscription_budget: positive(&get, "SUBSCRIPTION_EVENT_BUDGET", "5000")?,
                 import_max_rows: positive(&get, "ATTENDEE_IMPORT_MAX_ROWS", "5000")?,
+                draft_max_per_conference: positive(&get, "DRAFT_MAX_PER_CONFERENCE", "50")?,
                 ws_ping_interval: millis(&get, "WS_PING_INTERVAL_MS", "15000")?,
                 ws_ping_timeout: millis(&get, "WS_PING_TIMEOUT_MS", "45000")?,
             },
@@ -503,6 +511,7 @@ impl Settings {
                 concurrency: positive(&get, "WORKER_CONCURRENCY", "32")?,
                 slice_size: positive(&get, "WORKER_SLICE_SIZE", "500")?,
                 batch_size: positive(&get, "WORKER_BATCH_SIZE", "100")?,
+                max_unrecorded: positive(&get, "WORKER_MAX_UNRECORDED", "64")?,
                 rate_limit: (rate_limit > 0).then_some(rate_limit),
                 retry_base: millis(&get, "WORKER_RETRY_BASE_MS", "1000")?,
                 retry_cap: millis(&get, "WORKER_RETRY_CAP_MS", "300000")?,
@@ -517,6 +526,7 @@ impl Settings {
                     max_body_bytes: positive(&get, "TEMPLATE_MAX_BODY_BYTES", "131072")?,
                     timeout: millis(&get, "TEMPLATE_TIMEOUT_MS", "2000")?,
                 },
+                campaigns: campaign_limits(&get)?,
             },
             connections: ConnectionLimits {
                 header_read_timeout: millis(&get, "HTTP_HEADER_READ_TIMEOUT_MS", "10000")?,
@@ -559,6 +569,38 @@ impl Settings {
         }
         Ok(settings)
     }
+}
+
+fn campaign_limits(
+    get: &impl Fn(&'static str) -> Option<String>,
+) -> Result<crate::domain::CampaignLimits, ConfigError> {
+    let limits = crate::domain::CampaignLimits {
+        audience_max_values: positive(get, "AUDIENCE_MAX_VALUES", "100")?,
+        audience_max_attendee_ids: positive(get, "AUDIENCE_MAX_ATTENDEE_IDS", "1000")?,
+        audience_max_value_chars: positive(get, "AUDIENCE_MAX_VALUE_CHARS", "200")?,
+        auto_pause_default: crate::domain::AutoPause {
+            failure_ratio: typed(get, "AUTO_PAUSE_FAILURE_RATIO", "0.2")?,
+            minimum_attempts: positive(get, "AUTO_PAUSE_MINIMUM_ATTEMPTS", "50")?,
+        },
+        auto_pause_max_window: positive(get, "AUTO_PAUSE_MAX_WINDOW", "10000")?,
+        schedule_max_ahead: chrono::Duration::days(positive::<i64>(
+            get,
+            "SCHEDULE_MAX_DAYS_AHEAD",
+            "366",
+        )?),
+        test_send_max_recipients: positive(get, "TEST_SEND_MAX_RECIPIENTS", "5")?,
+    };
+    limits
+        .auto_pause_default
+        .check(&limits)
+        .map_err(|e| ConfigError::new("AUTO_PAUSE_FAILURE_RATIO", e.to_string()))?;
+    if limits.test_send_max_recipients > 50 {
+        return Err(ConfigError::new(
+            "TEST_SEND_MAX_RECIPIENTS",
+            "at most 50: a test send is not a campaign",
+        ));
+    }
+    Ok(limits)
 }
 
 /// Reads `.env` from the working directory, if there is one; real environment variables win.
@@ -652,6 +694,23 @@ mod tests {
         assert!(s.database_url.is_sqlite());
         assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
         assert!(matches!(s.mail, MailSettings::File { .. }));
+    }
+
+    #[test]
+    fn campaign_settings_default_to_the_documented_values_and_are_checked() {
+        let c = settings(&[]).unwrap().worker.campaigns;
+        assert_eq!(c, crate::domain::CampaignLimits::default());
+        assert_eq!(c.auto_pause_default.minimum_attempts, 50);
+        assert_eq!(c.test_send_max_recipients, 5);
+        for (name, bad) in [
+            ("AUTO_PAUSE_FAILURE_RATIO", "1.5"),
+            ("AUTO_PAUSE_FAILURE_RATIO", "0"),
+            ("TEST_SEND_MAX_RECIPIENTS", "500"),
+            ("AUDIENCE_MAX_VALUES", "0"),
+        ] {
+            let err = settings(&[(name, bad)]).unwrap_err();
+            assert_eq!(err.variable, name, "{bad}");
+        }
     }
 
     #[test]

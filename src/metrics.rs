@@ -48,6 +48,13 @@ pub const HTTP_REQUEST_DURATION: &str = "techconf_http_request_duration_seconds"
 pub const GRAPHQL_REQUEST_DURATION: &str = "techconf_graphql_request_duration_seconds";
 pub const ORGANIZATION_RATE_WAIT: &str = "techconf_organization_rate_wait_seconds";
 pub const SEND_YIELDS: &str = "techconf_send_yields_total";
+pub const OUTCOME_COMMIT_SIZE: &str = "techconf_outcome_commit_size";
+pub const OUTCOME_COMMIT_DURATION: &str = "techconf_outcome_commit_duration_seconds";
+pub const DELIVERIES_RETRIED: &str = "techconf_deliveries_retried_total";
+pub const CSV_EXPORTS: &str = "techconf_csv_exports_total";
+pub const AUTO_PAUSES: &str = "techconf_notifications_auto_paused_total";
+pub const SCHEDULE_DELAY: &str = "techconf_scheduled_plan_delay_seconds";
+pub const TEST_SENDS: &str = "techconf_test_sends_total";
 /// Every metric TechConf exports; docs/OPERATIONS.md describes each one.
 pub const ALL: &[&str] = &[
     JOBS,
@@ -62,6 +69,13 @@ pub const ALL: &[&str] = &[
     GRAPHQL_REQUEST_DURATION,
     ORGANIZATION_RATE_WAIT,
     SEND_YIELDS,
+    OUTCOME_COMMIT_SIZE,
+    OUTCOME_COMMIT_DURATION,
+    DELIVERIES_RETRIED,
+    CSV_EXPORTS,
+    AUTO_PAUSES,
+    SCHEDULE_DELAY,
+    TEST_SENDS,
 ];
 
 /// Job kinds and states, so a state with no rows reads 0 instead of its last value.
@@ -70,6 +84,8 @@ const JOB_KINDS: &[&str] = &["plan", "send", "confirmation"];
 const BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 ];
+/// Outcomes per group commit: 1 when mail trickles out, up to `WORKER_MAX_UNRECORDED`.
+const SIZE_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
 /// Distinct GraphQL operation names kept as label values; later names count as `other`.
 const MAX_OPERATION_NAMES: usize = 200;
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
@@ -79,12 +95,13 @@ pub fn handle() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
         let builder = PrometheusBuilder::new();
-        let builder =
-            match builder.set_buckets_for_metric(Matcher::Suffix("_seconds".into()), BUCKETS) {
-                Ok(builder) => builder,
-                // Only an empty bucket list is refused; BUCKETS is not empty.
-                Err(_) => PrometheusBuilder::new(),
-            };
+        // Only an empty bucket list is refused, and neither list is empty.
+        let builder = builder
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), BUCKETS)
+            .and_then(|b| {
+                b.set_buckets_for_metric(Matcher::Full(OUTCOME_COMMIT_SIZE.into()), SIZE_BUCKETS)
+            })
+            .unwrap_or_else(|_| PrometheusBuilder::new());
         let recorder = builder.build_recorder();
         let handle = recorder.handle();
         if metrics::set_global_recorder(recorder).is_err() {
@@ -106,6 +123,19 @@ pub fn handle() -> &'static PrometheusHandle {
 }
 
 fn describe() {
+    describe_counter!(
+        AUTO_PAUSES,
+        "Notifications that paused themselves (their failure ratio passed their auto-pause rule)."
+    );
+    describe_histogram!(
+        SCHEDULE_DELAY,
+        metrics::Unit::Seconds,
+        "How late a scheduled notification was planned after its sendAt."
+    );
+    describe_counter!(
+        TEST_SENDS,
+        "Test emails (sendTestNotification) by outcome (sent, failed)."
+    );
     describe_gauge!(JOBS, "Job rows by kind and status.");
     describe_gauge!(
         JOBS_OLDEST_PENDING_AGE,
@@ -139,6 +169,23 @@ fn describe() {
         HTTP_REQUEST_DURATION,
         metrics::Unit::Seconds,
         "HTTP request latency by method, route and status."
+    );
+    describe_counter!(
+        DELIVERIES_RETRIED,
+        "Failed (or bounced) deliveries made pending again by retryFailedDeliveries."
+    );
+    describe_counter!(
+        CSV_EXPORTS,
+        "CSV exports started, by export (attendees, deliveries)."
+    );
+    describe_histogram!(
+        OUTCOME_COMMIT_SIZE,
+        "Delivery outcomes recorded per group commit of the send step."
+    );
+    describe_histogram!(
+        OUTCOME_COMMIT_DURATION,
+        metrics::Unit::Seconds,
+        "Time to record one group commit of delivery outcomes, retries included."
     );
     describe_histogram!(
         GRAPHQL_REQUEST_DURATION,
@@ -181,6 +228,44 @@ pub fn record_send(result: &Result<(), SendError>, reply_class: &'static str, to
     };
     counter!(DELIVERIES, "outcome" => outcome.as_str(), "reply_class" => reply_class).increment(1);
     histogram!(SMTP_SEND_DURATION, "outcome" => outcome.as_str()).record(took.as_secs_f64());
+}
+
+/// Records one group commit of the send step: how many outcomes, and how long it took.
+pub fn record_commit(size: usize, took: Duration) {
+    handle();
+    histogram!(OUTCOME_COMMIT_SIZE).record(size as f64);
+    histogram!(OUTCOME_COMMIT_DURATION).record(took.as_secs_f64());
+}
+
+/// Counts deliveries an admin's retry made pending again.
+pub fn deliveries_retried(count: u64) {
+    handle();
+    counter!(DELIVERIES_RETRIED).increment(count);
+}
+
+/// Counts one CSV export that started streaming.
+pub fn csv_export(export: &'static str) {
+    handle();
+    counter!(CSV_EXPORTS, "export" => export).increment(1);
+}
+
+/// A notification paused itself.
+pub fn record_auto_pause() {
+    handle();
+    counter!(AUTO_PAUSES).increment(1);
+}
+
+/// A scheduled notification was planned `delay` after its `sendAt`.
+pub fn record_schedule_delay(delay: chrono::Duration) {
+    handle();
+    histogram!(SCHEDULE_DELAY).record(delay.as_seconds_f64().max(0.0));
+}
+
+/// One test email was handed to the transport (`sent`) or refused.
+pub fn record_test_send(sent: bool) {
+    handle();
+    let outcome = if sent { "sent" } else { "failed" };
+    counter!(TEST_SENDS, "outcome" => outcome).increment(1);
 }
 
 /// What became of one hand-off to the mail transport.

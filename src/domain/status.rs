@@ -56,6 +56,8 @@ macro_rules! string_enum {
 string_enum! {
     /// Where a notification is in its life.
     NotificationStatus {
+        /// Waiting for its `send_at`, when its plan job is due.
+        Scheduled => "SCHEDULED",
         Queued => "QUEUED",
         Sending => "SENDING",
         /// Paused by an admin while deliveries were in flight: becomes `PAUSED` when the last
@@ -85,6 +87,7 @@ impl NotificationStatus {
     /// Whether the state machine has the transition `self → to`.
     ///
     /// ```text
+    /// SCHEDULED ──plan at send_at──▶ SENDING | COMPLETED (no recipients); cancel ▶ CANCELLED
     /// QUEUED ──plan──▶ SENDING ──finish──▶ COMPLETED | COMPLETED_WITH_ERRORS
     ///   │  └─plan (no attendees)─▶ COMPLETED              ▲ retry failed ─┘ (back to SENDING)
     ///   │              │ pause: PAUSING while deliveries are in flight, else PAUSED
@@ -96,6 +99,7 @@ impl NotificationStatus {
     pub fn can_become(self, to: NotificationStatus) -> bool {
         use NotificationStatus::*;
         match self {
+            Scheduled => matches!(to, Sending | Completed | Cancelling | Cancelled),
             Queued => matches!(
                 to,
                 Sending | Pausing | Paused | Cancelling | Cancelled | Completed
@@ -205,7 +209,7 @@ mod tests {
         assert!(!Sending.can_become(Queued));
         assert_eq!(
             sources_of_cancelled(),
-            [Queued, Sending, Pausing, Paused, Cancelling]
+            [Scheduled, Queued, Sending, Pausing, Paused, Cancelling]
         );
     }
 

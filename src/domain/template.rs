@@ -36,6 +36,8 @@ impl TemplateVariables {
         "conference.name",
         "conference.starts_on",
         "conference.address",
+        "conference.price",
+        "conference.currency",
     ];
 
     fn is_known(name: &str) -> bool {
@@ -59,8 +61,13 @@ pub struct RecipientFields {
 #[derive(Clone, Debug, Serialize)]
 pub struct ConferenceFields {
     pub name: String,
+    /// `YYYY-MM-DD`; `| date("long")` writes it out.
     pub starts_on: String,
     pub address: String,
+    /// The ticket price in major units (`| money` adds the currency).
+    pub price: f64,
+    /// ISO 4217 code of the price.
+    pub currency: String,
 }
 
 /// A rendered email for one recipient.
@@ -137,8 +144,10 @@ const SUBJECT: &str = "subject.txt";
 const MESSAGE: &str = "message.txt";
 /// The message again, rendered with HTML auto-escaping for the HTML part.
 const MESSAGE_HTML: &str = "message.html";
-const MAX_SUBJECT: usize = 500;
-const MAX_MESSAGE: usize = 50_000;
+/// The longest subject template, in characters.
+pub const MAX_SUBJECT: usize = 500;
+/// The longest message template, in characters.
+pub const MAX_MESSAGE: usize = 50_000;
 /// Trial attendees built from the template's own string constants, at most.
 const MAX_CONSTANT_TRIALS: usize = 32;
 
@@ -171,6 +180,8 @@ impl NotificationTemplate {
                 bounded_replace(&value, &from, &to, count, cap)
             },
         );
+        env.add_filter("date", super::template_filters::date);
+        env.add_filter("money", super::template_filters::money);
         let mut constants = BTreeSet::new();
         for (field, name, source, max, cap) in [
             (
@@ -243,7 +254,7 @@ impl NotificationTemplate {
     /// Catches unknown filters and bad calls too. Memory is bounded for every attendee by
     /// the static check; these renders show the fuel suffices on the branches they take.
     pub async fn check(&self) -> Result<(), RenderError> {
-        self.off_thread(|compiled| {
+        self.off_thread(1, |compiled| {
             compiled
                 .trials
                 .iter()
@@ -255,14 +266,31 @@ impl NotificationTemplate {
     /// Renders the email for one recipient on a blocking thread, within the budget.
     pub async fn render(&self, fields: &RecipientFields) -> Result<RenderedEmail, RenderError> {
         let fields = fields.clone();
-        self.off_thread(move |compiled| compiled.render(&fields))
+        self.off_thread(1, move |compiled| compiled.render(&fields))
             .await
     }
 
-    /// Runs `work` on the blocking pool, a few at a time, and waits at most the timeout.
-    /// A render that overruns keeps its thread until its fuel runs out, never longer.
+    /// Renders the emails of many recipients (a worker's batch) in one trip to the blocking
+    /// pool: one thread hand-off and one rendering slot for the lot, rather than one each.
+    /// Each render keeps its own budget (fuel, output caps); the wait is the timeout times
+    /// the number of renders. An `Err` means the whole batch timed out waiting.
+    pub async fn render_all(
+        &self,
+        recipients: Vec<RecipientFields>,
+    ) -> Result<Vec<Result<RenderedEmail, ValidationError>>, RenderError> {
+        let renders = recipients.len();
+        self.off_thread(renders, move |compiled| {
+            Ok(recipients.iter().map(|f| compiled.render(f)).collect())
+        })
+        .await
+    }
+
+    /// Runs `work` (`renders` renders) on the blocking pool, a few at a time, and waits at
+    /// most the timeout per render. A render that overruns keeps its thread until its fuel
+    /// runs out, never longer.
     async fn off_thread<T: Send + 'static>(
         &self,
+        renders: usize,
         work: impl FnOnce(&Compiled) -> Result<T, ValidationError> + Send + 'static,
     ) -> Result<T, RenderError> {
         let timeout = self.inner.limits.timeout;
@@ -275,7 +303,8 @@ impl NotificationTemplate {
                 ),
             )
         };
-        let deadline = tokio::time::Instant::now() + timeout;
+        let deadline = tokio::time::Instant::now()
+            + timeout.saturating_mul(u32::try_from(renders.max(1)).unwrap_or(u32::MAX));
         let permit = tokio::time::timeout_at(deadline, render_slots().acquire_owned())
             .await
             .map_err(|_| RenderError::TimedOut(too_slow()))?
@@ -445,6 +474,8 @@ impl RecipientFields {
                 name: "TechConf".into(),
                 starts_on: "2027-05-01".into(),
                 address: "1 Main Street".into(),
+                price: 349.0,
+                currency: "EUR".into(),
             },
         }
     }
@@ -511,6 +542,7 @@ impl RecipientFields {
             "name" => &self.conference.name,
             "starts_on" => &self.conference.starts_on,
             "address" => &self.conference.address,
+            "currency" => &self.conference.currency,
             _ => "",
         }
     }
@@ -572,9 +604,9 @@ mod tests {
         let err = compile("Hi {{ frist_name }}", "x").unwrap_err();
         assert_eq!(err.field, "subject");
         assert!(err.message.contains("frist_name"), "{}", err.message);
-        let err = compile("Hi", "{{ conference.price }}").unwrap_err();
+        let err = compile("Hi", "{{ conference.budget }}").unwrap_err();
         assert_eq!(err.field, "message");
-        assert!(err.message.contains("conference.price"), "{}", err.message);
+        assert!(err.message.contains("conference.budget"), "{}", err.message);
     }
 
     #[test]
@@ -696,6 +728,38 @@ mod tests {
             "a+b-c"
         );
         assert_eq!(bounded_replace("ab", "", "-", None, 10).unwrap(), "-a-b-");
+    }
+
+    #[tokio::test]
+    async fn dates_and_prices_are_written_out_by_their_filters() {
+        let t = compile(
+            "{{ conference.name }} on {{ conference.starts_on | date(\"long\") }}",
+            "{{ conference.starts_on | date('medium') }}: {{ conference.price | money }}, \
+             {{ conference.price | money('USD') }} ({{ conference.currency }})",
+        )
+        .unwrap();
+        t.check().await.unwrap();
+        let mut fields = RecipientFields::sample();
+        fields.conference.starts_on = "2027-10-12".into();
+        fields.conference.price = 1349.5;
+        let email = t.render(&fields).await.unwrap();
+        assert_eq!(email.subject, "TechConf on Tuesday 12 October 2027");
+        assert_eq!(email.body, "12 Oct 2027: €1,349.50, US$1,349.50 (EUR)");
+    }
+
+    #[tokio::test]
+    async fn the_filters_refuse_what_they_cannot_format() {
+        // An attendee field is no date: the trial renders find it at creation.
+        let t = compile("x", "{{ first_name | date }}").unwrap();
+        let err = ValidationError::from(t.check().await.unwrap_err());
+        assert!(err.message.contains("2027-10-12"), "{}", err.message);
+        let t = compile("x", "{{ conference.starts_on | date('%Y') }}").unwrap();
+        assert!(t.check().await.is_err());
+        let t = compile("x", "{{ conference.price | money('euros') }}").unwrap();
+        let err = ValidationError::from(t.check().await.unwrap_err());
+        assert!(err.message.contains("three-letter"), "{}", err.message);
+        let t = compile("x", "{{ first_name | money }}").unwrap();
+        assert!(t.check().await.is_err());
     }
 
     #[test]

@@ -49,6 +49,8 @@ pub(super) const CONFERENCE_FIELDS: &[(&str, usize)] = &[
     ("name", 200 * CHAR),
     ("starts_on", 10),
     ("address", 300 * CHAR),
+    ("price", NUMBER),
+    ("currency", 3),
 ];
 
 /// Upper bounds of a value: as text (`size`), and of any one item when iterated (`item`).
@@ -362,6 +364,8 @@ impl<'a> Checker<'a> {
             "default" | "d" => s.max(widest),
             "length" | "count" | "int" | "float" | "abs" | "round" => NUMBER,
             // Every character (and the gaps, for an empty pattern) may become the new text.
+            "date" => super::template_filters::DATE_MAX_BYTES,
+            "money" => super::template_filters::MONEY_MAX_BYTES,
             "replace" => s.saturating_add(1).saturating_mul(arg(1).saturating_add(1)),
             "join" => s.saturating_add(1).saturating_mul(arg(0).saturating_add(1)),
             other => {
@@ -380,7 +384,7 @@ impl<'a> Checker<'a> {
 /// The filters a template may use, with a known bound on what they produce.
 pub const ALLOWED_FILTERS: &[&str] = &[
     "upper", "lower", "title", "trim", "string", "reverse", "first", "last", "default", "d",
-    "length", "count", "int", "float", "abs", "round", "replace", "join",
+    "length", "count", "int", "float", "abs", "round", "replace", "join", "date", "money",
 ];
 
 /// The string constants a template compares with, for trial attendees that take its
@@ -453,6 +457,7 @@ mod tests {
             "{% for i in range(3) %}{{ i }}{% endfor %}",
             "{{ (first_name ~ ' ' ~ last_name)|replace(' ', '_') }} {{ conference.name }}",
             "{{ company|default('-') }} {{ email|lower }}",
+            "{{ conference.starts_on|date('long') }} {{ conference.price|money }}",
         ] {
             check(source, "t", CAP).unwrap_or_else(|e| panic!("{source}: {e}"));
         }

@@ -22,7 +22,9 @@ pub fn optional_text(
     }
 }
 
-fn checked(
+/// Text as given (not trimmed) within `max` characters, without control characters except
+/// line breaks and tabs where `multiline`: for fields kept exactly as typed (drafts).
+pub fn checked(
     field: &str,
     value: &str,
     max: usize,

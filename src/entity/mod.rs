@@ -5,5 +5,6 @@ pub mod conference;
 pub mod delivery;
 pub mod job;
 pub mod notification;
+pub mod notification_draft;
 pub mod organization;
 pub mod suppression;

@@ -7,6 +7,8 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
     pub conference_id: Option<Uuid>,
+    /// What lists and headings show; `None` on rows from before names (show the subject).
+    pub name: Option<String>,
     pub subject: String,
     pub message: String,
     pub status: crate::domain::NotificationStatus,
@@ -28,6 +30,16 @@ pub struct Model {
     pub legacy_status: Option<String>,
     /// The shared rate limiter's state (microseconds since the epoch).
     pub rate_tat: Option<i64>,
+    /// When a scheduled notification is planned (its plan job is due then).
+    pub send_at: Option<DateTimeUtc>,
+    /// The audience criteria (`domain::Audience` as JSON); none: every attendee.
+    pub audience: Option<String>,
+    /// The auto-pause rule (`domain::AutoPause` as JSON); none: off.
+    pub auto_pause: Option<String>,
+    /// The most recent outcomes, oldest first: `s` sent, `f` failed (the auto-pause window).
+    pub auto_pause_window: Option<String>,
+    /// Why the notification paused itself; cleared by resume.
+    pub paused_reason: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

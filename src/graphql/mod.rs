@@ -2,8 +2,10 @@
 //! into one schema. Resolvers are thin: they check the caller, parse arguments and call
 //! `crate::service`.
 mod attendee;
+pub mod campaign;
 mod conference;
 mod connection;
+mod draft;
 pub mod limits;
 mod loader;
 mod multiplex;
@@ -33,6 +35,8 @@ pub struct QueryRoot(
     conference::ConferenceQuery,
     attendee::AttendeeQuery,
     notification::NotificationQuery,
+    campaign::CampaignQuery,
+    draft::DraftQuery,
     suppression::SuppressionQuery,
     ViewerQuery,
 );
@@ -44,6 +48,8 @@ pub struct MutationRoot(
     attendee::AttendeeMutation,
     roster::RosterMutation,
     notification::NotificationMutation,
+    campaign::CampaignMutation,
+    draft::DraftMutation,
     suppression::SuppressionMutation,
 );
 
@@ -56,6 +62,18 @@ pub fn build_schema(
     limits: ApiLimits,
     worker: crate::config::WorkerSettings,
     hub: crate::progress::ProgressHub,
+) -> (TechConfSchema, ws::Subscriptions) {
+    build_schema_with(db, limits, worker, hub, None)
+}
+
+/// [`build_schema`], with the mail transport test sends go through (without one,
+/// `sendTestNotification` answers an internal error).
+pub fn build_schema_with(
+    db: DatabaseConnection,
+    limits: ApiLimits,
+    worker: crate::config::WorkerSettings,
+    hub: crate::progress::ProgressHub,
+    outbound: Option<crate::mail::Outbound>,
 ) -> (TechConfSchema, ws::Subscriptions) {
     let pace = Pace::new(limits.subscription_interval, limits.subscription_budget);
     let schema = Schema::build(
@@ -72,6 +90,7 @@ pub fn build_schema(
     .data(worker)
     .data(hub)
     .data(pace)
+    .data(outbound)
     .extension(crate::ws::SubscriptionCap)
     // Depth and cost are measured by `limits`, which tells introspection apart.
     .extension(limits::RequestLimits::new(&limits))

@@ -12,7 +12,9 @@ use super::types::{
 use super::{ADMINS, READERS, db, parse_id, require, scope};
 use crate::entity::notification;
 use crate::error::IntoGraphql;
-use crate::service::{self, notification::CreateNotification, page::PageRequest};
+use crate::service::{
+    self, deliveries::DeliveryFilter, notification::CreateNotification, page::PageRequest,
+};
 
 /// A notification rendered for one recipient.
 #[derive(async_graphql::SimpleObject)]
@@ -32,6 +34,12 @@ pub struct Notification(notification::Model);
 impl Notification {
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
+    }
+    /// What lists and headings show: the name given at creation, or the subject as the
+    /// sample attendee would read it (the subject template for notifications from before
+    /// names).
+    async fn name(&self) -> &str {
+        self.0.name.as_deref().unwrap_or(&self.0.subject)
     }
     /// The subject template.
     async fn subject(&self) -> &str {
@@ -79,6 +87,27 @@ impl Notification {
     async fn completed_at(&self) -> Option<DateTime<Utc>> {
         self.0.completed_at
     }
+    /// When a scheduled notification is (or was) planned. `startedAt` later than this shows
+    /// how late planning started (no worker was running at `sendAt`, say).
+    async fn send_at(&self) -> Option<DateTime<Utc>> {
+        self.0.send_at
+    }
+    /// The audience criteria it was created with; null: every attendee registered when it
+    /// is planned.
+    async fn audience(&self) -> Result<Option<super::campaign::Audience>> {
+        crate::domain::Audience::from_json(self.0.audience.as_deref())
+            .map(|a| a.map(Into::into))
+            .map_err(|e| crate::error::ApiError::Internal(anyhow::anyhow!(e)))
+            .gql()
+    }
+    /// Its auto-pause rule; null: it never pauses itself.
+    async fn auto_pause(&self) -> Option<super::campaign::AutoPause> {
+        crate::domain::AutoPause::from_json(self.0.auto_pause.as_deref()).map(Into::into)
+    }
+    /// Why it paused itself (auto-pause); null otherwise, and again once resumed.
+    async fn paused_reason(&self) -> Option<&str> {
+        self.0.paused_reason.as_deref()
+    }
     /// The conference whose attendees receive it (none for some imported notifications).
     async fn conference(&self, ctx: &Context<'_>) -> Result<Option<Conference>> {
         let Some(id) = self.0.conference_id else {
@@ -90,26 +119,27 @@ impl Notification {
             .map(|c| Some(c.into()))
             .gql()
     }
-    /// The recipients, optionally only those in one status.
+    /// The recipients in the order they were planned: the delivery log. Optionally only
+    /// those in one status, and only those whose email or name (as registered, "first last")
+    /// contains `search` (case-insensitive, at most 100 characters).
     #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity")]
     async fn deliveries(
         &self,
         ctx: &Context<'_>,
         status: Option<DeliveryStatus>,
+        #[graphql(desc = "A part of the recipient's email or name.")] search: Option<String>,
         #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
         after: Option<String>,
     ) -> Result<ListConnection<Delivery>> {
         require(ctx, READERS).gql()?;
         let request = PageRequest::new(first, decode_cursor(after.as_deref()).gql()?).gql()?;
-        let page = service::notification::deliveries(
-            db(ctx),
-            &scope(ctx),
-            self.0.id,
-            status.map(Into::into),
-            request,
-        )
-        .await
-        .gql()?;
+        let filter = DeliveryFilter {
+            status: status.map(Into::into),
+            search,
+        };
+        let page = service::deliveries::list(db(ctx), &scope(ctx), self.0.id, &filter, request)
+            .await
+            .gql()?;
         Ok(connection(page, after.is_some(), |m| m.id))
     }
 }
@@ -125,7 +155,7 @@ pub struct NotificationQuery;
 
 #[Object]
 impl NotificationQuery {
-    /// Notifications, oldest first; of one conference if `conferenceId` is given.
+    /// Notifications, newest first; of one conference if `conferenceId` is given.
     #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity")]
     async fn notifications(
         &self,
@@ -227,8 +257,10 @@ fn slice_size(ctx: &Context<'_>) -> usize {
 
 #[Object]
 impl NotificationMutation {
-    /// Queues a notification to every attendee of a conference. Admin only. The templates
-    /// are checked first: nothing is saved when they do not compile.
+    /// Queues a notification to the attendees of a conference (every attendee registered
+    /// when it is planned, or those its `audience` selects then), now or at `sendAt`. Admin
+    /// only. The templates and campaign settings are checked first: nothing is saved when
+    /// they are refused.
     async fn create_notification(
         &self,
         ctx: &Context<'_>,
@@ -236,17 +268,33 @@ impl NotificationMutation {
     ) -> Result<Notification> {
         let principal = require(ctx, ADMINS).gql()?;
         let conference_id = parse_id("conferenceId", &input.conference_id).gql()?;
+        let campaigns = super::campaign::limits(ctx);
+        let audience = input
+            .audience
+            .map(|a| a.parse(&campaigns))
+            .transpose()
+            .gql()?;
+        let auto_pause = input
+            .auto_pause
+            .map(|a| a.parse(&campaigns))
+            .transpose()
+            .gql()?;
         service::notification::create(
             db(ctx),
             &scope(ctx),
             principal,
             CreateNotification {
                 conference_id,
+                name: input.name,
                 subject: input.subject,
                 message: input.message,
                 idempotency_key: input.idempotency_key,
+                send_at: input.send_at,
+                audience,
+                auto_pause,
             },
             &template_limits(ctx),
+            &campaigns,
         )
         .await
         .map(Notification)
@@ -273,7 +321,8 @@ impl NotificationMutation {
             .gql()
     }
 
-    /// Stops for good: pending recipients become cancelled. Admin only.
+    /// Stops for good: pending recipients become cancelled; a scheduled notification is never
+    /// planned. Admin only.
     async fn cancel_notification(&self, ctx: &Context<'_>, id: ID) -> Result<Notification> {
         require(ctx, ADMINS).gql()?;
         let id = parse_id("id", &id).gql()?;
@@ -283,13 +332,53 @@ impl NotificationMutation {
             .gql()
     }
 
-    /// Sends again to the recipients whose delivery failed. Admin only.
-    async fn retry_failed_deliveries(&self, ctx: &Context<'_>, id: ID) -> Result<Notification> {
+    /// Sends again to the recipients whose delivery failed, and says how many. Admin only.
+    /// Hard bounces (failed deliveries to an address suppressed after a bounce, and
+    /// deliveries the provider reported bounced) are skipped unless `includeBounced`;
+    /// addresses that unsubscribed or complained are never retried. A `CONFLICT` when there
+    /// is nothing to retry.
+    async fn retry_failed_deliveries(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        #[graphql(desc = "Also retry hard bounces, sending to those addresses again \
+                          (default false).")]
+        include_bounced: Option<bool>,
+    ) -> Result<RetryFailedDeliveries> {
         require(ctx, ADMINS).gql()?;
         let id = parse_id("id", &id).gql()?;
-        service::controls::retry_failed(db(ctx), &scope(ctx), id, slice_size(ctx))
-            .await
-            .map(Notification)
-            .gql()
+        let include_bounced = include_bounced.unwrap_or(false);
+        let report = service::controls::retry_failed(
+            db(ctx),
+            &scope(ctx),
+            id,
+            slice_size(ctx),
+            include_bounced,
+        )
+        .await
+        .gql()?;
+        Ok(RetryFailedDeliveries {
+            notification: Notification(report.notification),
+            retried: count(report.retried),
+            skipped_bounced: count(report.skipped_bounced),
+            skipped_suppressed: count(report.skipped_suppressed),
+        })
     }
+}
+
+fn count(n: u64) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+/// What `retryFailedDeliveries` did.
+#[derive(async_graphql::SimpleObject)]
+pub struct RetryFailedDeliveries {
+    /// The notification as it is after the retry (`failed` is down by the retried ones).
+    pub notification: Notification,
+    /// Deliveries made pending again.
+    pub retried: i32,
+    /// Hard bounces left alone (retry them with `includeBounced: true`).
+    pub skipped_bounced: i32,
+    /// Failed deliveries to addresses that unsubscribed or complained since: never retried.
+    pub skipped_suppressed: i32,
 }

@@ -94,6 +94,9 @@ pub struct NotificationProgress {
     pub eta_seconds: Option<i32>,
     /// When the notification's row last changed.
     pub updated_at: DateTime<Utc>,
+    /// Why the notification paused itself (its failure ratio passed its auto-pause rule);
+    /// null otherwise, and again once resumed.
+    pub paused_reason: Option<String>,
 }
 
 impl From<&Progress> for NotificationProgress {
@@ -112,6 +115,7 @@ impl From<&Progress> for NotificationProgress {
             rate_per_second: p.rate_per_second,
             eta_seconds: p.eta_seconds.map(int),
             updated_at: p.updated_at,
+            paused_reason: p.paused_reason.clone(),
         }
     }
 }
@@ -479,6 +483,7 @@ mod tests {
             rate_per_second: None,
             eta_seconds: None,
             updated_at: Utc::now(),
+            paused_reason: None,
         }))
     }
 

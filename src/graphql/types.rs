@@ -12,6 +12,8 @@ use super::loader::{AttendeeLoader, load_one};
 
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
 pub enum NotificationStatus {
+    /// Waiting for its `sendAt`; planned then (recipients are counted at that moment).
+    Scheduled,
     Queued,
     Sending,
     /// Paused while deliveries were in flight: `PAUSED` once they are recorded.
@@ -29,6 +31,7 @@ impl From<domain::NotificationStatus> for NotificationStatus {
     fn from(s: domain::NotificationStatus) -> Self {
         use domain::NotificationStatus as D;
         match s {
+            D::Scheduled => Self::Scheduled,
             D::Queued => Self::Queued,
             D::Sending => Self::Sending,
             D::Pausing => Self::Pausing,
@@ -285,12 +288,23 @@ pub struct UpdateConferenceInput {
 #[derive(InputObject)]
 pub struct CreateNotificationInput {
     pub conference_id: ID,
+    /// What lists and headings show, at most 200 characters. Blank or absent: the subject
+    /// as the sample attendee (Ada Lovelace) would read it.
+    pub name: Option<String>,
     /// A template over the attendee and conference fields, e.g. `Hello {{ first_name }}`.
     pub subject: String,
     /// A template over the same fields as the subject.
     pub message: String,
     /// Retrying with the same key (from the same token) returns the first notification.
     pub idempotency_key: Option<String>,
+    /// Send later: a UTC instant (at most `SCHEDULE_MAX_DAYS_AHEAD` ahead, not in the past).
+    /// The notification is `SCHEDULED` until then, and is planned then: its recipients are
+    /// the attendees matching at that moment.
+    pub send_at: Option<DateTime<Utc>>,
+    /// Who receives it; omitted: every attendee registered when it is planned.
+    pub audience: Option<super::campaign::AudienceInput>,
+    /// When it pauses itself; omitted: the server's default (`AUTO_PAUSE_*`, 0.2 over 50).
+    pub auto_pause: Option<super::campaign::AutoPause>,
 }
 
 /// A calendar date, `YYYY-MM-DD`.

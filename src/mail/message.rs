@@ -16,6 +16,8 @@ pub fn conference_context(conference: &conference::Model) -> ConferenceFields {
         name: conference.name.clone(),
         starts_on: conference.starts_on.to_string(),
         address: conference.address.clone(),
+        price: conference.price_cents as f64 / 100.0,
+        currency: conference.currency.clone(),
     }
 }
 

@@ -121,3 +121,19 @@ impl Sender {
         self.mailbox.email.domain()
     }
 }
+
+/// A transport and a sender for email the API process sends itself (test sends).
+#[derive(Clone)]
+pub struct Outbound {
+    pub mailer: Mailer,
+    pub sender: Sender,
+}
+
+impl Outbound {
+    pub fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
+        Ok(Self {
+            mailer: Mailer::from_settings(settings)?,
+            sender: Sender::parse(&settings.worker.sender)?.with_dkim(settings.dkim.clone()),
+        })
+    }
+}

@@ -35,6 +35,8 @@ pub struct Progress {
     /// Seconds until every pending recipient is done at the recent rate.
     pub eta_seconds: Option<i64>,
     pub updated_at: DateTime<Utc>,
+    /// Why the notification paused itself (auto-pause), until it is resumed.
+    pub paused_reason: Option<String>,
 }
 
 impl Progress {
@@ -94,6 +96,7 @@ impl RateWindow {
             rate_per_second: None,
             eta_seconds: None,
             updated_at: row.updated_at,
+            paused_reason: row.paused_reason.clone(),
         };
         progress.rate_per_second = match status {
             NotificationStatus::Sending => self.rate(now),
@@ -163,6 +166,12 @@ mod tests {
             legacy_id: None,
             legacy_status: None,
             rate_tat: None,
+            send_at: None,
+            audience: None,
+            auto_pause: None,
+            auto_pause_window: None,
+            paused_reason: None,
+            name: None,
         }
     }
 

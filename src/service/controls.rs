@@ -57,17 +57,42 @@ pub async fn cancel(
     answer(db, id, store::notification::cancel(db, id).await).await
 }
 
+/// What a retry did, and the notification as it now is.
+pub struct RetryReport {
+    pub notification: notification::Model,
+    pub retried: u64,
+    pub skipped_bounced: u64,
+    pub skipped_suppressed: u64,
+}
+
 pub async fn retry_failed(
     db: &DatabaseConnection,
     scope: &Scope,
     id: Uuid,
     slice_size: usize,
-) -> ApiResult<notification::Model> {
+    include_bounced: bool,
+) -> ApiResult<RetryReport> {
     scope.notification(db, id).await?;
-    answer(
-        db,
-        id,
-        store::notification::retry_failed(db, id, slice_size).await,
-    )
-    .await
+    let store::notification::Retried {
+        retried,
+        skipped_bounced,
+        skipped_suppressed,
+        signal,
+    } = store::notification::retry_failed(db, id, slice_size, include_bounced).await?;
+    tracing::info!(
+        notification_id = %id,
+        retried,
+        skipped_bounced,
+        skipped_suppressed,
+        include_bounced,
+        "failed deliveries retried"
+    );
+    crate::metrics::deliveries_retried(retried);
+    let notification = answer(db, id, Ok(signal)).await?;
+    Ok(RetryReport {
+        notification,
+        retried,
+        skipped_bounced,
+        skipped_suppressed,
+    })
 }

@@ -2,8 +2,12 @@
 //! owns, the caller's [`crate::tenancy::Scope`], and returns domain results, so GraphQL
 //! resolvers, the CLI and tests all call the same code.
 pub mod attendee;
+pub mod campaign;
 pub mod conference;
 pub mod controls;
+pub mod csv_stream;
+pub mod deliveries;
+pub mod draft;
 pub mod notification;
 pub mod page;
 pub mod roster;

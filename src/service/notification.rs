@@ -1,4 +1,5 @@
-//! Notifications: creation (row + plan job in one transaction), reads and delivery lists.
+//! Notifications: creation (row + plan job in one transaction), reads, and the deliveries
+//! to one address. A notification's delivery log is [`super::deliveries`].
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use uuid::Uuid;
@@ -6,7 +7,8 @@ use uuid::Uuid;
 use super::page::{self, Page, PageRequest};
 use crate::auth::Principal;
 use crate::domain::{
-    DeliveryStatus, NotificationTemplate, RecipientFields, TemplateLimits, required_text,
+    Audience, AutoPause, CampaignLimits, NotificationTemplate, RecipientFields, TemplateLimits,
+    required_text,
 };
 use crate::entity::{delivery, notification};
 use crate::error::{ApiError, ApiResult};
@@ -18,13 +20,21 @@ use crate::tenancy::Scope;
 #[derive(Clone, Debug)]
 pub struct CreateNotification {
     pub conference_id: Uuid,
+    /// What lists show; blank or absent: the subject as the sample attendee would read it.
+    pub name: Option<String>,
     pub subject: String,
     pub message: String,
     pub idempotency_key: Option<String>,
+    /// Plan then instead of now (`SCHEDULED` until then).
+    pub send_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Who receives it; none: every attendee registered when it is planned.
+    pub audience: Option<Audience>,
+    /// When it pauses itself; none: the `AUTO_PAUSE_*` defaults.
+    pub auto_pause: Option<AutoPause>,
 }
 
-/// Validates the templates, then writes the notification (QUEUED) and its plan job in one
-/// transaction. With an idempotency key already used by the same token, returns the
+/// Validates the templates and the campaign settings, then writes the notification
+/// (`QUEUED`, or `SCHEDULED` with a `send_at` ahead) and its plan job in one transaction. With an idempotency key already used by the same token, returns the
 /// notification that key created instead of creating another.
 pub async fn create(
     db: &DatabaseConnection,
@@ -32,6 +42,7 @@ pub async fn create(
     principal: &Principal,
     input: CreateNotification,
     limits: &TemplateLimits,
+    campaigns: &CampaignLimits,
 ) -> ApiResult<notification::Model> {
     let created_by = principal.identity();
     let key = input
@@ -44,20 +55,49 @@ pub async fn create(
     {
         return replay(existing, &input);
     }
-    NotificationTemplate::compile(&input.subject, &input.message, limits)?
+    let name = input
+        .name
+        .as_deref()
+        .map(|n| n.trim())
+        .filter(|n| !n.is_empty())
+        .map(|n| required_text("name", n, NAME_MAX))
+        .transpose()?;
+    let template = NotificationTemplate::compile(&input.subject, &input.message, limits)?;
+    template
         .check()
         .await
         .map_err(crate::domain::ValidationError::from)?;
+    let send_at = input
+        .send_at
+        .map(|at| super::campaign::check_send_at(at, campaigns))
+        .transpose()?;
+    let audience = input
+        .audience
+        .clone()
+        .map(|a| a.check(campaigns))
+        .transpose()?;
+    let auto_pause = input
+        .auto_pause
+        .unwrap_or(campaigns.auto_pause_default)
+        .check(campaigns)?;
     let conference = scope.conference(db, input.conference_id).await?;
+    let name = match name {
+        Some(name) => name,
+        None => default_name(&template, &conference).await?,
+    };
 
     let created = store::notification::create(
         db,
         NewNotification {
             conference_id: conference.id,
+            name,
             subject: input.subject.clone(),
             message: input.message.clone(),
             created_by: created_by.clone(),
             idempotency_key: key.clone(),
+            send_at,
+            audience,
+            auto_pause: Some(auto_pause),
         },
     )
     .await;
@@ -74,8 +114,47 @@ pub async fn create(
         }
     };
     signal.publish();
-    tracing::info!(notification_id = %row.id, conference_id = %conference.id, "notification queued");
+    tracing::info!(
+        notification_id = %row.id,
+        conference_id = %conference.id,
+        status = %row.status,
+        send_at = ?row.send_at,
+        targeted = row.audience.is_some(),
+        "notification queued"
+    );
     Ok(row)
+}
+
+/// The longest notification name, in characters.
+pub const NAME_MAX: usize = 200;
+
+/// The subject as the sample attendee would read it, cut to [`NAME_MAX`] characters: a name
+/// for lists that needs no template syntax to read, and holds nobody's personal data.
+async fn default_name(
+    template: &NotificationTemplate,
+    conference: &crate::entity::conference::Model,
+) -> ApiResult<String> {
+    let email = template
+        .render(&sample_fields(conference))
+        .await
+        .map_err(crate::domain::ValidationError::from)?;
+    Ok(truncate_chars(&email.subject, NAME_MAX))
+}
+
+/// `text` with at most `max` characters, an ellipsis marking a cut.
+fn truncate_chars(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max.saturating_sub(1)) {
+        Some((end, _)) if text.chars().count() > max => format!("{}…", &text[..end]),
+        _ => text.to_owned(),
+    }
+}
+
+/// The sample attendee at a real conference: what previews without an attendee show.
+fn sample_fields(conference: &crate::entity::conference::Model) -> RecipientFields {
+    RecipientFields {
+        conference: conference_context(conference),
+        ..RecipientFields::sample()
+    }
 }
 
 async fn find_by_key(
@@ -120,12 +199,8 @@ pub async fn preview(
 ) -> ApiResult<Preview> {
     let template = NotificationTemplate::compile(subject, message, limits)?;
     let conference = scope.conference(db, conference_id).await?;
-    let conference = conference_context(&conference);
     let fields = match attendee_id {
-        None => RecipientFields {
-            conference,
-            ..RecipientFields::sample()
-        },
+        None => sample_fields(&conference),
         Some(attendee_id) => {
             let a = scope.attendee(db, attendee_id).await?;
             if a.conference_id != conference_id {
@@ -135,7 +210,7 @@ pub async fn preview(
                 ));
             }
             // The worker's own function, so the preview is what the attendee would get.
-            recipient_context(&a, &a.email, conference)
+            recipient_context(&a, &a.email, conference_context(&conference))
         }
     };
     let email = template
@@ -163,6 +238,7 @@ pub async fn get(
     scope.notification(db, id).await
 }
 
+/// Notifications, newest first (ids are uuid v7: by creation), of one conference or all.
 pub async fn list(
     db: &impl ConnectionTrait,
     scope: &Scope,
@@ -174,7 +250,14 @@ pub async fn list(
         scope.conference(db, conference_id).await?;
         select = select.filter(notification::Column::ConferenceId.eq(conference_id));
     }
-    Ok(page::fetch(db, select, notification::Column::Id, request).await?)
+    Ok(page::fetch_ordered(
+        db,
+        select,
+        notification::Column::Id,
+        request,
+        page::Order::NewestFirst,
+    )
+    .await?)
 }
 
 /// The longest address the support lookup accepts (RFC 5321's limit on a path).
@@ -201,18 +284,15 @@ pub async fn deliveries_by_email(
     Ok(page::fetch(db, select, delivery::Column::Id, request).await?)
 }
 
-pub async fn deliveries(
-    db: &impl ConnectionTrait,
-    scope: &Scope,
-    notification_id: Uuid,
-    status: Option<DeliveryStatus>,
-    request: PageRequest<i64>,
-) -> ApiResult<Page<delivery::Model>> {
-    scope.notification(db, notification_id).await?;
-    let mut select =
-        delivery::Entity::find().filter(delivery::Column::NotificationId.eq(notification_id));
-    if let Some(status) = status {
-        select = select.filter(delivery::Column::Status.eq(status));
+#[cfg(test)]
+mod tests {
+    use super::truncate_chars;
+
+    #[test]
+    fn names_are_cut_at_a_character_boundary_with_an_ellipsis() {
+        assert_eq!(truncate_chars("short", 10), "short");
+        assert_eq!(truncate_chars("exactly10!", 10), "exactly10!");
+        assert_eq!(truncate_chars("éééééééééééé", 5), "éééé…");
+        assert_eq!(truncate_chars("éééééééééééé", 5).chars().count(), 5);
     }
-    Ok(page::fetch(db, select, delivery::Column::Id, request).await?)
 }

@@ -42,7 +42,16 @@ pub struct Page<T> {
     pub total_count: u64,
 }
 
-/// Reads one page of `select`, ordered by `id_column`.
+/// Which way a page walks its ids.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Order {
+    /// Lowest id (oldest) first.
+    OldestFirst,
+    /// Highest id (newest) first; the cursor is again the last id seen.
+    NewestFirst,
+}
+
+/// Reads one page of `select`, ordered by `id_column` (oldest first).
 pub async fn fetch<E, K>(
     db: &impl ConnectionTrait,
     select: Select<E>,
@@ -54,10 +63,35 @@ where
     E::Model: Sync,
     K: Into<Value>,
 {
+    fetch_ordered(db, select, id_column, request, Order::OldestFirst).await
+}
+
+/// Reads one page of `select`, ordered by `id_column` in `order`.
+pub async fn fetch_ordered<E, K>(
+    db: &impl ConnectionTrait,
+    select: Select<E>,
+    id_column: E::Column,
+    request: PageRequest<K>,
+    order: Order,
+) -> Result<Page<E::Model>, DbErr>
+where
+    E: EntityTrait,
+    E::Model: Sync,
+    K: Into<Value>,
+{
     let total_count = select.clone().count(db).await?;
-    let mut select = select.order_by_asc(id_column);
+    let newest_first = order == Order::NewestFirst;
+    let mut select = if newest_first {
+        select.order_by_desc(id_column)
+    } else {
+        select.order_by_asc(id_column)
+    };
     if let Some(after) = request.after {
-        select = select.filter(id_column.gt(after));
+        select = select.filter(if newest_first {
+            id_column.lt(after)
+        } else {
+            id_column.gt(after)
+        });
     }
     let mut items = select.limit(request.first + 1).all(db).await?;
     let has_next = items.len() as u64 > request.first;

@@ -188,7 +188,7 @@ fn escape_like(term: &str) -> String {
 
 /// `%term%` for `LIKE`, lowered as the database lowers (SQLite: ASCII letters only), with
 /// the term's wildcards matched literally.
-fn pattern(term: &str, backend: DbBackend) -> LikeExpr {
+pub(crate) fn pattern(term: &str, backend: DbBackend) -> LikeExpr {
     let lowered = match backend {
         DbBackend::Sqlite => term.to_ascii_lowercase(),
         _ => term.to_lowercase(),
@@ -202,7 +202,7 @@ fn contains(column: attendee::Column, term: &str, backend: DbBackend) -> SimpleE
 }
 
 /// A trimmed, non-empty term, checked for length.
-fn term<'a>(field: &str, value: Option<&'a str>) -> ApiResult<Option<&'a str>> {
+pub(crate) fn term<'a>(field: &str, value: Option<&'a str>) -> ApiResult<Option<&'a str>> {
     let Some(term) = value.map(str::trim).filter(|t| !t.is_empty()) else {
         return Ok(None);
     };

@@ -15,6 +15,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use super::csv_stream::{self, line};
 use super::roster::{self, AttendeeFilter, Sort, SortCursor};
 use crate::domain::{NewAttendee, Registration, ValidationError};
 use crate::entity::attendee;
@@ -35,19 +36,9 @@ pub const COLUMNS: [&str; 10] = [
     "registered_at",
 ];
 
-/// Rows read from the database per step of an export.
-const EXPORT_BATCH: u64 = 500;
-
-fn csv_line(fields: &[&str]) -> Vec<u8> {
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    // Writing to a Vec cannot fail.
-    let _ = writer.write_record(fields);
-    writer.into_inner().unwrap_or_default()
-}
-
 fn record(row: &attendee::Model) -> Vec<u8> {
     let registered = row.submitted_at.to_rfc3339();
-    csv_line(&[
+    line(&[
         &row.first_name,
         &row.last_name,
         &row.email,
@@ -71,38 +62,22 @@ pub async fn export(
     filter: AttendeeFilter,
 ) -> ApiResult<impl Stream<Item = Result<Vec<u8>, ApiError>> + Send + 'static> {
     let select = roster::matching(&db, &scope, conference_id, &filter).await?;
-    let header = csv_line(&COLUMNS);
-    let state = (Some(header), None::<SortCursor>, false);
-    Ok(futures::stream::unfold(
-        state,
-        move |(header, after, done)| {
+    Ok(csv_stream::paged(
+        &COLUMNS,
+        move |after: Option<SortCursor>| {
             let (db, select) = (db.clone(), select.clone());
             async move {
-                if let Some(header) = header {
-                    return Some((Ok(header), (None, after, done)));
-                }
-                if done {
-                    return None;
-                }
-                let rows = roster::ordered(select, Sort::default(), after.as_ref())
-                    .limit(EXPORT_BATCH)
+                roster::ordered(select, Sort::default(), after.as_ref())
+                    .limit(csv_stream::PAGE_ROWS)
                     .all(&db)
-                    .await;
-                match rows {
-                    Err(e) => Some((Err(e.into()), (None, after, true))),
-                    Ok(rows) if rows.is_empty() => None,
-                    Ok(rows) => {
-                        let last = rows.last().map(|r| SortCursor {
-                            id: r.id,
-                            key: String::new(),
-                        });
-                        let done = (rows.len() as u64) < EXPORT_BATCH;
-                        let chunk = rows.iter().flat_map(record).collect();
-                        Some((Ok(chunk), (None, last, done)))
-                    }
-                }
+                    .await
             }
         },
+        |row: &attendee::Model| SortCursor {
+            id: row.id,
+            key: String::new(),
+        },
+        record,
     ))
 }
 
@@ -442,7 +417,7 @@ mod tests {
             submitted_at: chrono::Utc::now(),
             legacy_id: None,
         };
-        let mut csv = csv_line(&COLUMNS);
+        let mut csv = line(&COLUMNS);
         csv.extend(record(&row));
         let (parsed, rejected) = parse(std::str::from_utf8(&csv).unwrap(), 10).unwrap();
         assert!(rejected.is_empty());

@@ -9,7 +9,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, FromQueryResult, Value
 use uuid::Uuid;
 
 use super::Signal;
-use super::notification::{Row, settle};
+use super::notification::{Row, auto_pause, settle};
 use super::sql::{Paired, same};
 use crate::progress::notification_changed;
 
@@ -23,12 +23,19 @@ pub struct Claimed {
     pub attempts: i32,
 }
 
+/// Claims only while the notification is `SENDING`, in the same statement: a pause or a
+/// cancel that commits between a send job's status check and its claim must not leave
+/// deliveries claimed under a `PAUSED` notification. On PostgreSQL the notification row is
+/// read `FOR SHARE`, so the status change waits for the claim to commit (and then sees
+/// its rows in flight), or the claim waits for the status change (and claims nothing).
 const CLAIM_BATCH: Paired = Paired {
     postgres: "UPDATE delivery SET status = 'sending', locked_until = $1 \
                WHERE id IN (SELECT id FROM delivery \
                    WHERE notification_id = $2 AND id BETWEEN $3 AND $4 \
                    AND ((status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= $5)) \
                      OR (status = 'sending' AND locked_until < $5)) \
+                   AND EXISTS (SELECT 1 FROM notification \
+                       WHERE id = $2 AND status = 'SENDING' FOR SHARE) \
                    ORDER BY id LIMIT $6 FOR UPDATE SKIP LOCKED) \
                RETURNING id, attendee_id, email, attempts",
     // SQLite has one writer: the statement is atomic without row locks.
@@ -37,6 +44,7 @@ const CLAIM_BATCH: Paired = Paired {
                  WHERE notification_id = $2 AND id BETWEEN $3 AND $4 \
                  AND ((status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= $5)) \
                    OR (status = 'sending' AND locked_until < $5)) \
+                 AND EXISTS (SELECT 1 FROM notification WHERE id = $2 AND status = 'SENDING') \
                  ORDER BY id LIMIT $6) \
              RETURNING id, attendee_id, email, attempts",
 };
@@ -65,6 +73,39 @@ pub async fn claim_batch(
     .await?;
     claimed.sort_by_key(|c| c.id);
     Ok(claimed)
+}
+
+/// Hands claimed deliveries that were never sent back to `pending` (a stopping worker's
+/// prefetched claims), where they still carry `lease`; nobody has to wait for the lease to
+/// end. Nothing is counted: a claim changes no counter. Returns how many went back.
+pub async fn release_claims(
+    db: &impl ConnectionTrait,
+    ids: &[i64],
+    lease: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let mut values: Vec<Value> = vec![lease.into()];
+    let mut list = String::new();
+    for id in ids {
+        values.push((*id).into());
+        if !list.is_empty() {
+            list.push_str(", ");
+        }
+        list.push_str(&format!("${}", values.len()));
+    }
+    Ok(db
+        .execute_raw(same(
+            db.get_database_backend(),
+            format!(
+                "UPDATE delivery SET status = 'pending', locked_until = NULL \
+                 WHERE id IN ({list}) AND status = 'sending' AND locked_until = $1"
+            ),
+            values,
+        ))
+        .await?
+        .rows_affected())
 }
 
 /// What became of one claimed delivery.
@@ -97,6 +138,7 @@ pub struct Recorded {
 /// transaction; each row only if it still carries `lease`. If that was the last delivery in
 /// flight of a notification being paused or cancelled, or the last one of a finished send,
 /// the same transaction moves the notification on (`PAUSED`, `CANCELLED`, `COMPLETED`...).
+/// The same transaction applies the notification's auto-pause rule to these outcomes.
 pub async fn record_outcomes(
     db: &DatabaseConnection,
     notification: Uuid,
@@ -169,7 +211,7 @@ pub async fn record_outcomes(
             "UPDATE notification SET sent = sent + $1, failed = failed + $2, updated_at = $3 \
              WHERE id = $4 \
              RETURNING status, conference_id, started_at, legacy_id, total, sent, failed, \
-                 cancelled, suppressed",
+                 cancelled, suppressed, auto_pause, auto_pause_window",
             vec![
                 (sent as i64).into(),
                 (failed as i64).into(),
@@ -179,7 +221,9 @@ pub async fn record_outcomes(
         ))
         .await?;
     if let Some(row) = row {
-        settle(&txn, notification, Row::from_query(&row)?, now).await?;
+        let mut state = Row::from_query(&row)?;
+        state.status = auto_pause(&txn, notification, &row, state, (sent, failed), now).await?;
+        settle(&txn, notification, state, now).await?;
     }
     let signal = notification_changed(&txn, notification).await?;
     txn.commit().await?;

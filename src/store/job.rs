@@ -150,6 +150,26 @@ async fn wake_workers(conn: &impl ConnectionTrait) -> Result<(), DbErr> {
     Ok(())
 }
 
+/// Deletes the plan job of a notification that no worker holds and no external queue was
+/// handed (a scheduled notification rescheduled or cancelled). A job already claimed or
+/// published stays, and finds nothing to do when it runs.
+pub async fn drop_pending_plan(
+    conn: &impl ConnectionTrait,
+    notification_id: Uuid,
+) -> Result<u64, DbErr> {
+    let payload = serde_json::to_string(&JobPayload::Plan { notification_id })
+        .map_err(|e| DbErr::Custom(format!("encoding a job payload: {e}")))?;
+    Ok(conn
+        .execute_raw(same(
+            conn.get_database_backend(),
+            "DELETE FROM job WHERE kind = 'plan' AND payload = $1 AND status = 'pending' \
+                 AND published_at IS NULL",
+            vec![payload.into()],
+        ))
+        .await?
+        .rows_affected())
+}
+
 /// A job its holder has the lease on.
 #[derive(Clone, Debug)]
 pub struct ClaimedJob {

@@ -1,8 +1,10 @@
 //! The one owner of the notification lifecycle: every write to the `notification`,
 //! `delivery` and `job` tables is a function here, one per change.
 //!
-//! - [`notification`]: create (with its plan job), plan, pause, resume, cancel, retry failed,
-//!   settle, finish, reserve the shared send rate.
+//! - [`notification`]: create (with its plan job, due now or at `send_at`), plan, reschedule,
+//!   pause, resume, cancel, retry failed, auto-pause, settle, finish, reserve the shared send
+//!   rate.
+//! - [`audience`]: the audience criteria as one bound SQL condition over `attendee`.
 //! - [`delivery`]: claim a batch, record a batch's outcomes (and, in the same transaction,
 //!   settle or finish the notification when that was the last delivery in flight).
 //! - [`job`]: enqueue, claim, extend, complete, fail, release, hand over; the outbox relay's
@@ -18,6 +20,7 @@
 //! SQLite (through sqlx) bind natively. Where the two databases need different SQL, the
 //! statement is a [`sql::Paired`] with one text per backend (as River's drivers do); nothing
 //! rewrites SQL at run time. `tests/store.rs` runs every function here against both.
+pub mod audience;
 pub mod delivery;
 pub mod job;
 pub mod notification;
@@ -45,8 +48,12 @@ pub enum StoreError {
         imported: bool,
         action: &'static str,
     },
-    /// Retry asked with nothing failed.
-    #[error("notification {0} has no failed deliveries to retry")]
+    /// Retry asked with nothing failed (or only hard bounces, not asked for, and suppressed
+    /// addresses).
+    #[error(
+        "notification {0} has no failed deliveries to retry (hard bounces are retried only \
+         when asked; suppressed addresses never)"
+    )]
     NothingToRetry(Uuid),
     /// The row cannot be processed (no conference, say): retrying cannot help.
     #[error("notification {id}: {reason}")]

@@ -16,36 +16,53 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::job::{JobPayload, enqueue, enqueue_many, send_slices};
+use super::job::{JobPayload, drop_pending_plan, enqueue, enqueue_many, send_slices};
 use super::sql::{Paired, same};
 use super::{Signal, StoreError};
 use crate::domain::NotificationStatus::{self, *};
+use crate::domain::{Audience, AutoPause};
 use crate::entity::notification;
 use crate::progress::notification_changed;
 
 /// What an admin asks to send, validated by the service.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct NewNotification {
     pub conference_id: Uuid,
+    pub name: String,
     pub subject: String,
     pub message: String,
     pub created_by: String,
     pub idempotency_key: Option<String>,
+    /// Plan at this instant (`SCHEDULED` until then); none or past: at once.
+    pub send_at: Option<DateTime<Utc>>,
+    /// Who receives it; none: every attendee registered when it is planned.
+    pub audience: Option<Audience>,
+    /// When it pauses itself; none: never.
+    pub auto_pause: Option<AutoPause>,
 }
 
-/// Writes the notification (`QUEUED`) and its plan job in one transaction. A unique-key
-/// violation (the same idempotency key raced) is returned as the database error.
+/// Writes the notification and its plan job in one transaction: `QUEUED` with the job due
+/// now, or `SCHEDULED` with the job due at `send_at` (the job queue's `run_at`: no timer of
+/// its own, and it survives restarts). A unique-key violation (the same idempotency key
+/// raced) is returned as the database error.
 pub async fn create(
     db: &DatabaseConnection,
     new: NewNotification,
 ) -> Result<(notification::Model, Signal), DbErr> {
     let now = Utc::now();
+    let send_at = new.send_at.map(to_millis);
+    let scheduled = send_at.filter(|at| *at > now);
     let row = notification::Model {
         id: Uuid::now_v7(),
         conference_id: Some(new.conference_id),
+        name: Some(new.name),
         subject: new.subject,
         message: new.message,
-        status: Queued,
+        status: if scheduled.is_some() {
+            Scheduled
+        } else {
+            Queued
+        },
         total: 0,
         sent: 0,
         failed: 0,
@@ -61,11 +78,20 @@ pub async fn create(
         legacy_id: None,
         legacy_status: None,
         rate_tat: None,
+        send_at,
+        audience: new
+            .audience
+            .filter(|a| !a.is_everyone())
+            .map(|a| a.to_json()),
+        auto_pause: new.auto_pause.map(|a| a.to_json()),
+        auto_pause_window: None,
+        paused_reason: None,
     };
     let txn = crate::db::begin_write(db).await?;
     notification::Entity::insert(notification::ActiveModel {
         id: Set(row.id),
         conference_id: Set(row.conference_id),
+        name: Set(row.name.clone()),
         subject: Set(row.subject.clone()),
         message: Set(row.message.clone()),
         status: Set(row.status),
@@ -84,6 +110,11 @@ pub async fn create(
         legacy_id: Set(None),
         legacy_status: Set(None),
         rate_tat: Set(None),
+        send_at: Set(row.send_at),
+        audience: Set(row.audience.clone()),
+        auto_pause: Set(row.auto_pause.clone()),
+        auto_pause_window: Set(None),
+        paused_reason: Set(None),
     })
     .exec_without_returning(&txn)
     .await?;
@@ -92,7 +123,7 @@ pub async fn create(
         &JobPayload::Plan {
             notification_id: row.id,
         },
-        None,
+        scheduled,
     )
     .await?;
     let signal = notification_changed(&txn, row.id).await?;
@@ -120,9 +151,10 @@ pub async fn status(
 /// (SQLite's write transaction already holds the only write lock).
 const LOCK_ROW: Paired = Paired {
     postgres: "SELECT status, conference_id, started_at, legacy_id, total, sent, failed, \
-                   cancelled, suppressed FROM notification WHERE id = $1 FOR UPDATE",
+                   cancelled, suppressed, send_at, audience FROM notification WHERE id = $1 \
+               FOR UPDATE",
     sqlite: "SELECT status, conference_id, started_at, legacy_id, total, sent, failed, \
-                 cancelled, suppressed FROM notification WHERE id = $1",
+                 cancelled, suppressed, send_at, audience FROM notification WHERE id = $1",
 };
 
 /// A notification's status and counters inside a transaction that changes them.
@@ -159,18 +191,25 @@ pub enum Planned {
     Gone,
     /// Planned before (a repeated plan job), or cancelled first: nothing to do.
     Skipped,
+    /// Scheduled for later (rescheduled after this job was enqueued): the job enqueued by
+    /// the reschedule plans it then.
+    NotYet { send_at: DateTime<Utc> },
     /// Deliveries written; send jobs enqueued unless the notification is paused.
     Planned {
         total: i64,
         status: NotificationStatus,
+        /// How late planning started after `send_at`, for a scheduled notification.
+        delay: Option<chrono::Duration>,
     },
 }
 
 /// The plan step, in one transaction: one `INSERT ... SELECT` creates a delivery per
-/// attendee (attendees registering meanwhile are either in that snapshot or not; running it
-/// twice adds nothing), sets `total` and `started_at`, the status `SENDING` (a paused
-/// notification stays paused), and enqueues send jobs over slices of `slice_size` ids.
-/// No attendees: `COMPLETED` at once.
+/// attendee in the audience (attendees registering meanwhile are either in that snapshot or
+/// not; running it twice adds nothing), sets `total` and `started_at`, the status `SENDING`
+/// (a paused notification stays paused), and enqueues send jobs over slices of `slice_size`
+/// ids. No recipients: `COMPLETED` at once. A `SCHEDULED` notification whose `send_at` is
+/// still ahead is left alone ([`Planned::NotYet`]); the row lock makes one plan job of many
+/// do the work, the others find it started.
 pub async fn plan(
     db: &DatabaseConnection,
     id: Uuid,
@@ -187,9 +226,18 @@ pub async fn plan(
     let started: Option<DateTime<Utc>> = row.try_get("", "started_at")?;
     let status: NotificationStatus = row.try_get("", "status")?;
     let conference: Option<Uuid> = row.try_get("", "conference_id")?;
-    if started.is_some() || status == Cancelled {
+    let send_at: Option<DateTime<Utc>> = row.try_get("", "send_at")?;
+    if started.is_some() || matches!(status, Cancelled | Cancelling) {
         return Ok((Planned::Skipped, Signal::none()));
     }
+    let now = Utc::now();
+    if status == Scheduled
+        && let Some(send_at) = send_at.filter(|at| *at > now)
+    {
+        return Ok((Planned::NotYet { send_at }, Signal::none()));
+    }
+    let audience = Audience::from_json(row.try_get::<Option<String>>("", "audience")?.as_deref())
+        .map_err(|reason| StoreError::Invalid { id, reason })?;
     let Some(conference) = conference else {
         return Err(StoreError::Invalid {
             id,
@@ -198,19 +246,8 @@ pub async fn plan(
     };
     // An address on the suppression list gets a `suppressed` delivery, never sent, so the
     // counts still add up.
-    txn.execute_raw(same(
-        backend,
-        format!(
-            "INSERT INTO delivery (notification_id, attendee_id, email, status, attempts) \
-             SELECT $1, a.id, a.email, \
-                 CASE WHEN {} THEN 'suppressed' ELSE 'pending' END, 0 \
-             FROM attendee a WHERE a.conference_id = $2 \
-             ON CONFLICT (notification_id, attendee_id) DO NOTHING",
-            crate::suppression::SUPPRESSED_ATTENDEE
-        ),
-        vec![id.into(), conference.into()],
-    ))
-    .await?;
+    txn.execute_raw(plan_deliveries(backend, id, conference, audience.as_ref()))
+        .await?;
     let range = txn
         .query_one_raw(same(
             backend,
@@ -232,7 +269,6 @@ pub async fn plan(
         _ => Sending,
     };
     debug_assert!(next == status || status.can_become(next));
-    let now = Utc::now();
     let completed_at = if next == Completed { Some(now) } else { None };
     txn.execute_raw(same(
         backend,
@@ -260,9 +296,45 @@ pub async fn plan(
         Planned::Planned {
             total,
             status: next,
+            delay: send_at.filter(|_| status == Scheduled).map(|at| now - at),
         },
         signal,
     ))
+}
+
+/// `INSERT INTO delivery ... SELECT` over the conference's attendees in `audience`, with
+/// every value bound (built by sea-query for the backend, then prefixed with the INSERT).
+fn plan_deliveries(
+    backend: sea_orm::DbBackend,
+    id: Uuid,
+    conference: Uuid,
+    audience: Option<&Audience>,
+) -> sea_orm::Statement {
+    use crate::entity::attendee::Column;
+    use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+    let a = Alias::new("a");
+    let mut select = Query::select();
+    select
+        .expr(Expr::val(id))
+        .column((a.clone(), Column::Id))
+        .column((a.clone(), Column::Email))
+        .expr(Expr::cust(format!(
+            "CASE WHEN {} THEN 'suppressed' ELSE 'pending' END",
+            crate::suppression::SUPPRESSED_ATTENDEE
+        )))
+        .expr(Expr::cust("0"))
+        .from_as(Alias::new("attendee"), a.clone())
+        .and_where(Expr::col((a.clone(), Column::ConferenceId)).eq(conference));
+    if let Some(audience) = audience {
+        select.cond_where(super::audience::condition(audience, backend, a));
+    }
+    let mut statement = backend.build(&select);
+    statement.sql = format!(
+        "INSERT INTO delivery (notification_id, attendee_id, email, status, attempts) {} \
+         ON CONFLICT (notification_id, attendee_id) DO NOTHING",
+        statement.sql
+    );
+    statement
 }
 
 /// Moves the notification from one of `from` to `to`, if the state machine allows it;
@@ -473,6 +545,13 @@ pub async fn resume(
     if !transition(&txn, id, &[Paused, Pausing], Sending, now).await? {
         return Err(refused(id, row, imported, "resumed"));
     }
+    // Resuming clears the reason and starts a fresh auto-pause window.
+    txn.execute_raw(same(
+        txn.get_database_backend(),
+        "UPDATE notification SET paused_reason = NULL, auto_pause_window = NULL WHERE id = $1",
+        vec![id.into()],
+    ))
+    .await?;
     enqueue_pending(&txn, id, slice_size).await?;
     settle_now(&txn, id, now).await?;
     commit_with_signal(txn, id).await
@@ -486,7 +565,7 @@ pub async fn cancel(db: &DatabaseConnection, id: Uuid) -> Result<Signal, StoreEr
     if !transition(
         &txn,
         id,
-        &[Queued, Sending, Pausing, Paused],
+        &[Scheduled, Queued, Sending, Pausing, Paused],
         Cancelling,
         now,
     )
@@ -494,41 +573,226 @@ pub async fn cancel(db: &DatabaseConnection, id: Uuid) -> Result<Signal, StoreEr
     {
         return Err(refused(id, row, imported, "cancelled"));
     }
+    if row.status == Scheduled {
+        // Not planned: its plan job has nothing left to do.
+        drop_pending_plan(&txn, id).await?;
+    }
     settle_now(&txn, id, now).await?;
     commit_with_signal(txn, id).await
+}
+
+/// What [`retry_failed`] did.
+#[derive(Debug)]
+#[must_use = "publish the signal"]
+pub struct Retried {
+    /// Deliveries made `pending` again.
+    pub retried: u64,
+    /// Hard bounces left alone: failed deliveries to an address suppressed after a bounce,
+    /// and deliveries the provider reported bounced (retried only when asked).
+    pub skipped_bounced: u64,
+    /// Failed deliveries to an address that unsubscribed or complained since: never retried.
+    pub skipped_suppressed: u64,
+    pub signal: Signal,
+}
+
+/// The delivery's address (the row `delivery`) is on the suppression list of the
+/// notification (`$1`)'s conference, or of all its organization's conferences, for one of
+/// the reasons in `{}`. Another organization's list never counts.
+const SUPPRESSED_DELIVERY: &str = "EXISTS (SELECT 1 FROM suppression s \
+     WHERE s.email = LOWER(delivery.email) AND s.reason IN ({}) \
+     AND (s.conference_id = (SELECT conference_id FROM notification WHERE id = $1) \
+         OR (s.conference_id IS NULL AND s.organization_id = (SELECT c.organization_id \
+             FROM conference c JOIN notification n ON n.conference_id = c.id \
+             WHERE n.id = $1))))";
+
+fn suppressed_for(reasons: &str) -> String {
+    SUPPRESSED_DELIVERY.replace("{}", reasons)
+}
+
+/// Reschedule: a `SCHEDULED` notification is planned at `send_at` instead. Its plan job is
+/// replaced by one due then; a plan job already claimed meanwhile finds the new `send_at`
+/// ahead under the row lock and leaves it ([`Planned::NotYet`]). Refused once planning has
+/// started.
+pub async fn reschedule(
+    db: &DatabaseConnection,
+    id: Uuid,
+    send_at: DateTime<Utc>,
+) -> Result<Signal, StoreError> {
+    let (txn, row, imported) = locked(db, id).await?;
+    if row.status != Scheduled || imported {
+        return Err(refused(id, row, imported, "rescheduled"));
+    }
+    let now = Utc::now();
+    let send_at = to_millis(send_at);
+    txn.execute_raw(same(
+        txn.get_database_backend(),
+        "UPDATE notification SET send_at = $1, updated_at = $2 \
+         WHERE id = $3 AND status = 'SCHEDULED'",
+        vec![send_at.into(), now.into(), id.into()],
+    ))
+    .await?;
+    drop_pending_plan(&txn, id).await?;
+    enqueue(
+        &txn,
+        &JobPayload::Plan {
+            notification_id: id,
+        },
+        Some(send_at.max(now)),
+    )
+    .await?;
+    commit_with_signal(txn, id).await
+}
+
+/// A send time as both databases store it alike: whole milliseconds (PostgreSQL keeps
+/// microseconds, chrono nanoseconds, browsers milliseconds).
+fn to_millis(at: DateTime<Utc>) -> DateTime<Utc> {
+    use chrono::SubsecRound;
+    at.trunc_subsecs(3)
+}
+
+/// Auto-pause, inside the transaction that recorded a batch of `sent` and `failed` outcomes
+/// (which holds the row's lock): slides the notification's window of recent outcomes and,
+/// when its rule trips, moves it `SENDING → PAUSING` with the reason. Returns the status it
+/// now has.
+pub(super) async fn auto_pause(
+    txn: &impl ConnectionTrait,
+    id: Uuid,
+    row: &QueryResult,
+    state: Row,
+    (sent, failed): (u64, u64),
+    now: DateTime<Utc>,
+) -> Result<NotificationStatus, DbErr> {
+    let rule = AutoPause::from_json(row.try_get::<Option<String>>("", "auto_pause")?.as_deref());
+    let Some(rule) = rule else {
+        return Ok(state.status);
+    };
+    if state.status != Sending || sent + failed == 0 || state.done >= state.total {
+        return Ok(state.status);
+    }
+    let mut window = row
+        .try_get::<Option<String>>("", "auto_pause_window")?
+        .unwrap_or_default();
+    let reason = rule.observe(&mut window, sent, failed);
+    let backend = txn.get_database_backend();
+    txn.execute_raw(same(
+        backend,
+        "UPDATE notification SET auto_pause_window = $1 WHERE id = $2",
+        vec![window.into(), id.into()],
+    ))
+    .await?;
+    let Some(reason) = reason else {
+        return Ok(state.status);
+    };
+    if !transition(txn, id, &[Sending], Pausing, now).await? {
+        return Ok(state.status);
+    }
+    txn.execute_raw(same(
+        backend,
+        "UPDATE notification SET paused_reason = $1 WHERE id = $2",
+        vec![reason.clone().into(), id.into()],
+    ))
+    .await?;
+    crate::metrics::record_auto_pause();
+    tracing::warn!(notification_id = %id, reason = %reason, "notification paused itself");
+    Ok(Pausing)
 }
 
 /// Retry failed deliveries: `failed` become `pending` with their attempts reset, the counter
 /// goes down, and (unless paused) the notification is `SENDING` with send jobs over the
 /// pending deliveries.
+///
+/// Hard bounces are skipped unless `include_bounced`: failed deliveries whose address was
+/// suppressed after a bounce, and `bounced` deliveries (sent, then reported bounced by the
+/// provider; retrying one takes it off `sent` and `bounced`). A failed delivery whose
+/// address unsubscribed or complained since is never retried. With nothing to retry, the
+/// answer is [`StoreError::NothingToRetry`] and nothing changes.
 pub async fn retry_failed(
     db: &DatabaseConnection,
     id: Uuid,
     slice_size: usize,
-) -> Result<Signal, StoreError> {
+    include_bounced: bool,
+) -> Result<Retried, StoreError> {
     let (txn, row, imported) = locked(db, id).await?;
     if imported || matches!(row.status, Cancelled | Cancelling) {
         return Err(refused(id, row, imported, "retried"));
     }
     let backend = txn.get_database_backend();
     let now = Utc::now();
-    let retried = txn
+    let count = |sql: String| {
+        let txn = &txn;
+        async move {
+            let row = txn
+                .query_one_raw(same(backend, sql, vec![id.into()]))
+                .await?;
+            Ok::<u64, DbErr>(match row {
+                Some(row) => row.try_get::<i64>("", "n")? as u64,
+                None => 0,
+            })
+        }
+    };
+    let skipped_suppressed = count(format!(
+        "SELECT COUNT(*) AS n FROM delivery WHERE notification_id = $1 AND status = 'failed' \
+         AND {}",
+        suppressed_for("'unsubscribed', 'complained'")
+    ))
+    .await?;
+    let failed_bounced = count(format!(
+        "SELECT COUNT(*) AS n FROM delivery WHERE notification_id = $1 AND status = 'failed' \
+         AND {} AND NOT {}",
+        suppressed_for("'bounced'"),
+        suppressed_for("'unsubscribed', 'complained'")
+    ))
+    .await?;
+    let bounced = count(
+        "SELECT COUNT(*) AS n FROM delivery WHERE notification_id = $1 AND status = 'bounced'"
+            .to_owned(),
+    )
+    .await?;
+    let never = suppressed_for("'unsubscribed', 'complained'");
+    let skip = if include_bounced {
+        never
+    } else {
+        suppressed_for("'unsubscribed', 'complained', 'bounced'")
+    };
+    let retried_failed = txn
         .execute_raw(same(
             backend,
-            "UPDATE delivery SET status = 'pending', attempts = 0, next_attempt_at = NULL \
-             WHERE notification_id = $1 AND status = 'failed'",
+            format!(
+                "UPDATE delivery SET status = 'pending', attempts = 0, next_attempt_at = NULL \
+                 WHERE notification_id = $1 AND status = 'failed' AND NOT {skip}"
+            ),
             vec![id.into()],
         ))
         .await?
         .rows_affected();
+    let retried_bounced = if include_bounced {
+        txn.execute_raw(same(
+            backend,
+            "UPDATE delivery SET status = 'pending', attempts = 0, next_attempt_at = NULL, \
+                 sent_at = NULL \
+             WHERE notification_id = $1 AND status = 'bounced'",
+            vec![id.into()],
+        ))
+        .await?
+        .rows_affected()
+    } else {
+        0
+    };
+    let retried = retried_failed + retried_bounced;
     if retried == 0 {
         txn.rollback().await?;
         return Err(StoreError::NothingToRetry(id));
     }
     txn.execute_raw(same(
         backend,
-        "UPDATE notification SET failed = failed - $1, updated_at = $2 WHERE id = $3",
-        vec![(retried as i64).into(), now.into(), id.into()],
+        "UPDATE notification SET failed = failed - $1, sent = sent - $2, bounced = bounced - $2, \
+             updated_at = $3 WHERE id = $4",
+        vec![
+            (retried_failed as i64).into(),
+            (retried_bounced as i64).into(),
+            now.into(),
+            id.into(),
+        ],
     ))
     .await?;
     if !matches!(row.status, Paused | Pausing) {
@@ -538,7 +802,17 @@ pub async fn retry_failed(
         }
         enqueue_pending(&txn, id, slice_size).await?;
     }
-    commit_with_signal(txn, id).await
+    let signal = commit_with_signal(txn, id).await?;
+    Ok(Retried {
+        retried,
+        skipped_bounced: if include_bounced {
+            0
+        } else {
+            failed_bounced + bounced
+        },
+        skipped_suppressed,
+        signal,
+    })
 }
 
 /// Send jobs over the id range of the notification's pending deliveries.

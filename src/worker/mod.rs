@@ -68,6 +68,9 @@ pub struct JobContext {
     pub unsubscribe: crate::unsubscribe::Unsubscribe,
     pub settings: WorkerSettings,
     pub shutdown: watch::Receiver<bool>,
+    /// Sent emails whose outcome is not recorded yet, across the job slots
+    /// (`WORKER_MAX_UNRECORDED` permits).
+    pub unrecorded: Arc<tokio::sync::Semaphore>,
 }
 
 impl JobContext {
@@ -130,6 +133,7 @@ impl Worker {
                 unsubscribe: crate::unsubscribe::Unsubscribe::from_settings(&settings.unsubscribe)?,
                 settings: settings.worker.clone(),
                 shutdown,
+                unrecorded: Arc::new(tokio::sync::Semaphore::new(settings.worker.max_unrecorded)),
             }),
             queue: DatabaseQueue::new(worker_id, settings.worker.lease),
             wake: Arc::new(Notify::new()),

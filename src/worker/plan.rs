@@ -13,9 +13,24 @@ pub async fn run(context: &JobContext, notification_id: Uuid) -> Result<JobOutco
             tracing::warn!(%notification_id, "plan: the notification no longer exists");
         }
         Ok((Planned::Skipped, _)) => {}
-        Ok((Planned::Planned { total, status }, signal)) => {
+        Ok((Planned::NotYet { send_at }, _)) => {
+            // Rescheduled later: the job the reschedule enqueued plans it then.
+            tracing::info!(%notification_id, %send_at, "plan: scheduled for later");
+        }
+        Ok((
+            Planned::Planned {
+                total,
+                status,
+                delay,
+            },
+            signal,
+        )) => {
             signal.publish();
-            tracing::info!(%notification_id, total, %status, "planned");
+            if let Some(delay) = delay {
+                crate::metrics::record_schedule_delay(delay);
+            }
+            let delay_ms = delay.map(|d| d.num_milliseconds());
+            tracing::info!(%notification_id, total, %status, delay_ms, "planned");
         }
         Err(StoreError::Database(err)) => return Err(err.into()),
         Err(err) => return Err(JobError::Permanent(err.to_string())),

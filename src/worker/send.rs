@@ -1,6 +1,7 @@
-//! The send step: claims the pending deliveries of a slice in batches, renders and sends
-//! them concurrently, and records each batch's outcomes with the counter change in one
-//! transaction (the claims and records are [`crate::store::delivery`]'s).
+//! The send step: claims the pending deliveries of a slice in batches, renders each batch
+//! in one trip to the rendering threads, sends its emails concurrently, and records the
+//! batch's outcomes with the counter change in one transaction (the claims and records are
+//! [`crate::store::delivery`]'s).
 //!
 //! Only `pending` rows are ever claimed, and a batch's outcomes are written only where the
 //! row still carries this claim's lease, so a duplicated or redelivered job, or two workers
@@ -12,16 +13,24 @@
 //!
 //! A database outage is not a crash: a batch whose outcomes cannot be recorded is kept and
 //! recorded when the database answers again, while its lease holds (see `record`).
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
+use futures::future::OptionFuture;
+use futures::stream::FuturesUnordered;
 use sea_orm::{ConnectionTrait, EntityTrait};
+use tokio::sync::OwnedSemaphorePermit;
 use uuid::Uuid;
 
 use super::{JobContext, JobError, JobOutcome, backoff};
-use crate::domain::{NotificationStatus, NotificationTemplate, RecipientFields, RenderError};
+use crate::domain::{
+    ConferenceFields, NotificationStatus, NotificationTemplate, RenderError, RenderedEmail,
+    ValidationError,
+};
 use crate::entity::{attendee, conference, notification, organization};
 use crate::mail::{
     NotificationEmail, SendError, conference_context, mask_address, notification_email,
@@ -33,7 +42,8 @@ use crate::store::{delivery, job as jobs, notification as notifications};
 /// What one run of a send job recorded, for its log line.
 #[derive(Debug, Default)]
 struct Tally {
-    batches: u64,
+    claims: u64,
+    commits: u64,
     sent: u64,
     failed: u64,
     /// Whether it gave its slot up to a waiting job.
@@ -82,126 +92,128 @@ pub async fn run(
         .and_then(|o| o.rate_per_second)
         .and_then(|rate| u32::try_from(rate).ok())
         .filter(|rate| *rate > 0);
+    let organization = OrganizationRate {
+        id: organization_id,
+        rate: organization_rate,
+    };
     let slice = (first, last);
 
+    let conference_name = conference_fields.name.as_str();
+    let concurrency = context.settings.concurrency;
+    // Claim again when fewer than this many claimed deliveries wait for a connection.
+    let low_water = concurrency.min(context.settings.batch_size);
     let mut tally = Tally::default();
-    let outcome = loop {
-        if context.stopping() {
-            break JobOutcome::Interrupted;
-        }
-        // Pause and cancel take effect here, between batches.
-        match notifications::status(db, notification_id).await? {
-            Some(NotificationStatus::Sending) => {}
-            Some(NotificationStatus::Pausing | NotificationStatus::Cancelling) => {
-                // Stopping: move the notification on if nothing is in flight any more (a
-                // dead worker's expired claims are released), else look again when the
-                // claims still held in this slice expire.
-                notifications::settle_or_finish(db, notification_id)
-                    .await?
-                    .publish();
-                break match delivery::next_wakeup(db, notification_id, slice, false).await? {
-                    Some(at) => JobOutcome::WaitUntil(at),
-                    None => JobOutcome::Done,
-                };
+    let mut ready: VecDeque<Ready> = VecDeque::new();
+    let mut in_flight = FuturesUnordered::new();
+    let mut unrecorded: Vec<Unrecorded> = Vec::new();
+    let mut committing: Option<Pin<Box<dyn Future<Output = Committed> + Send + '_>>> = None;
+    let mut ending: Option<Ending> = None;
+    loop {
+        // Keep a window of claimed, rendered deliveries ahead of the connections. Not while
+        // this job's own commit is open: the claim could wait on that transaction's locks
+        // (the notification row, SQLite's one writer) while the commit waits to be polled.
+        if ending.is_none() && ready.len() < low_water && committing.is_none() {
+            ending = claim_more(
+                context,
+                notification_id,
+                slice,
+                &template,
+                &conference_fields,
+                organization,
+                &mut ready,
+                &mut tally,
+            )
+            .await?;
+            if matches!(
+                ending,
+                Some(Ending::Stopping | Ending::Gone | Ending::Interrupted | Ending::Yielding)
+            ) {
+                release(context, ready.drain(..)).await?;
             }
-            _ => break JobOutcome::Done,
         }
-        let lease =
-            Utc::now() + chrono::Duration::from_std(context.settings.lease).unwrap_or_default();
-        let batch = delivery::claim_batch(
-            db,
-            notification_id,
-            slice,
-            context.settings.batch_size,
-            lease,
-        )
-        .await?;
-        if batch.is_empty() {
-            if let Some(at) = delivery::next_wakeup(db, notification_id, slice, true).await? {
-                break JobOutcome::WaitUntil(at);
+        // Start sends while connections are free and the unrecorded bound allows.
+        let margin = lease_margin(context);
+        while in_flight.len() < concurrency {
+            let Some(next) = ready.front() else { break };
+            if next.lease - margin <= Utc::now() {
+                // Its claim may end mid-send and another worker take it: leave it to them.
+                ready.pop_front();
+                continue;
             }
+            let Ok(permit) = context.unrecorded.clone().try_acquire_owned() else {
+                break;
+            };
+            let Some(item) = ready.pop_front() else { break };
+            in_flight.push(send_one(
+                context,
+                notification_id,
+                conference_id,
+                conference_name,
+                item,
+                permit,
+            ));
+        }
+        // Group commit: whatever came back while the previous commit ran goes in the next.
+        if committing.is_none() && !unrecorded.is_empty() {
+            let outcomes = std::mem::take(&mut unrecorded);
+            committing = Some(Box::pin(commit(context, notification_id, outcomes)));
+        }
+        if ending.is_some() && ready.is_empty() && in_flight.is_empty() && committing.is_none() {
+            break;
+        }
+        let waiting_for_permit = !ready.is_empty() && in_flight.len() < concurrency;
+        tokio::select! {
+            Some(done) = in_flight.next(), if !in_flight.is_empty() => unrecorded.push(done),
+            Some(committed) = OptionFuture::from(committing.as_mut()), if committing.is_some() => {
+                committing = None;
+                for recorded in committed? {
+                    recorded.signal.publish();
+                    tally.sent += recorded.sent;
+                    tally.failed += recorded.failed;
+                }
+                tally.commits += 1;
+            }
+            // Other job slots hold the permits: wait for one to come back.
+            _ = context.unrecorded.acquire(), if waiting_for_permit => {}
+        }
+    }
+    let outcome = match ending {
+        Some(Ending::Exhausted) => {
+            match delivery::next_wakeup(db, notification_id, slice, true).await? {
+                Some(at) => JobOutcome::WaitUntil(at),
+                None => {
+                    notifications::settle_or_finish(db, notification_id)
+                        .await?
+                        .publish();
+                    JobOutcome::Done
+                }
+            }
+        }
+        Some(Ending::Stopping) => {
+            // Stopping: move the notification on if nothing is in flight any more (a dead
+            // worker's expired claims are released), else look again when the claims still
+            // held in this slice expire.
             notifications::settle_or_finish(db, notification_id)
                 .await?
                 .publish();
-            break JobOutcome::Done;
-        }
-        let attendees = load_attendees(db, &batch).await?;
-        let mut delay = match context.settings.rate_limit {
-            Some(rate) => {
-                notifications::reserve_rate(db, notification_id, batch.len(), rate).await?
+            match delivery::next_wakeup(db, notification_id, slice, false).await? {
+                Some(at) => JobOutcome::WaitUntil(at),
+                None => JobOutcome::Done,
             }
-            None => Duration::ZERO,
-        };
-        if let Some(rate) = organization_rate {
-            let wait =
-                notifications::reserve_organization_rate(db, organization_id, batch.len(), rate)
-                    .await?;
-            crate::metrics::record_organization_rate_wait(wait);
-            delay = delay.max(wait);
         }
-        let start = Instant::now() + delay;
-        // The slower of the two limits spaces the batch out.
-        let spacing = [context.settings.rate_limit, organization_rate]
-            .into_iter()
-            .flatten()
-            .min()
-            .map(interval);
-
-        let outcomes: Vec<(i64, Outcome)> = futures::stream::iter(batch.into_iter().enumerate())
-            .map(|(index, delivery)| {
-                let attendee = attendees.get(&delivery.attendee_id);
-                let fields = attendee
-                    .map(|a| recipient_context(a, &delivery.email, conference_fields.clone()));
-                let name = attendee
-                    .map(|a| format!("{} {}", a.first_name, a.last_name))
-                    .unwrap_or_default();
-                let template = &template;
-                async move {
-                    if let Some(spacing) = spacing {
-                        tokio::time::sleep_until((start + spacing * index as u32).into()).await;
-                    }
-                    let sending = match fields {
-                        None => Sending::Failed {
-                            error: "the attendee no longer exists".into(),
-                        },
-                        Some(fields) => {
-                            deliver(
-                                context,
-                                notification_id,
-                                conference_id,
-                                &delivery,
-                                &name,
-                                template,
-                                &fields,
-                            )
-                            .await
-                        }
-                    };
-                    (delivery.id, retry_policy(context, &delivery, sending))
-                }
-            })
-            .buffer_unordered(context.settings.concurrency)
-            .collect()
-            .await;
-        let recorded = record(context, notification_id, lease, outcomes).await?;
-        recorded.signal.publish();
-        tally.batches += 1;
-        tally.sent += recorded.sent;
-        tally.failed += recorded.failed;
-        // Fair sending: give the slot up between batches when another send (or a plan job,
-        // or a confirmation) is waiting for one; this slice goes back in the queue.
-        if jobs::should_yield(db, notification_id).await? {
-            tally.yielded = true;
-            crate::metrics::record_send_yield();
-            break JobOutcome::WaitUntil(Utc::now());
-        }
+        // Fair sending: the slot goes to a waiting job; this slice goes back in the queue
+        // and is claimed again in its fair turn.
+        Some(Ending::Yielding) => JobOutcome::WaitUntil(Utc::now()),
+        Some(Ending::Interrupted) => JobOutcome::Interrupted,
+        Some(Ending::Gone) | None => JobOutcome::Done,
     };
     tracing::info!(
         %notification_id,
         %organization_id,
         first,
         last,
-        batches = tally.batches,
+        claims = tally.claims,
+        commits = tally.commits,
         sent = tally.sent,
         failed = tally.failed,
         yielded = tally.yielded,
@@ -211,7 +223,221 @@ pub async fn run(
     Ok(outcome)
 }
 
-/// Records a batch's outcomes. A database outage is not a crash: the outcomes of emails the
+/// A claimed delivery, rendered and waiting for a connection.
+struct Ready {
+    delivery: Claimed,
+    /// The claim's lease: outcomes are written only where the row still carries it.
+    lease: DateTime<Utc>,
+    email: Result<(RenderedEmail, String), Sending>,
+    /// When the shared rate limit lets it go.
+    not_before: Option<Instant>,
+}
+
+/// An outcome not yet recorded. Its permit counts it against `WORKER_MAX_UNRECORDED`
+/// until the commit that records it ends.
+struct Unrecorded {
+    id: i64,
+    lease: DateTime<Utc>,
+    outcome: Outcome,
+    _permit: OwnedSemaphorePermit,
+}
+
+/// Why a send job stopped claiming.
+enum Ending {
+    /// Nothing left to claim in the slice now.
+    Exhausted,
+    /// The notification is being paused or cancelled.
+    Stopping,
+    /// The notification is no longer sending (or no longer exists).
+    Gone,
+    /// The worker is shutting down.
+    Interrupted,
+    /// Another job is waiting for this slot and the fair claim would pick it first
+    /// (`store::job::should_yield`).
+    Yielding,
+}
+
+/// The organization a send job sends for, and its own send rate limit, if it has one.
+#[derive(Clone, Copy)]
+struct OrganizationRate {
+    id: Uuid,
+    rate: Option<u32>,
+}
+
+type Committed = Result<Vec<delivery::Recorded>, sea_orm::DbErr>;
+
+/// Claims the next batch of the slice, renders it and appends it to `ready`; or says why
+/// there is nothing more to claim. Pause and cancel take effect here, between claims, and
+/// so does fair sending: after its first claim a job yields its slot when another job is
+/// waiting that the fair claim would pick first.
+#[allow(clippy::too_many_arguments)]
+async fn claim_more(
+    context: &JobContext,
+    notification_id: Uuid,
+    slice: (i64, i64),
+    template: &Result<NotificationTemplate, String>,
+    conference: &ConferenceFields,
+    organization: OrganizationRate,
+    ready: &mut VecDeque<Ready>,
+    tally: &mut Tally,
+) -> Result<Option<Ending>, JobError> {
+    let db = &context.db;
+    if context.stopping() {
+        return Ok(Some(Ending::Interrupted));
+    }
+    match notifications::status(db, notification_id).await? {
+        Some(NotificationStatus::Sending) => {}
+        Some(NotificationStatus::Pausing | NotificationStatus::Cancelling) => {
+            return Ok(Some(Ending::Stopping));
+        }
+        _ => return Ok(Some(Ending::Gone)),
+    }
+    // Each run claims at least once, so a yielding slice still moves on.
+    if tally.claims > 0 && jobs::should_yield(db, notification_id).await? {
+        tally.yielded = true;
+        crate::metrics::record_send_yield();
+        return Ok(Some(Ending::Yielding));
+    }
+    let lease = Utc::now() + chrono::Duration::from_std(context.settings.lease).unwrap_or_default();
+    let batch = delivery::claim_batch(
+        db,
+        notification_id,
+        slice,
+        context.settings.batch_size,
+        lease,
+    )
+    .await?;
+    if batch.is_empty() {
+        return Ok(Some(Ending::Exhausted));
+    }
+    tally.claims += 1;
+    let attendees = load_attendees(db, &batch).await?;
+    let mut delay = match context.settings.rate_limit {
+        Some(rate) => notifications::reserve_rate(db, notification_id, batch.len(), rate).await?,
+        None => Duration::ZERO,
+    };
+    // The organization's own limit, if it has one, applies on top of the worker's.
+    if let Some(rate) = organization.rate {
+        let wait = notifications::reserve_organization_rate(db, organization.id, batch.len(), rate)
+            .await?;
+        crate::metrics::record_organization_rate_wait(wait);
+        delay = delay.max(wait);
+    }
+    let start = Instant::now() + delay;
+    // The slower of the two limits spaces the batch out.
+    let spacing = [context.settings.rate_limit, organization.rate]
+        .into_iter()
+        .flatten()
+        .min()
+        .map(interval);
+    let emails = render_batch(template, &batch, &attendees, conference).await;
+    ready.extend(
+        batch
+            .into_iter()
+            .zip(emails)
+            .enumerate()
+            .map(|(index, (delivery, email))| Ready {
+                delivery,
+                lease,
+                email,
+                not_before: spacing.map(|spacing| start + spacing * index as u32),
+            }),
+    );
+    Ok(None)
+}
+
+/// Hands claimed deliveries that were never sent back, so a pause, a cancel or a shutdown
+/// leaves nobody waiting for a lease to end.
+async fn release(
+    context: &JobContext,
+    unsent: impl Iterator<Item = Ready>,
+) -> Result<(), sea_orm::DbErr> {
+    let mut by_lease: HashMap<DateTime<Utc>, Vec<i64>> = HashMap::new();
+    for item in unsent {
+        by_lease
+            .entry(item.lease)
+            .or_default()
+            .push(item.delivery.id);
+    }
+    for (lease, ids) in by_lease {
+        delivery::release_claims(&context.db, &ids, lease).await?;
+    }
+    Ok(())
+}
+
+/// How long before its lease ends a claimed delivery is no longer started.
+fn lease_margin(context: &JobContext) -> chrono::Duration {
+    chrono::Duration::from_std((context.settings.lease / 10).max(Duration::from_millis(100)))
+        .unwrap_or_default()
+}
+
+/// Sends one ready delivery (after the rate limit's wait) and applies the retry policy.
+async fn send_one(
+    context: &JobContext,
+    notification_id: Uuid,
+    conference_id: Uuid,
+    conference_name: &str,
+    item: Ready,
+    permit: OwnedSemaphorePermit,
+) -> Unrecorded {
+    if let Some(at) = item.not_before {
+        tokio::time::sleep_until(at.into()).await;
+    }
+    let sending = match item.email {
+        Ok((rendered, name)) => {
+            deliver(
+                context,
+                notification_id,
+                conference_id,
+                conference_name,
+                &item.delivery,
+                &name,
+                &rendered,
+            )
+            .await
+        }
+        Err(sending) => sending,
+    };
+    Unrecorded {
+        id: item.delivery.id,
+        lease: item.lease,
+        outcome: retry_policy(context, &item.delivery, sending),
+        _permit: permit,
+    }
+}
+
+/// Records a group of outcomes: one transaction per claim they came from (usually one).
+/// Their permits are released when this ends, recorded or not: an unrecorded outcome is
+/// then protected by its lease, as a dead worker's are.
+async fn commit(
+    context: &JobContext,
+    notification_id: Uuid,
+    outcomes: Vec<Unrecorded>,
+) -> Committed {
+    let started = Instant::now();
+    let size = outcomes.len();
+    let mut by_lease: HashMap<DateTime<Utc>, Vec<(i64, Outcome)>> = HashMap::new();
+    let mut permits = Vec::with_capacity(size);
+    for Unrecorded {
+        id,
+        lease,
+        outcome,
+        _permit,
+    } in outcomes
+    {
+        permits.push(_permit);
+        by_lease.entry(lease).or_default().push((id, outcome));
+    }
+    let mut recorded = Vec::with_capacity(by_lease.len());
+    for (lease, group) in by_lease {
+        recorded.push(record(context, notification_id, lease, group).await?);
+    }
+    crate::metrics::record_commit(size, started.elapsed());
+    drop(permits);
+    Ok(recorded)
+}
+
+/// Records outcomes of one claim. A database outage is not a crash: the outcomes of emails the
 /// SMTP server already accepted are kept, and recording is tried again (this job slot sends
 /// nothing new meanwhile) until the database answers, for as long as the claim's lease
 /// keeps other workers off these deliveries. Recording twice is harmless: a row is written
@@ -275,37 +501,77 @@ fn interval(per_second: u32) -> Duration {
     Duration::from_secs_f64(1.0 / f64::from(per_second.max(1)))
 }
 
+/// Each delivery's email, rendered for the whole batch in one trip to the rendering threads,
+/// with the recipient's name; or what sending it came to without one.
+async fn render_batch(
+    template: &Result<NotificationTemplate, String>,
+    batch: &[Claimed],
+    attendees: &HashMap<Uuid, attendee::Model>,
+    conference: &ConferenceFields,
+) -> Vec<Result<(RenderedEmail, String), Sending>> {
+    let template = match template {
+        Ok(template) => template,
+        Err(error) => {
+            let failed = || Sending::Failed {
+                error: error.clone(),
+            };
+            return batch.iter().map(|_| Err(failed())).collect();
+        }
+    };
+    let recipients: Vec<_> = batch
+        .iter()
+        .filter_map(|d| attendees.get(&d.attendee_id).map(|a| (d, a)))
+        .map(|(d, a)| recipient_context(a, &d.email, conference.clone()))
+        .collect();
+    let mut rendered = match template.render_all(recipients).await {
+        Err(err) => {
+            // Busy rendering threads (previews, say) are no reason to give a recipient up.
+            let retry = matches!(err, RenderError::TimedOut(_));
+            let error = format!("template: {}", ValidationError::from(err));
+            return batch
+                .iter()
+                .map(|_| {
+                    let error = error.clone();
+                    Err(if retry {
+                        Sending::Retry { error }
+                    } else {
+                        Sending::Failed { error }
+                    })
+                })
+                .collect();
+        }
+        Ok(rendered) => rendered.into_iter(),
+    };
+    batch
+        .iter()
+        .map(|d| {
+            let Some(a) = attendees.get(&d.attendee_id) else {
+                return Err(Sending::Failed {
+                    error: "the attendee no longer exists".into(),
+                });
+            };
+            match rendered.next() {
+                Some(Ok(email)) => Ok((email, format!("{} {}", a.first_name, a.last_name))),
+                Some(Err(err)) => Err(Sending::Failed {
+                    error: format!("template: {err}"),
+                }),
+                None => Err(Sending::Retry {
+                    error: "template: rendering stopped".into(),
+                }),
+            }
+        })
+        .collect()
+}
+
 async fn deliver(
     context: &JobContext,
     notification_id: Uuid,
     conference_id: Uuid,
+    conference_name: &str,
     delivery: &Claimed,
     name: &str,
-    template: &Result<NotificationTemplate, String>,
-    fields: &RecipientFields,
+    rendered: &RenderedEmail,
 ) -> Sending {
-    let template = match template {
-        Ok(template) => template,
-        Err(error) => {
-            return Sending::Failed {
-                error: error.clone(),
-            };
-        }
-    };
-    let rendered = match template.render(fields).await {
-        Ok(rendered) => rendered,
-        // Busy rendering threads (previews, say) are no reason to give a recipient up.
-        Err(RenderError::TimedOut(err)) => {
-            return Sending::Retry {
-                error: format!("template: {err}"),
-            };
-        }
-        Err(RenderError::Refused(err)) => {
-            return Sending::Failed {
-                error: format!("template: {err}"),
-            };
-        }
-    };
     let unsubscribe = context
         .unsubscribe
         .link(&delivery.email, conference_id, Utc::now());
@@ -316,8 +582,8 @@ async fn deliver(
             attendee: delivery.attendee_id,
             to: &delivery.email,
             name,
-            conference_name: &fields.conference.name,
-            rendered: &rendered,
+            conference_name,
+            rendered,
             unsubscribe: Some(&unsubscribe),
         },
     ) {

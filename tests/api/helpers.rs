@@ -333,3 +333,50 @@ pub fn assert_rate_holds(mut times: Vec<std::time::Instant>, rate: f64) {
         "{busiest} emails in one second, limit {rate}/s"
     );
 }
+
+/// How long `/healthz` may take while an attack runs. The failure this guards against is a
+/// wedged process (a runtime thread stuck in a template or a huge response, or an abort),
+/// which never answers; a 2-core machine running the whole suite in parallel answers well
+/// inside this, so the bound catches the wedge without timing the machine.
+pub const RESPONSIVE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// One `/healthz` round trip, asserting it succeeded within [`RESPONSIVE`].
+pub async fn assert_healthz_answers(app: &TestApp) {
+    let started = std::time::Instant::now();
+    let response = app
+        .client
+        .get(format!("{}/healthz", app.address))
+        .timeout(RESPONSIVE * 2)
+        .send()
+        .await
+        .expect("/healthz answers");
+    assert!(response.status().is_success(), "{}", response.status());
+    let took = started.elapsed();
+    assert!(took < RESPONSIVE, "/healthz took {took:?}");
+}
+
+/// Runs `attack` while probing `/healthz` over and over; every probe must answer (see
+/// [`RESPONSIVE`]), and at least one must have been sent while the attack was running.
+pub async fn healthz_stays_responsive<T>(
+    app: &TestApp,
+    attack: impl std::future::Future<Output = T>,
+) -> T {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let done = AtomicBool::new(false);
+    let probe = async {
+        let mut probes = 0;
+        while !done.load(Ordering::Acquire) {
+            assert_healthz_answers(app).await;
+            probes += 1;
+        }
+        probes
+    };
+    let attack = async {
+        let out = attack.await;
+        done.store(true, Ordering::Release);
+        out
+    };
+    let (probes, out) = tokio::join!(probe, attack);
+    assert!(probes > 0, "/healthz was probed during the attack");
+    out
+}

@@ -1,13 +1,13 @@
 //! Request budgets: every attack from the hardening issue, refused with a typed error while
 //! the server keeps answering `/healthz`.
-use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Backend, TestApp, assert_no_errors, error_code, on_both_backends, registration, spawn_app_with,
+    Backend, TestApp, assert_no_errors, error_code, healthz_stays_responsive, on_both_backends,
+    registration, spawn_app_with,
 };
 
 on_both_backends!(health_and_readiness_answer);
@@ -97,38 +97,6 @@ async fn deep_complex_and_oversized_requests_are_refused() {
         .graphql(None, "{ conferences { totalCount } }", json!({}))
         .await;
     assert_eq!(error_code(&ok), None, "{ok}");
-}
-
-/// Runs `attack` while probing `/healthz` one request after another: every probe must
-/// answer within a second, and at least one must have run while the attack was in flight.
-async fn healthz_stays_responsive<T>(app: &TestApp, attack: impl Future<Output = T>) -> T {
-    let done = AtomicBool::new(false);
-    let probe = async {
-        let mut probes = 0;
-        while !done.load(Ordering::Acquire) {
-            let started = Instant::now();
-            let response = app
-                .client
-                .get(format!("{}/healthz", app.address))
-                .timeout(Duration::from_secs(5))
-                .send()
-                .await
-                .unwrap();
-            assert!(response.status().is_success());
-            let took = started.elapsed();
-            assert!(took < Duration::from_secs(1), "/healthz took {took:?}");
-            probes += 1;
-        }
-        probes
-    };
-    let attack = async {
-        let out = attack.await;
-        done.store(true, Ordering::Release);
-        out
-    };
-    let (probes, out) = tokio::join!(probe, attack);
-    assert!(probes > 0, "/healthz was probed during the attack");
-    out
 }
 
 /// Posts `body` to /graphql, returning the status, the body's size and its JSON.

@@ -3,10 +3,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod auth;
+mod campaigns;
 mod cli;
 mod conferences;
 mod connections;
 mod deliverability;
+mod deliveries;
+mod drafts;
 mod fairness;
 mod helpers;
 mod limits;

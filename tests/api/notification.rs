@@ -65,10 +65,10 @@ async fn a_bad_template_is_refused_and_nothing_is_saved(app: TestApp) {
             "favourite_colour",
         ),
         (
-            "Hello {{ conference.price }}",
+            "Hello {{ conference.budget }}",
             "x",
             "subject",
-            "conference.price",
+            "conference.budget",
         ),
         ("", "x", "subject", "empty"),
     ] {

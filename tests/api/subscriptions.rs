@@ -174,7 +174,7 @@ impl Subscription {
     }
 
     /// Progress events until one has `status` (bounded); returns that one.
-    async fn progress_until(&mut self, status: &str) -> Value {
+    pub(crate) async fn progress_until(&mut self, status: &str) -> Value {
         loop {
             match self.next_event_within(Duration::from_secs(60)).await {
                 Some(Event::Data(data)) if data["notificationProgress"]["status"] == status => {

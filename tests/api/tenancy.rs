@@ -25,6 +25,7 @@ on_both!(
     every_field_stays_inside_its_organization,
     list_subscriptions_see_only_their_organization,
     support_lookup_finds_the_deliveries_of_an_address_in_the_organization,
+    a_draft_on_another_organizations_conference_is_not_found,
 );
 
 /// The address both organizations have an attendee with: the same person, two tenants.
@@ -38,6 +39,8 @@ struct Org {
     conference: String,
     attendee: String,
     notification: String,
+    /// A draft of its admin, on its conference.
+    draft: String,
     /// An address only this organization has (attendee, delivery and suppression).
     only_email: String,
 }
@@ -49,6 +52,7 @@ impl Org {
             self.conference.clone(),
             self.attendee.clone(),
             self.notification.clone(),
+            self.draft.clone(),
             self.only_email.clone(),
         ]
     }
@@ -83,14 +87,32 @@ async fn organization(app: &TestApp, name: &str) -> Org {
         .await
         .unwrap();
     }
+    let draft = save_draft(app, &admin, &conference).await;
     Org {
         admin,
         integrator,
         conference,
         attendee: attendees[0].to_string(),
         notification,
+        draft,
         only_email,
     }
+}
+
+/// A draft saved by `admin` on `conference`: its id.
+async fn save_draft(app: &TestApp, admin: &str, conference: &str) -> String {
+    let answer = app
+        .graphql(
+            Some(admin),
+            "mutation($c: ID!) { saveNotificationDraft(input: {conferenceId: $c, name: \"Draft\", subject: \"Draft subject\", message: \"Draft text\"}) { id } }",
+            json!({"c": conference}),
+        )
+        .await;
+    assert_no_errors(&answer);
+    answer["data"]["saveNotificationDraft"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 /// Two organizations whose notifications have been planned and sent.
@@ -168,6 +190,8 @@ fn probe(query: &'static str, variables: Value, expect: Expect) -> Probe {
 fn probes(field: &str, target: &Org, own: &Org, unique: &str) -> Option<Vec<Probe>> {
     use Expect::*;
     let (c, a, n) = (&target.conference, &target.attendee, &target.notification);
+    let d = &target.draft;
+    let later = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
     let registration = json!({"firstName": "Ada", "lastName": "Lovelace",
         "email": format!("{unique}@example.org"), "jobPosition": "Engineer",
         "company": "Engines", "city": "London", "state": "LDN"});
@@ -214,9 +238,38 @@ fn probes(field: &str, target: &Org, own: &Org, unique: &str) -> Option<Vec<Prob
                 NotFound,
             ),
         ],
-        "notification" => vec![probe(
-            "query($id: ID!) { notification(id: $id) { id deliveries { nodes { email } } } }",
-            json!({"id": n}),
+        "notification" => vec![
+            probe(
+                "query($id: ID!) { notification(id: $id) { id deliveries { nodes { email } } } }",
+                json!({"id": n}),
+                NotFound,
+            ),
+            probe(
+                "query($id: ID!, $s: String) { notification(id: $id) { id deliveries(search: $s) { totalCount nodes { email } } } }",
+                json!({"id": n, "s": SHARED}),
+                NotFound,
+            ),
+        ],
+        "audiencePreview" => vec![
+            probe(
+                "query($c: ID!) { audiencePreview(conferenceId: $c) { count attendees { nodes { id email } } } }",
+                json!({"c": c}),
+                NotFound,
+            ),
+            probe(
+                "query($c: ID!, $e: String!) { audiencePreview(conferenceId: $c, audience: {company: [$e]}) { count } }",
+                json!({"c": c, "e": "Engines"}),
+                NotFound,
+            ),
+        ],
+        "notificationDrafts" => vec![probe(
+            "query($c: ID!) { notificationDrafts(conferenceId: $c) { id subject } }",
+            json!({"c": c}),
+            NotFound,
+        )],
+        "notificationDraft" => vec![probe(
+            "query($id: ID!) { notificationDraft(id: $id) { id subject } }",
+            json!({"id": d}),
             NotFound,
         )],
         "suppressions" => vec![
@@ -303,8 +356,42 @@ fn probes(field: &str, target: &Org, own: &Org, unique: &str) -> Option<Vec<Prob
             NotFound,
         )],
         "retryFailedDeliveries" => vec![probe(
-            "mutation($id: ID!) { retryFailedDeliveries(id: $id) { id } }",
+            "mutation($id: ID!) { retryFailedDeliveries(id: $id, includeBounced: true) { retried notification { id } } }",
             json!({"id": n}),
+            NotFound,
+        )],
+        "rescheduleNotification" => vec![probe(
+            "mutation($id: ID!, $at: DateTime!) { rescheduleNotification(id: $id, sendAt: $at) { id } }",
+            json!({"id": n, "at": later}),
+            NotFound,
+        )],
+        "sendTestNotification" => vec![
+            probe(
+                "mutation($c: ID!) { sendTestNotification(input: {conferenceId: $c, subject: \"s\", message: \"m\", to: [\"qa@example.org\"]}) { subject } }",
+                json!({"c": c}),
+                NotFound,
+            ),
+            probe(
+                "mutation($c: ID!, $a: ID) { sendTestNotification(input: {conferenceId: $c, attendeeId: $a, subject: \"s\", message: \"{{ email }}\", to: [\"qa@example.org\"]}) { subject } }",
+                json!({"c": own.conference, "a": a}),
+                NotFound,
+            ),
+        ],
+        "saveNotificationDraft" => vec![
+            probe(
+                "mutation($c: ID!) { saveNotificationDraft(input: {conferenceId: $c, subject: \"s\", message: \"m\"}) { id } }",
+                json!({"c": c}),
+                NotFound,
+            ),
+            probe(
+                "mutation($id: ID, $c: ID!) { saveNotificationDraft(input: {id: $id, conferenceId: $c, subject: \"s\", message: \"m\"}) { id } }",
+                json!({"id": d, "c": c}),
+                NotFound,
+            ),
+        ],
+        "deleteNotificationDraft" => vec![probe(
+            "mutation($id: ID!) { deleteNotificationDraft(id: $id) }",
+            json!({"id": d}),
             NotFound,
         )],
         "removeSuppression" => vec![
@@ -510,29 +597,31 @@ async fn every_field_stays_inside_its_organization(backend: Backend) {
         .collect();
     assert_eq!(ids, [b.conference.as_str()]);
 
-    // The CSV export (plain HTTP, outside the schema) keeps to the same boundary.
-    for (token, conference, status) in [
-        (&a.admin, &b.conference, 404),
-        (&a.integrator, &b.conference, 404),
-        (&a.admin, &a.conference, 200),
+    // The CSV exports (plain HTTP, outside the schema) keep to the same boundary.
+    let attendees = |c: &str| format!("attendees.csv?conferenceId={c}");
+    let deliveries = |n: &str| format!("deliveries.csv?notificationId={n}&search={SHARED}");
+    for (token, export, status) in [
+        (&a.admin, attendees(&b.conference), 404),
+        (&a.integrator, attendees(&b.conference), 404),
+        (&a.admin, attendees(&a.conference), 200),
+        (&a.admin, deliveries(&b.notification), 404),
+        (&a.integrator, deliveries(&b.notification), 404),
+        (&a.admin, deliveries(&a.notification), 200),
     ] {
         let response = app
             .client
-            .get(format!(
-                "{}/admin/export/attendees.csv?conferenceId={conference}",
-                app.address
-            ))
+            .get(format!("{}/admin/export/{export}", app.address))
             .bearer_auth(token)
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status().as_u16(), status);
+        assert_eq!(response.status().as_u16(), status, "{export}");
         let body = response.text().await.unwrap();
         if status == 200 {
-            assert!(body.contains(SHARED), "{body}");
+            assert!(body.contains(SHARED), "{export}: {body}");
             assert!(
                 leaks(&json!({"data": body}), &b.markers()).is_empty(),
-                "{body}"
+                "{export}: {body}"
             );
         }
     }
@@ -733,4 +822,76 @@ async fn support_lookup_finds_the_deliveries_of_an_address_in_the_organization(b
     assert_eq!(error_code(&answer), Some("VALIDATION"), "{answer}");
     let answer = app.graphql(None, lookup, json!({"e": SHARED})).await;
     assert_eq!(error_code(&answer), Some("UNAUTHENTICATED"), "{answer}");
+}
+
+/// Drafts are kept per token, and also inside the organization: a draft of A's admin whose
+/// conference is B's is out of A's reach, as if it did not exist.
+async fn a_draft_on_another_organizations_conference_is_not_found(backend: Backend) {
+    let app = spawn_multi_tenant_app(backend, false).await;
+    let (_, a_admin, a_conference) = app.organization_with_conference("Alpha").await;
+    let (_, _, b_conference) = app.organization_with_conference("Beta").await;
+    let draft = save_draft(&app, &a_admin, &a_conference).await;
+    let draft_id: Uuid = draft.parse().unwrap();
+    let b_conference_id: Uuid = b_conference.parse().unwrap();
+    use sea_orm::{ActiveValue::Set, EntityTrait};
+    techconf::entity::notification_draft::Entity::update(
+        techconf::entity::notification_draft::ActiveModel {
+            id: Set(draft_id),
+            conference_id: Set(b_conference_id),
+            ..Default::default()
+        },
+    )
+    .exec(&app.db)
+    .await
+    .unwrap();
+    for (query, variables) in [
+        (
+            "query($id: ID!) { notificationDraft(id: $id) { id subject } }",
+            json!({"id": draft}),
+        ),
+        (
+            "query($c: ID!) { notificationDrafts(conferenceId: $c) { id } }",
+            json!({"c": b_conference}),
+        ),
+        (
+            "mutation($id: ID, $c: ID!) { saveNotificationDraft(input: {id: $id, conferenceId: $c, subject: \"s\", message: \"m\"}) { id } }",
+            json!({"id": draft, "c": b_conference}),
+        ),
+        (
+            "mutation($id: ID!) { deleteNotificationDraft(id: $id) }",
+            json!({"id": draft}),
+        ),
+    ] {
+        let answer = app.graphql(Some(&a_admin), query, variables).await;
+        assert_eq!(error_code(&answer), Some("NOT_FOUND"), "{query}: {answer}");
+    }
+    // Still there: the refused delete deleted nothing.
+    let row = techconf::entity::notification_draft::Entity::find_by_id(draft_id)
+        .one(&app.db)
+        .await
+        .unwrap();
+    assert!(row.is_some());
+    // Back on A's conference it is A's admin's again.
+    techconf::entity::notification_draft::Entity::update(
+        techconf::entity::notification_draft::ActiveModel {
+            id: Set(draft_id),
+            conference_id: Set(a_conference.parse().unwrap()),
+            ..Default::default()
+        },
+    )
+    .exec(&app.db)
+    .await
+    .unwrap();
+    let answer = app
+        .graphql(
+            Some(&a_admin),
+            "query($id: ID!) { notificationDraft(id: $id) { subject } }",
+            json!({"id": draft}),
+        )
+        .await;
+    assert_no_errors(&answer);
+    assert_eq!(
+        answer["data"]["notificationDraft"]["subject"],
+        "Draft subject"
+    );
 }

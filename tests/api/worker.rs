@@ -293,8 +293,18 @@ async fn pause_resume_cancel_and_retry_act_on_exactly_the_right_recipients(backe
 
     // The failed address is accepted now; retrying sends to it and to nobody else.
     smtp.clear_recipient_rejections();
-    let retried = control("retryFailedDeliveries").await;
+    let retried = app
+        .as_admin(
+            "mutation($id: ID!) { retryFailedDeliveries(id: $id) { retried skippedBounced \
+             notification { status failed } } }",
+            json!({"id": id}),
+        )
+        .await;
     assert_no_errors(&retried);
+    let report = &retried["data"]["retryFailedDeliveries"];
+    assert_eq!(report["retried"], 1, "{retried}");
+    assert_eq!(report["skippedBounced"], 0, "{retried}");
+    assert_eq!(report["notification"]["failed"], 0, "{retried}");
     let done = app.wait_until_finished(&id).await;
     assert_eq!(done["status"], "COMPLETED", "{done}");
     assert_eq!(done["sent"], 300);

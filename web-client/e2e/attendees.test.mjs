@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it as test } from 'node:test';
-import { checkAccessibility, graphql, launchBrowser, reportingIt, signIn, publishScreenshot, screenshot, startServer } from './harness.mjs';
+import { assertNoSidewaysScroll, checkAccessibility, graphql, launchBrowser, reportingIt, signIn, publishScreenshot, screenshot, startServer } from './harness.mjs';
 
 const FIELDS = 'id firstName lastName email jobPosition company city state interests comments';
 const COLUMNS = ['first_name', 'last_name', 'email', 'job_position', 'company', 'city', 'state', 'interests', 'comments'];
@@ -85,10 +85,7 @@ describe('managing attendees', () => {
     ).attendees.totalCount;
   const range = () => page.getByTestId('pager-range');
   const rows = () => page.locator('[data-testid="attendees-table"] tbody tr');
-  const noSidewaysScroll = async (what) => {
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
-    assert.ok(overflow <= 0, `${what}: the page is ${overflow}px wider than the screen`);
-  };
+  const noSidewaysScroll = (what) => assertNoSidewaysScroll(page, what);
 
   it('signs in and opens the attendees, accessible at desktop and phone widths', async () => {
     await signIn(page, server);

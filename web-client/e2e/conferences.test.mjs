@@ -36,6 +36,9 @@ describe('managing conferences', () => {
     await page.getByRole('button', { name: 'New conference' }).click();
     await page.getByRole('button', { name: 'Create conference' }).click();
     await page.locator('#new-conference-name-error').getByText('This field is required.').waitFor();
+    // One summary, focused, linking to each field at fault.
+    assert.equal(await page.evaluate(() => document.activeElement?.dataset.testid), 'error-summary');
+    await page.getByTestId('error-summary').getByRole('link', { name: /^Name:/ }).click();
     assert.equal(await page.evaluate(() => document.activeElement?.id), 'new-conference-name');
     await checkAccessibility(page, 'the new conference form with errors');
 

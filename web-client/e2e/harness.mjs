@@ -195,19 +195,27 @@ const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/
 
 /**
  * Runs axe-core (injected into the page) over the whole document and fails on any serious
- * or critical violation, naming the rule and the elements.
+ * or critical violation, naming the rule and the elements. `exclude` lists selectors left
+ * out, for third-party markup the project cannot change (say why where it is used).
  */
-export async function checkAccessibility(page, label) {
+export async function checkAccessibility(page, label, { exclude = [] } = {}) {
   // Evaluated through the DevTools protocol, not as a <script> tag: the server's
   // Content-Security-Policy (no inline scripts) rightly refuses an injected tag.
   if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(axeSource);
-  const violations = await page.evaluate(async () => {
-    const result = await window.axe.run(document, { resultTypes: ['violations'] });
+  const violations = await page.evaluate(async (exclude) => {
+    const context = exclude.length ? { include: [document], exclude: exclude.map((s) => [s]) } : document;
+    const result = await window.axe.run(context, { resultTypes: ['violations'] });
     return result.violations
       .filter((v) => v.impact === 'serious' || v.impact === 'critical')
       .map((v) => `${v.impact} ${v.id}: ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
-  });
+  }, exclude);
   if (violations.length) throw new Error(`axe found problems on ${label}:\n  ${violations.join('\n  ')}`);
+}
+
+/** Fails when the page is wider than its screen (sideways scrolling). */
+export async function assertNoSidewaysScroll(page, what) {
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  if (overflow > 0) throw new Error(`${what}: the page is ${overflow}px wider than the screen`);
 }
 
 /** Signs in to the admin console with the server's admin token. */

@@ -3,7 +3,7 @@
 // clicking it suppresses the address (seen through the admin API).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { graphql, launchBrowser, screenshot, startServer } from './harness.mjs';
+import { checkAccessibility, graphql, launchBrowser, screenshot, startServer } from './harness.mjs';
 
 describe('unsubscribe page', () => {
   let server;
@@ -50,6 +50,7 @@ describe('unsubscribe page', () => {
     assert.equal(await page.getByRole('button').count(), 1);
     assert.equal(await page.getByLabel(/about Unsubscribe Conf/).isChecked(), true);
     await screenshot(page, 'unsubscribe');
+    await checkAccessibility(page, 'the unsubscribe page');
     // Opening the page changed nothing.
     const list = `query($c: ID) { suppressions(conferenceId: $c) { nodes { email conferenceId reason } } }`;
     assert.deepEqual((await graphql(server.baseUrl, server.token, list, { c: conference.id })).suppressions.nodes, []);
@@ -57,6 +58,7 @@ describe('unsubscribe page', () => {
     await page.getByRole('button', { name: 'Unsubscribe' }).click();
     await page.getByRole('heading', { name: 'Unsubscribed' }).waitFor();
     await page.getByText('will get no more emails about Unsubscribe Conf').waitFor();
+    await checkAccessibility(page, 'the unsubscribed page');
     const { suppressions } = await graphql(server.baseUrl, server.token, list, { c: conference.id });
     assert.deepEqual(suppressions.nodes, [{ email, conferenceId: conference.id, reason: 'unsubscribed' }]);
     await page.close();

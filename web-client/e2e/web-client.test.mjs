@@ -5,7 +5,15 @@
 // worker, which sends through smtp-sink.
 import assert from 'node:assert/strict';
 import { after, before, describe, it as test } from 'node:test';
-import { graphql, launchBrowser, publishScreenshot, resetScreenshots, screenshot, startServer } from './harness.mjs';
+import {
+  checkAccessibility,
+  graphql,
+  launchBrowser,
+  publishScreenshot,
+  resetScreenshots,
+  screenshot,
+  startServer,
+} from './harness.mjs';
 import { waitFor } from './wait.mjs';
 
 // Each run has a fresh database, so fixed values are unique; this name is not in the demo data.
@@ -109,9 +117,12 @@ describe('TechConf web client', () => {
 
   it('lists the open conference on the landing page and links to its registration form', async () => {
     await page.goto(server.baseUrl);
+    await page.getByRole('link', { name: `Register for ${conference.name}` }).waitFor();
+    await checkAccessibility(page, 'the landing page');
     await page.getByRole('link', { name: `Register for ${conference.name}` }).click();
     await page.getByRole('heading', { level: 1, name: `Register for ${conference.name}` }).waitFor();
     assert.equal(new URL(page.url()).pathname, `/register/${conference.id}`);
+    await checkAccessibility(page, 'the registration form');
   });
 
   it('fits a phone-width screen without sideways scrolling', async () => {
@@ -121,12 +132,20 @@ describe('TechConf web client', () => {
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
     assert.ok(overflow <= 0, `the page is ${overflow}px wider than the screen`);
     await screenshot(page, 'registration-phone');
+    await checkAccessibility(page, 'the registration form (phone)');
     await page.setViewportSize({ width: 1200, height: 900 });
   });
 
   it('checks the form in the browser before sending it', async () => {
     await page.getByRole('button', { name: 'Register' }).click();
     await page.locator('#firstName-error').getByText('This field is required.').waitFor();
+    // One alert: a summary that takes focus and links to each field at fault.
+    const summary = page.getByTestId('error-summary');
+    assert.equal(await page.evaluate(() => document.activeElement?.dataset.testid), 'error-summary');
+    assert.equal(await page.getByRole('alert').count(), 1);
+    assert.equal(await summary.getByRole('link').count(), 7, 'the seven required fields');
+    await checkAccessibility(page, 'the registration form with errors');
+    await summary.getByRole('link', { name: /^First name:/ }).click();
     assert.equal(await page.evaluate(() => document.activeElement?.id), 'firstName');
     await page.getByRole('textbox', { name: /^Email/ }).fill('grace@localhost');
     await page.getByRole('button', { name: 'Register' }).click();
@@ -142,6 +161,7 @@ describe('TechConf web client', () => {
     await page.getByRole('heading', { name: `You’re registered, ${person.firstName}!` }).waitFor();
     await page.getByText(person.email).waitFor();
     await screenshot(page, 'registration-confirmation');
+    await checkAccessibility(page, 'the registration confirmation');
   });
 
   it('shows a duplicate email next to the email field', async () => {
@@ -162,6 +182,7 @@ describe('TechConf web client', () => {
     await byLabel('API token').fill('not-the-token');
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByText('That token was not accepted').waitFor();
+    await checkAccessibility(page, 'the sign-in page with an error');
 
     await byLabel('API token').fill(server.token);
     await page.getByRole('button', { name: 'Sign in' }).click();
@@ -173,6 +194,8 @@ describe('TechConf web client', () => {
     assert.equal(await page.evaluate(() => sessionStorage.length), 0);
     // The graphql-ws connection authenticates with the same token.
     await page.locator('.connection[data-state="connected"]').waitFor();
+    // The "Connected" indicator among the rest, at 4.5:1 or more.
+    await checkAccessibility(page, 'the conferences, connected');
   });
 
   it('stays signed in across a reload of the tab', async () => {
@@ -184,6 +207,7 @@ describe('TechConf web client', () => {
   it('shows the live connection dropping and coming back when the server restarts', async () => {
     await server.halt();
     await page.locator('.connection[data-state="reconnecting"]').waitFor();
+    await checkAccessibility(page, 'the conferences, reconnecting');
     await server.start();
     await page.locator('.connection[data-state="connected"]').waitFor({ timeout: 30_000 });
   });
@@ -206,6 +230,7 @@ describe('TechConf web client', () => {
     assert.equal(await rows.count(), 1);
     assert.match(await rows.first().innerText(), new RegExp(`${person.firstName} ${person.lastName}[\\s\\S]*${person.email}`));
     await screenshot(page, 'admin-attendees');
+    await checkAccessibility(page, 'the attendees');
   });
 
   it('counts a registration made elsewhere as it happens', async () => {
@@ -231,10 +256,13 @@ describe('TechConf web client', () => {
     await page.locator('#subject-error').getByText(/filter `nosuchfilter` is not allowed/i).waitFor();
     assert.equal(await byLabel('Subject').getAttribute('aria-invalid'), 'true');
     assert.equal(await page.getByTestId('confirm-step').count(), 0);
+    await checkAccessibility(page, 'compose with a template error');
   });
 
   let notificationPath;
   const subject = 'See you in Lisbon, {{ first_name }}';
+  // Unnamed: it is listed as the subject reads for the sample attendee.
+  const name = 'See you in Lisbon, Ada';
 
   it('composes a notification with a server-rendered preview, confirms the recipient count and queues it', async () => {
     await byLabel('Subject').fill(subject);
@@ -248,14 +276,17 @@ describe('TechConf web client', () => {
     await page.getByText('Plain-text part').click();
     await page.getByTestId('preview-body').getByText(`${conference.name} starts on`).waitFor();
     await screenshot(page, 'compose');
+    await checkAccessibility(page, 'compose with a preview');
 
     await page.getByRole('button', { name: 'Review and send…' }).click();
     const total = await attendeeCount();
     await page.getByTestId('recipient-count').getByText(`${total} attendees`).waitFor();
+    await page.getByTestId('sample-subject').getByText(name, { exact: true }).waitFor();
     await screenshot(page, 'compose-confirm');
+    await checkAccessibility(page, 'the confirm step');
     await page.getByRole('button', { name: `Send to ${total} attendees` }).click();
 
-    await page.getByRole('heading', { level: 1, name: subject }).waitFor();
+    await page.getByRole('heading', { level: 1, name }).waitFor();
     notificationPath = new URL(page.url()).pathname;
     await page.getByText('Notification queued').waitFor();
     await page.locator('.progress [data-status="QUEUED"]').waitFor();
@@ -263,11 +294,13 @@ describe('TechConf web client', () => {
     assert.equal(await page.getByRole('button', { name: 'Pause' }).isEnabled(), true);
     assert.equal(await page.getByRole('button', { name: 'Resume' }).isDisabled(), true);
     await screenshot(page, 'notification-queued');
+    await checkAccessibility(page, 'the queued notification');
 
     await page.getByRole('link', { name: 'Notifications', exact: true }).click();
-    const row = page.locator('[data-testid="notifications"] tbody tr', { hasText: subject });
+    const row = page.locator('[data-testid="notifications"] tbody tr', { hasText: name });
     await row.locator('[data-status="QUEUED"]').waitFor();
     await screenshot(page, 'notifications');
+    await checkAccessibility(page, 'the notifications');
   });
 
   it('watches the worker send it, pausing and resuming mid-send, until every attendee has it', async () => {
@@ -275,7 +308,7 @@ describe('TechConf web client', () => {
     await server.halt();
     await server.start({ worker: true, env: { WORKER_RATE_LIMIT: '25', WORKER_BATCH_SIZE: '10', WORKER_POLL_MS: '200' } });
     // The list, still open, follows the change live (notificationsChanged).
-    const row = page.locator('[data-testid="notifications"] tbody tr', { hasText: subject });
+    const row = page.locator('[data-testid="notifications"] tbody tr', { hasText: name });
     await row.locator('[data-status="SENDING"]').waitFor({ timeout: 30_000 });
     await waitFor(() => wsMessages.some((m) => !m.sent && m.type === 'next' && m.payload?.data?.notificationsChanged), {
       what: 'a notificationsChanged event',
@@ -299,6 +332,7 @@ describe('TechConf web client', () => {
     await page.getByTestId('eta').getByText(/\d+ (s|min|h)/).waitFor();
     const shot = await screenshot(page, 'progress');
     publishScreenshot(shot, 'progress.png');
+    await checkAccessibility(page, 'the progress page, sending');
     assert.equal(await page.getByRole('button', { name: 'Resume' }).isDisabled(), true);
 
     await page.getByRole('button', { name: 'Pause' }).click();
@@ -322,6 +356,8 @@ describe('TechConf web client', () => {
     assert.ok(settled > 0 && settled < total, `paused mid-send (${settled} of ${total} sent)`);
     assert.equal(await count('count-pending'), total - settled);
     await screenshot(page, 'progress-paused');
+    // Said politely to screen readers, once.
+    await page.getByTestId('progress-announcer').getByText(/^Sending paused at \d+%/).waitFor({ state: 'attached' });
 
     // By keyboard this time.
     await page.getByRole('button', { name: 'Resume' }).focus();
@@ -337,6 +373,7 @@ describe('TechConf web client', () => {
     await server.halt();
     await page.locator('.progress[data-live="false"]').getByText('Live updates are interrupted').waitFor();
     await screenshot(page, 'progress-interrupted');
+    await checkAccessibility(page, 'the progress page, interrupted');
     const snapshotsBefore = wsMessages.filter((m) => !m.sent && m.type === 'next' && m.payload?.data?.notificationProgress).length;
     await server.start({ worker: true, env: { WORKER_RATE_LIMIT: '25', WORKER_BATCH_SIZE: '10', WORKER_POLL_MS: '200' } });
     await page.locator('.progress[data-live="true"]').waitFor({ timeout: 30_000 });
@@ -354,7 +391,9 @@ describe('TechConf web client', () => {
       assert.equal(await page.getByRole('button', { name }).isDisabled(), true, `${name} no longer applies`);
     }
     await page.getByText('No delivery has failed.').waitFor();
+    await page.getByTestId('progress-announcer').getByText(`Sending complete: ${total} sent of ${total}.`).waitFor({ state: 'attached' });
     await screenshot(page, 'progress-completed');
+    await checkAccessibility(page, 'the progress page, completed');
 
     // All of that came over the notificationProgress subscription: a stream of events for
     // this notification that ended with the final state, and no polling over HTTP.
@@ -367,16 +406,28 @@ describe('TechConf web client', () => {
       { status: 'COMPLETED', sent: total, pending: 0 },
     );
     const asked = httpOperations.filter((o) => o.at >= watchedFrom).map((o) => o.name);
-    const allowed = new Set(['Notification', 'PauseNotification', 'ResumeNotification', 'Conferences', 'FailedDeliveries']);
+    // The delivery log's page is read again when the progress moves (at most once a second).
+    const allowed = new Set([
+      'Notification',
+      'NotificationCampaign',
+      'PauseNotification',
+      'ResumeNotification',
+      'Conferences',
+      'FailedDeliveries',
+      'DeliveryLog',
+    ]);
     assert.deepEqual(asked.filter((name) => !allowed.has(name)), [], `no progress queries over HTTP: ${asked.join(', ')}`);
     // The page reads the notification on load, after each control and after a reconnect
     // (pause now passes through PAUSING, so one more read than before); polling over the
     // send's 15+ seconds would be many more.
     assert.ok(asked.filter((name) => name === 'Notification').length <= 8, `no polling: ${asked.join(', ')}`);
+    // The campaign details are read with it, once per status.
+    assert.ok(asked.filter((name) => name === 'NotificationCampaign').length <= 8, `no polling: ${asked.join(', ')}`);
     await page.setViewportSize({ width: 375, height: 812 });
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
     assert.ok(overflow <= 0, `the progress page is ${overflow}px wider than a phone`);
     await screenshot(page, 'progress-phone');
+    await checkAccessibility(page, 'the progress page (phone)');
     await page.setViewportSize({ width: 1200, height: 900 });
 
     // smtp-sink received one message per recipient, and the page counted them all.
@@ -402,6 +453,7 @@ describe('TechConf web client', () => {
     await page.getByRole('button', { name: 'Sign out' }).click();
     await byLabel('API token').waitFor();
     assert.equal(await page.evaluate(() => localStorage.getItem('techconf.adminToken')), null);
+    await checkAccessibility(page, 'the sign-in page');
   });
 
   it('raised no uncaught errors in the page', () => {

@@ -95,7 +95,15 @@ function AdminPage({ location }: { location: string }) {
   const section = conference?.section as Section | undefined;
   const pages: Record<Section, (conferenceId: string) => ReactNode> = {
     attendees: (c) => <Attendees key={c} conferenceId={c} />,
-    compose: (c) => <Compose key={c} conferenceId={c} />,
+    // A copy or another draft is a new editor; the draft id it gets while typing is not.
+    compose: (c) => (
+      <Compose
+        key={`${c}:${searchParam(location, 'from') ?? ''}`}
+        conferenceId={c}
+        draftId={searchParam(location, 'draft')}
+        fromId={searchParam(location, 'from')}
+      />
+    ),
     notifications: (c) => <Notifications key={c} conferenceId={c} />,
   };
   if (id && section && section in pages) {

@@ -173,6 +173,7 @@ export const CreateNotificationMutation = graphql(`
   mutation CreateNotification($input: CreateNotificationInput!) {
     createNotification(input: $input) {
       id
+      name
       status
       subject
       total
@@ -190,6 +191,7 @@ export const NotificationsQuery = graphql(`
       }
       nodes {
         id
+        name
         subject
         status
         total
@@ -199,6 +201,7 @@ export const NotificationsQuery = graphql(`
         pending
         submittedAt
         completedAt
+        sendAt
       }
     }
   }
@@ -208,6 +211,7 @@ export const NotificationQuery = graphql(`
   query Notification($id: ID!) {
     notification(id: $id) {
       id
+      name
       subject
       message
       status
@@ -245,6 +249,35 @@ export const FailedDeliveriesQuery = graphql(`
           attempts
           lastError
           nextAttemptAt
+          attendee {
+            id
+            firstName
+            lastName
+          }
+        }
+      }
+    }
+  }
+`);
+
+/** The delivery log of a notification: every recipient, by status and searched by email or name. */
+export const DeliveryLogQuery = graphql(`
+  query DeliveryLog($id: ID!, $status: DeliveryStatus, $search: String, $first: Int!, $after: String) {
+    notification(id: $id) {
+      id
+      deliveries(status: $status, search: $search, first: $first, after: $after) {
+        totalCount
+        pageInfo {
+          hasNextPage
+          endCursor
+        }
+        nodes {
+          id
+          email
+          status
+          attempts
+          lastError
+          sentAt
           attendee {
             id
             firstName
@@ -313,16 +346,22 @@ export const CancelNotificationMutation = graphql(`
   }
 `);
 
+/** Says what it did: how many were retried, and which hard bounces were left alone. */
 export const RetryFailedDeliveriesMutation = graphql(`
-  mutation RetryFailedDeliveries($id: ID!) {
-    retryFailedDeliveries(id: $id) {
-      id
-      status
-      total
-      sent
-      failed
-      cancelled
-      pending
+  mutation RetryFailedDeliveries($id: ID!, $includeBounced: Boolean) {
+    retryFailedDeliveries(id: $id, includeBounced: $includeBounced) {
+      retried
+      skippedBounced
+      skippedSuppressed
+      notification {
+        id
+        status
+        total
+        sent
+        failed
+        cancelled
+        pending
+      }
     }
   }
 `);
@@ -356,6 +395,7 @@ export const NotificationProgressSubscription = graphql(`
       ratePerSecond
       etaSeconds
       updatedAt
+      pausedReason
     }
   }
 `);
@@ -434,5 +474,48 @@ export const DeliveriesByEmailQuery = graphql(`
         }
       }
     }
+  }
+`);
+
+// Drafts: saved as the admin writes (see hooks/useDraftAutosave.ts).
+
+export const NotificationDraftFieldsFragment = graphql(`
+  fragment NotificationDraftFields on NotificationDraft {
+    id
+    conferenceId
+    name
+    subject
+    message
+    updatedAt
+  }
+`);
+
+export const NotificationDraftsQuery = graphql(`
+  query NotificationDrafts($conferenceId: ID!) {
+    notificationDrafts(conferenceId: $conferenceId) {
+      ...NotificationDraftFields
+    }
+  }
+`);
+
+export const NotificationDraftQuery = graphql(`
+  query NotificationDraft($id: ID!) {
+    notificationDraft(id: $id) {
+      ...NotificationDraftFields
+    }
+  }
+`);
+
+export const SaveNotificationDraftMutation = graphql(`
+  mutation SaveNotificationDraft($input: SaveNotificationDraftInput!) {
+    saveNotificationDraft(input: $input) {
+      ...NotificationDraftFields
+    }
+  }
+`);
+
+export const DeleteNotificationDraftMutation = graphql(`
+  mutation DeleteNotificationDraft($id: ID!) {
+    deleteNotificationDraft(id: $id)
   }
 `);

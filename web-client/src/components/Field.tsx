@@ -42,7 +42,8 @@ export function FieldFrame({ id, label, required, error, hint, counter, children
           )}
         </div>
       )}
-      <p id={`${id}-error`} className="field__error" role={error ? 'alert' : undefined} hidden={!error}>
+      {/* Not an alert: the form's error summary announces the problems once, together. */}
+      <p id={`${id}-error`} className="field__error" hidden={!error}>
         {error}
       </p>
     </div>

@@ -11,6 +11,7 @@ import {
   RetryFailedDeliveriesMutation,
 } from '../api/operations';
 import { availableControls, type Control, type NotificationProgress } from '../lib/progress';
+import { retryMessage, type RetryReport } from '../lib/retry';
 import { Alert } from './ui';
 
 const labels: Record<Control, string> = {
@@ -24,7 +25,7 @@ export function NotificationControls({
   progress,
   onChanged,
 }: {
-  progress: Pick<NotificationProgress, 'notificationId' | 'status' | 'failed'>;
+  progress: Pick<NotificationProgress, 'notificationId' | 'status' | 'failed' | 'bounced'>;
   onChanged(): void;
 }) {
   const [pause, runPause] = useMutation(PauseNotificationMutation);
@@ -33,11 +34,15 @@ export function NotificationControls({
   const [retry, runRetry] = useMutation(RetryFailedDeliveriesMutation);
   const [error, setError] = useState<string | null>(null);
   const [confirmCancel, setConfirmCancel] = useState(false);
+  const [includeBounced, setIncludeBounced] = useState(false);
+  // What the last retry did; its outcome is told once the send it started is over.
+  const [retried, setRetried] = useState<RetryReport | null>(null);
   const busy = pause.fetching || resume.fetching || cancel.fetching || retry.fetching;
   const applies = availableControls(progress);
 
   const run = async (control: Control) => {
     setError(null);
+    setRetried(null);
     const variables = { id: progress.notificationId };
     const result =
       control === 'pause'
@@ -46,8 +51,17 @@ export function NotificationControls({
           ? await runResume(variables)
           : control === 'cancel'
             ? await runCancel(variables)
-            : await runRetry(variables);
+            : await runRetry({ ...variables, includeBounced });
     if (result.error) setError(errorSummary(result.error));
+    if (result.data && 'retryFailedDeliveries' in result.data && result.data.retryFailedDeliveries) {
+      const r = result.data.retryFailedDeliveries;
+      setRetried({
+        retried: r.retried,
+        skippedBounced: r.skippedBounced,
+        skippedSuppressed: r.skippedSuppressed,
+        failedAfter: r.notification.failed,
+      });
+    }
     setConfirmCancel(false);
     onChanged();
   };
@@ -71,6 +85,15 @@ export function NotificationControls({
         {button('retryFailed')}
         {button('cancel', 'button button--danger')}
       </div>
+      {applies.retryFailed && (
+        <label className="checkbox controls__option">
+          <input type="checkbox" checked={includeBounced} onChange={(e) => setIncludeBounced(e.target.checked)} />
+          Include hard bounces{(progress.bounced ?? 0) > 0 ? ` (${progress.bounced} bounced)` : ''} when retrying
+        </label>
+      )}
+      <p className="controls__report" role="status" data-testid="retry-report">
+        {retried ? retryMessage(retried, progress) : ''}
+      </p>
       {confirmCancel && (
         <div className="confirm-inline" role="alertdialog" aria-labelledby="cancel-q">
           <p id="cancel-q">Cancel this notification? Recipients not yet emailed will not get it.</p>

@@ -5,6 +5,8 @@ import { createRoot } from 'react-dom/client';
 import { GraphiQL } from 'graphiql';
 import { createGraphiQLFetcher } from '@graphiql/toolkit';
 import 'graphiql/style.css';
+import './a11y.css';
+import { improveAccessibility } from './a11y';
 
 const wsUrl = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/graphql/ws`;
 
@@ -18,6 +20,7 @@ const fetcher = createGraphiQLFetcher({
 
 const root = document.getElementById('graphiql');
 if (root) {
+  improveAccessibility(root);
   createRoot(root).render(
     <StrictMode>
       <GraphiQL fetcher={fetcher} defaultEditorToolsVisibility="headers" />

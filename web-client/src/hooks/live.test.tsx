@@ -37,6 +37,7 @@ const snapshot = (over: Partial<NotificationProgress>): NotificationProgress => 
 
 const notification = {
   id: 'n1',
+  name: 'Hello',
   subject: 'Hello',
   message: 'Body',
   status: 'SENDING',
@@ -81,7 +82,8 @@ describe('notification page, live', () => {
     expect([enabled('Pause'), enabled('Resume'), enabled('Retry failed'), enabled('Cancel sending')]).toEqual([false, false, false, false]);
     // The progress came from the subscription alone: no query asked for it.
     const queried = new Set(client.executeQuery.mock.calls.map(([request]) => request.query.definitions[0].name.value));
-    expect([...queried].sort()).toEqual(['FailedDeliveries', 'Notification']);
+    // (The campaign details are read once per status, like the notification itself.)
+    expect([...queried].sort()).toEqual(['DeliveryLog', 'FailedDeliveries', 'Notification', 'NotificationCampaign']);
   });
 
   it('says the figures are stale while the connection is down, and live again once it is back', async () => {
@@ -114,7 +116,16 @@ describe('notification page, live', () => {
       (name) => {
         if (name === 'Notification') return { data: { notification } };
         if (name === 'RetryFailedDeliveries') {
-          return { data: { retryFailedDeliveries: { id: 'n1', status: 'SENDING', total: 320, sent: 318, failed: 0, cancelled: 0, pending: 2 } } };
+          return {
+            data: {
+              retryFailedDeliveries: {
+                retried: 2,
+                skippedBounced: 0,
+                skippedSuppressed: 0,
+                notification: { id: 'n1', status: 'SENDING', total: 320, sent: 318, failed: 0, cancelled: 0, pending: 2 },
+              },
+            },
+          };
         }
         return undefined;
       },
@@ -133,6 +144,34 @@ describe('notification page, live', () => {
     act(() => events.next({ data: { notificationProgress: snapshot({ status: 'SENDING', sent: 318, failed: 0, pending: 2 }) } }));
     expect(screen.getByTestId('count-pending').textContent).toBe('2');
     expect((screen.getByRole('button', { name: 'Pause' }) as HTMLButtonElement).disabled).toBe(false);
+    // It says what it did, and once the retry is over, how it went.
+    expect(screen.getByTestId('retry-report').textContent).toBe('Retrying 2 failed deliveries…');
+    act(() => events.next({ data: { notificationProgress: snapshot({ status: 'COMPLETED_WITH_ERRORS', sent: 319, failed: 1, pending: 0 }) } }));
+    expect(screen.getByTestId('retry-report').textContent).toBe('Retried 2: 1 failed again, 1 sent.');
+  });
+
+  it('charts the send rate of each progress event, with a summary in words', async () => {
+    const events = makeSubject<{ data?: { notificationProgress: NotificationProgress } }>();
+    const client = mockClient(
+      (name) => (name === 'Notification' ? { data: { notification } } : undefined),
+      (name) => (name === 'NotificationProgress' ? events.source : undefined),
+    );
+    renderWith(client, connected(), <NotificationDetail id="n1" justCreated={false} />);
+    await screen.findByRole('heading', { level: 1, name: 'Hello' });
+    const chart = screen.getByRole('figure', { name: 'Send rate' });
+    expect(within(chart).getByTestId('rate-summary').textContent).toBe('No send rate measured yet.');
+    const rates = [10, 20, 15];
+    rates.forEach((rate, i) =>
+      act(() =>
+        events.next({
+          data: {
+            notificationProgress: snapshot({ sent: 20 * (i + 1), pending: 320 - 20 * (i + 1), ratePerSecond: rate, updatedAt: `2027-01-01T10:00:0${i}Z` }),
+          },
+        }),
+      ),
+    );
+    expect(screen.getByTestId('rate-chart').dataset.points).toBe('3');
+    expect(screen.getByTestId('rate-summary').textContent).toBe('Send rate over the last 2 s: now 15.0/s, peak 20.0/s, average 15.0/s.');
   });
 
   it('shows the figures read over HTTP, marked stale, when the live connection cannot be made', async () => {
@@ -179,7 +218,7 @@ describe('lists, live', () => {
         notifications: {
           totalCount: 1,
           pageInfo: { hasNextPage: false, endCursor: null },
-          nodes: [{ id: 'n1', subject: 'Hello', status, total: 320, sent, failed: 0, cancelled: 0, pending: 320 - sent, submittedAt: '2027-01-01T10:00:00Z', completedAt: null }],
+          nodes: [{ id: 'n1', name: 'Hello', subject: 'Hello', status, total: 320, sent, failed: 0, cancelled: 0, pending: 320 - sent, submittedAt: '2027-01-01T10:00:00Z', completedAt: null }],
         },
       },
     });

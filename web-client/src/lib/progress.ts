@@ -13,8 +13,8 @@ type ProgressEvent = NotificationProgressSubscription['notificationProgress'];
  * `bounced` (sent, then reported bounced; also counted in `sent`) are optional here, so
  * views that do not show them need not carry them.
  */
-export type NotificationProgress = Omit<ProgressEvent, 'suppressed' | 'bounced'> &
-  Partial<Pick<ProgressEvent, 'suppressed' | 'bounced'>>;
+export type NotificationProgress = Omit<ProgressEvent, 'suppressed' | 'bounced' | 'pausedReason'> &
+  Partial<Pick<ProgressEvent, 'suppressed' | 'bounced' | 'pausedReason'>>;
 
 /**
  * Progress from a notification read over HTTP, for the page to show before the first live
@@ -97,6 +97,7 @@ export function formatCount(n: number): string {
 }
 
 export const statusLabel: Record<NotificationStatus, string> = {
+  SCHEDULED: 'Scheduled',
   QUEUED: 'Queued',
   SENDING: 'Sending',
   PAUSING: 'Pausing…',
@@ -115,7 +116,7 @@ export function availableControls(p: Pick<NotificationProgress, 'status' | 'fail
   return {
     pause: s === 'QUEUED' || s === 'SENDING',
     resume: s === 'PAUSED' || s === 'PAUSING',
-    cancel: s === 'QUEUED' || s === 'SENDING' || s === 'PAUSING' || s === 'PAUSED',
+    cancel: s === 'SCHEDULED' || s === 'QUEUED' || s === 'SENDING' || s === 'PAUSING' || s === 'PAUSED',
     retryFailed:
       p.failed > 0 && (s === 'SENDING' || s === 'PAUSING' || s === 'PAUSED' || s === 'COMPLETED_WITH_ERRORS'),
   };

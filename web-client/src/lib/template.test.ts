@@ -14,6 +14,8 @@ describe('templates', () => {
       'conference.name',
       'conference.starts_on',
       'conference.address',
+      'conference.starts_on | date("long")',
+      'conference.price | money',
     ]);
   });
 

@@ -17,6 +17,8 @@ export const TEMPLATE_VARIABLES: readonly TemplateVariable[] = [
   { name: 'conference.name', description: 'Conference name' },
   { name: 'conference.starts_on', description: 'Start date' },
   { name: 'conference.address', description: 'Venue address' },
+  { name: 'conference.starts_on | date("long")', description: 'Start date written out, e.g. Tuesday 12 October 2027' },
+  { name: 'conference.price | money', description: 'Ticket price with its currency, e.g. €349.00' },
 ];
 
 /** Inserts `{{ name }}` at the selection of a text field; returns the new value and caret. */

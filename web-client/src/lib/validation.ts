@@ -135,10 +135,16 @@ export function registrationInput(conferenceId: string, form: RegistrationForm):
   return { conferenceId, ...Object.fromEntries(fields) } as RegisterAttendeeInput;
 }
 
-export type NotificationField = 'subject' | 'message';
+export type NotificationField = 'name' | 'subject' | 'message';
+/** The longest notification name (the server's `service::notification::NAME_MAX`). */
+export const NOTIFICATION_NAME_MAX = 200;
 
-export function validateNotification(subject: string, message: string): FieldErrors<NotificationField> {
+export function validateNotification(subject: string, message: string, name = ''): FieldErrors<NotificationField> {
   const errors: FieldErrors<NotificationField> = {};
+  const nameLength = charCount(name.trim());
+  if (nameLength > NOTIFICATION_NAME_MAX) {
+    errors.name = `Must be at most ${NOTIFICATION_NAME_MAX} characters (now ${nameLength}).`;
+  }
   const check = (value: string, max: number) => {
     if (value.trim() === '') return 'This field is required.';
     const n = charCount(value);

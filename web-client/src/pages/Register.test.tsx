@@ -1,4 +1,4 @@
-import { fireEvent, render, screen, waitFor } from '@testing-library/react';
+import { fireEvent, render, screen, waitFor, within } from '@testing-library/react';
 import { Provider } from 'urql';
 import { describe, expect, it } from 'vitest';
 import { graphQLError, mockClient } from '../test/mockClient';
@@ -36,6 +36,14 @@ describe('registration form', () => {
     expect(document.getElementById('email-error')?.textContent).toMatch(/needs a dot/);
     expect(document.getElementById('city-error')?.textContent).toMatch(/required/);
     expect(email.getAttribute('aria-describedby')).toContain('email-error');
+    // One alert for the form: a summary that takes focus and links to each field.
+    const summary = screen.getByTestId('error-summary');
+    expect(screen.getAllByRole('alert')).toEqual([summary]);
+    expect(document.activeElement).toBe(summary);
+    const links = within(summary).getAllByRole('link');
+    expect(links.map((a) => a.getAttribute('href'))).toEqual(['#email', '#city']);
+    expect(links[0]?.textContent).toMatch(/^Email: .*needs a dot/);
+    fireEvent.click(links[0] as HTMLElement);
     expect(document.activeElement).toBe(email);
     expect(client.executeMutation).not.toHaveBeenCalled();
   });

@@ -5,6 +5,7 @@ import { useMutation, useQuery } from 'urql';
 import { errorSummary, formErrors, isUnknownId } from '../api/errors';
 import { ANONYMOUS, PublicConferenceQuery, RegisterAttendeeMutation } from '../api/operations';
 import { AttendeeFields } from '../components/AttendeeFields';
+import { ErrorSummary, summaryItems, useErrorSummary } from '../components/ErrorSummary';
 import { Alert, Loading, PageHeading } from '../components/ui';
 import { usePageTitle } from '../hooks/common';
 import { formatDate, formatPrice } from '../lib/format';
@@ -77,17 +78,15 @@ const hints: Partial<Record<RegistrationField, string>> = {
 export function RegistrationFormView({ conferenceId, conferenceName }: { conferenceId: string; conferenceName: string }) {
   const [form, setForm] = useState<RegistrationForm>(emptyRegistration);
   const [errors, setErrors] = useState<FieldErrors<RegistrationField>>({});
-  const [general, setGeneral] = useState<string[]>([]);
+  const summary = useErrorSummary();
   const [submitted, setSubmitted] = useState(false);
   const [done, setDone] = useState<{ firstName: string; email: string } | null>(null);
   const [result, register] = useMutation(RegisterAttendeeMutation);
   const formRef = useRef<HTMLFormElement>(null);
   const doneRef = useRef<HTMLHeadingElement>(null);
 
-  const focusField = (field: RegistrationField) => {
-    const el = formRef.current?.querySelector<HTMLElement>(`#${field}`);
-    el?.focus();
-  };
+  const showSummary = (fieldErrors: FieldErrors<RegistrationField>, general: string[] = []) =>
+    summary.show(summaryItems(fieldErrors, registrationFieldOrder, (f) => registrationFields[f].label, (f) => f, general));
 
   const update = (field: RegistrationField, value: string) => {
     setForm((f) => ({ ...f, [field]: value }));
@@ -106,12 +105,11 @@ export function RegistrationFormView({ conferenceId, conferenceName }: { confere
   const onSubmit = async (event: FormEvent) => {
     event.preventDefault();
     setSubmitted(true);
-    setGeneral([]);
+    summary.clear();
     const local = validateRegistration(form);
     setErrors(local);
-    const firstBad = registrationFieldOrder.find((f) => local[f]);
-    if (firstBad) {
-      focusField(firstBad);
+    if (registrationFieldOrder.some((f) => local[f])) {
+      showSummary(local);
       return;
     }
     const response = await register({ input: registrationInput(conferenceId, form) });
@@ -122,15 +120,16 @@ export function RegistrationFormView({ conferenceId, conferenceName }: { confere
     }
     const mapped = formErrors(response.error, registrationFieldOrder, { conflictField: 'email' });
     setErrors(mapped.fields);
-    setGeneral(mapped.general.length || Object.keys(mapped.fields).length ? mapped.general : [errorSummary(response.error)]);
-    const serverBad = registrationFieldOrder.find((f) => mapped.fields[f]);
-    if (serverBad) focusField(serverBad);
+    showSummary(
+      mapped.fields,
+      mapped.general.length || Object.keys(mapped.fields).length ? mapped.general : [errorSummary(response.error)],
+    );
   };
 
   const again = () => {
     setForm(emptyRegistration);
     setErrors({});
-    setGeneral([]);
+    summary.clear();
     setSubmitted(false);
     setDone(null);
   };
@@ -177,13 +176,12 @@ export function RegistrationFormView({ conferenceId, conferenceName }: { confere
         Fields marked <span aria-hidden="true">*</span>
         <span className="visually-hidden">as required</span> are required.
       </p>
-      {general.length > 0 && (
-        <Alert title="We could not register you">
-          {general.map((g) => (
-            <p key={g}>{g}</p>
-          ))}
-        </Alert>
-      )}
+      <ErrorSummary
+        title="We could not register you"
+        items={summary.items}
+        attempt={summary.attempt}
+        fieldErrors={errors}
+      />
       <AttendeeFields field={(name) => text(name, hints[name] ? { hint: hints[name] } : {})} />
       <div className="actions">
         <button type="submit" className="button button--primary" disabled={result.fetching}>

@@ -36,11 +36,14 @@ export function mockClient(answer: Answer, subscribe?: Subscribe) {
       return source ? pipe(source, map((result) => ({ stale: false, hasNext: true, ...result }))) : never;
     }),
     query: vi.fn(query),
+    // `client.mutation(...).toPromise()`, e.g. the draft autosave.
+    mutation: vi.fn(query),
   } as unknown as Client & {
     executeQuery: ReturnType<typeof vi.fn>;
     executeMutation: ReturnType<typeof vi.fn>;
     executeSubscription: ReturnType<typeof vi.fn>;
     query: ReturnType<typeof vi.fn>;
+    mutation: ReturnType<typeof vi.fn>;
   };
 }
 

@@ -1,5 +1,5 @@
 import { cleanup } from '@testing-library/react';
-import { afterEach } from 'vitest';
+import { afterEach, vi } from 'vitest';
 
 /**
  * Unit tests never reach a server: a WebSocket that stays connecting, never opens and never
@@ -30,6 +30,27 @@ class InertWebSocket {
   removeEventListener() {}
 }
 globalThis.WebSocket = InertWebSocket as unknown as typeof WebSocket;
+
+/**
+ * jsdom has no canvas, so uPlot cannot draw there. A stand-in keeps what a chart was given
+ * on its element (`data-points`: the number of points), for tests to read.
+ */
+vi.mock('uplot', () => ({
+  default: class FakePlot {
+    private readonly el: HTMLElement;
+    constructor(_options: unknown, data: unknown[][], el: HTMLElement) {
+      this.el = el;
+      this.setData(data);
+    }
+    setData(data: unknown[][]) {
+      this.el.dataset.points = String(data[0]?.length ?? 0);
+    }
+    setSize() {}
+    destroy() {
+      delete this.el.dataset.points;
+    }
+  },
+}));
 
 afterEach(() => {
   cleanup();

@@ -5,7 +5,7 @@ import { useMutation } from 'urql';
 import { errorSummary, formErrors } from '../../api/errors';
 import { UpdateAttendeeMutation } from '../../api/operations';
 import { AttendeeFields } from '../../components/AttendeeFields';
-import { Alert } from '../../components/ui';
+import { ErrorSummary, summaryItems, useErrorSummary } from '../../components/ErrorSummary';
 import {
   registrationFieldOrder,
   registrationFields,
@@ -44,26 +44,27 @@ export function AttendeeEditor({
     comments: attendee.comments ?? '',
   });
   const [errors, setErrors] = useState<FieldErrors<RegistrationField>>({});
-  const [general, setGeneral] = useState<string[]>([]);
+  const summary = useErrorSummary();
   const [result, update] = useMutation(UpdateAttendeeMutation);
   const formRef = useRef<HTMLFormElement>(null);
-  const focus = (field: RegistrationField) => formRef.current?.querySelector<HTMLElement>(`#edit-${field}`)?.focus();
+  const showSummary = (fieldErrors: FieldErrors<RegistrationField>, general: string[] = []) =>
+    summary.show(summaryItems(fieldErrors, registrationFieldOrder, (f) => registrationFields[f].label, (f) => `edit-${f}`, general));
 
   const onSubmit = async (event: FormEvent) => {
     event.preventDefault();
-    setGeneral([]);
+    summary.clear();
     const local = validateRegistration(form);
     setErrors(local);
-    const firstBad = registrationFieldOrder.find((f) => local[f]);
-    if (firstBad) return focus(firstBad);
+    if (registrationFieldOrder.some((f) => local[f])) return showSummary(local);
     const { conferenceId: _, ...input } = registrationInput('', form);
     const response = await update({ id: attendee.id, input });
     if (response.data?.updateAttendee) return onDone(true);
     const mapped = formErrors(response.error, registrationFieldOrder, { conflictField: 'email' });
     setErrors(mapped.fields);
-    setGeneral(mapped.general.length || Object.keys(mapped.fields).length ? mapped.general : [errorSummary(response.error)]);
-    const serverBad = registrationFieldOrder.find((f) => mapped.fields[f]);
-    if (serverBad) focus(serverBad);
+    showSummary(
+      mapped.fields,
+      mapped.general.length || Object.keys(mapped.fields).length ? mapped.general : [errorSummary(response.error)],
+    );
   };
 
   const field = (name: RegistrationField) => ({
@@ -83,13 +84,12 @@ export function AttendeeEditor({
       <h2 id="edit-heading" tabIndex={-1}>
         Edit {attendee.firstName} {attendee.lastName}
       </h2>
-      {general.length > 0 && (
-        <Alert title="The changes were not saved">
-          {general.map((g) => (
-            <p key={g}>{g}</p>
-          ))}
-        </Alert>
-      )}
+      <ErrorSummary
+        title="The changes were not saved"
+        items={summary.items}
+        attempt={summary.attempt}
+        fieldErrors={errors}
+      />
       <AttendeeFields field={field} rows={2} />
       <div className="actions">
         <button type="submit" className="button button--primary" disabled={result.fetching}>

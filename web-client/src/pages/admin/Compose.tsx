@@ -1,24 +1,38 @@
-// Compose a notification: subject and message templates, a live preview rendered by the
-// server for a chosen attendee, then a confirmation step naming how many attendees will
-// receive it. Template errors from the server are shown next to the field they concern.
+// Compose a notification: an optional name, subject and message templates, a live preview
+// rendered by the server for a chosen attendee, then a confirmation step with the email as a
+// sample attendee reads it and how many attendees will receive it. Template errors from the
+// server are shown next to the field they concern, under one error summary. What is written
+// is saved as a server-side draft as it is typed (`?draft=<id>` continues one, on any
+// device); `?from=<notificationId>` starts a copy of a past notification.
 import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { useClient, useMutation, useQuery } from 'urql';
 import { errorSummary, formErrors } from '../../api/errors';
+import { AudiencePreviewQuery } from '../../api/campaigns';
 import {
-  AttendeeCountQuery,
   ConferenceQuery,
   CreateNotificationMutation,
+  DeleteNotificationDraftMutation,
+  NotificationDraftQuery,
+  NotificationQuery,
   PreviewNotificationQuery,
   PreviewRecipientsQuery,
 } from '../../api/operations';
 import { useSession } from '../../auth/session';
+import { AudienceBuilder } from '../../components/AudienceBuilder';
+import { ErrorSummary, summaryItems, useErrorSummary } from '../../components/ErrorSummary';
 import { TextAreaField, TextField } from '../../components/Field';
+import { SendLater } from '../../components/SendLater';
+import { SendTest } from '../../components/SendTest';
+import type { AudienceInput } from '../../lib/campaign';
+import { formatDateTime } from '../../lib/format';
 import { Alert, Loading, PageHeading } from '../../components/ui';
 import { useDebounced, usePageTitle } from '../../hooks/common';
-import { newIdempotencyKey, plural } from '../../lib/format';
+import { useDraftAutosave, type DraftSaveState } from '../../hooks/useDraftAutosave';
+import { formatTime, newIdempotencyKey, plural } from '../../lib/format';
 import { TEMPLATE_VARIABLES, insertVariable } from '../../lib/template';
 import {
   MESSAGE_MAX,
+  NOTIFICATION_NAME_MAX,
   SUBJECT_MAX,
   validateNotification,
   type FieldErrors,
@@ -26,27 +40,51 @@ import {
 } from '../../lib/validation';
 import { navigate } from '../../router';
 
-const FIELDS: readonly NotificationField[] = ['subject', 'message'];
+const FIELDS: readonly NotificationField[] = ['name', 'subject', 'message'];
+const LABELS: Record<NotificationField, string> = { name: 'Name', subject: 'Subject', message: 'Message' };
 
-export function Compose({ conferenceId }: { conferenceId: string }) {
+/** "Copy of …", within the name's limit. */
+export function copyName(name: string): string {
+  return Array.from(`Copy of ${name}`).slice(0, NOTIFICATION_NAME_MAX).join('');
+}
+
+export function Compose({
+  conferenceId,
+  draftId: draftParam = null,
+  fromId = null,
+}: {
+  conferenceId: string;
+  /** A saved draft to continue. */
+  draftId?: string | null;
+  /** A notification to start a copy of. */
+  fromId?: string | null;
+}) {
   usePageTitle('Compose notification');
   const { session } = useSession();
   const canSend = session.status === 'signedIn' && session.viewer.role === 'ADMIN';
   const client = useClient();
 
+  const [name, setName] = useState('');
   const [subject, setSubject] = useState('');
   const [message, setMessage] = useState('');
+  const [dirty, setDirty] = useState(false);
   const [errors, setErrors] = useState<FieldErrors<NotificationField>>({});
-  const [general, setGeneral] = useState<string[]>([]);
+  const summary = useErrorSummary();
   const [step, setStep] = useState<'edit' | 'confirm'>('edit');
   const [recipients, setRecipients] = useState<number | null>(null);
   const [countError, setCountError] = useState<string | null>(null);
   const [idempotencyKey, setIdempotencyKey] = useState(newIdempotencyKey);
   const [checking, setChecking] = useState(false);
+  /** The email as the sample attendee reads it, from the review's server check. */
+  const [sample, setSample] = useState<{ subject: string; body: string } | null>(null);
   // Which step the general errors come from, so their title says what did not happen.
   const [failedStep, setFailedStep] = useState<'review' | 'create'>('review');
   const [created, create] = useMutation(CreateNotificationMutation);
-  const lastField = useRef<NotificationField>('message');
+  const [sendAt, setSendAt] = useState<string | null>(null);
+  const [sendAtError, setSendAtError] = useState<string | undefined>();
+  const [audience, setAudience] = useState<AudienceInput | null>(null);
+  const [, deleteDraft] = useMutation(DeleteNotificationDraftMutation);
+  const lastField = useRef<'subject' | 'message'>('message');
   const subjectRef = useRef<HTMLInputElement>(null);
   const messageRef = useRef<HTMLTextAreaElement>(null);
   const confirmRef = useRef<HTMLHeadingElement>(null);
@@ -54,19 +92,70 @@ export function Compose({ conferenceId }: { conferenceId: string }) {
   const [{ data: conferenceData }] = useQuery({ query: ConferenceQuery, variables: { id: conferenceId } });
   const conference = conferenceData?.conference;
 
-  const focusField = (field: NotificationField) => (field === 'subject' ? subjectRef : messageRef).current?.focus();
+  // Where the editor starts: a saved draft, a copy of a past notification, or empty.
+  const [start] = useState(() => ({ draft: draftParam, from: draftParam ? null : fromId }));
+  const [loadedDraft] = useQuery({
+    query: NotificationDraftQuery,
+    variables: { id: start.draft ?? '' },
+    pause: !start.draft || !canSend,
+  });
+  const [copied] = useQuery({ query: NotificationQuery, variables: { id: start.from ?? '' }, pause: !start.from });
+  const autosave = useDraftAutosave({
+    conferenceId,
+    content: { name, subject, message },
+    dirty,
+    initialId: start.draft,
+    enabled: canSend,
+    // The address continues this draft, after a reload or on another device.
+    onCreated: (id) =>
+      window.history.replaceState(window.history.state, '', `${window.location.pathname}?draft=${encodeURIComponent(id)}`),
+  });
+  const loaded = useRef(false);
+  useEffect(() => {
+    if (loaded.current) return;
+    const draft = loadedDraft.data?.notificationDraft;
+    if (draft && draft.conferenceId === conferenceId) {
+      loaded.current = true;
+      setName(draft.name);
+      setSubject(draft.subject);
+      setMessage(draft.message);
+      autosave.markStored({ name: draft.name, subject: draft.subject, message: draft.message });
+      return;
+    }
+    const source = copied.data?.notification;
+    if (source) {
+      loaded.current = true;
+      setName(copyName(source.name));
+      setSubject(source.subject);
+      setMessage(source.message);
+      // A copy is new work: it is saved as a draft of its own.
+      setDirty(true);
+    }
+  }, [loadedDraft.data, copied.data, conferenceId, autosave]);
+  const loading = (start.draft !== null && loadedDraft.fetching) || (start.from !== null && copied.fetching);
+  const otherConference = loadedDraft.data?.notificationDraft.conferenceId !== undefined &&
+    loadedDraft.data.notificationDraft.conferenceId !== conferenceId;
+  const loadProblem =
+    start.draft && (loadedDraft.error || otherConference) ? 'draft' : start.from && copied.error ? 'copy' : null;
+
+  const showSummary = (fieldErrors: FieldErrors<NotificationField>, general: string[] = []) =>
+    summary.show(
+      summaryItems(fieldErrors, FIELDS, (f) => LABELS[f], (f) => (f === 'name' ? 'notification-name' : f), general),
+    );
 
   const change = (field: NotificationField, value: string) => {
-    if (field === 'subject') setSubject(value);
+    if (field === 'name') setName(value);
+    else if (field === 'subject') setSubject(value);
     else setMessage(value);
+    setDirty(true);
     if (errors[field]) setErrors((e) => ({ ...e, [field]: undefined }));
   };
 
-  const insert = (name: string) => {
+  const insert = (variable: string) => {
     const field = lastField.current;
     const el = field === 'subject' ? subjectRef.current : messageRef.current;
     const value = field === 'subject' ? subject : message;
-    const at = insertVariable(value, el?.selectionStart ?? value.length, el?.selectionEnd ?? value.length, name);
+    const at = insertVariable(value, el?.selectionStart ?? value.length, el?.selectionEnd ?? value.length, variable);
     change(field, at.value);
     requestAnimationFrame(() => {
       el?.focus();
@@ -76,14 +165,17 @@ export function Compose({ conferenceId }: { conferenceId: string }) {
 
   const review = async (event: FormEvent) => {
     event.preventDefault();
-    setGeneral([]);
-    const local = validateNotification(subject, message);
+    summary.clear();
+    const local = validateNotification(subject, message, name);
     setErrors(local);
-    const bad = FIELDS.find((f) => local[f]);
-    if (bad) {
-      focusField(bad);
+    if (FIELDS.some((f) => local[f])) {
+      setFailedStep('review');
+      showSummary(local);
       return;
     }
+    const past = sendAt !== null && new Date(sendAt).getTime() < Date.now();
+    setSendAtError(past ? 'Pick a time in the future, or untick “Send later”.' : undefined);
+    if (past) return;
     // The server checks the templates as createNotification will (syntax, variables, filters).
     setChecking(true);
     const check = await client
@@ -97,36 +189,40 @@ export function Compose({ conferenceId }: { conferenceId: string }) {
     if (!check.data) {
       const mapped = formErrors(check.error, FIELDS);
       setErrors(mapped.fields);
-      setGeneral(mapped.general);
       setFailedStep('review');
-      const serverBad = FIELDS.find((f) => mapped.fields[f]);
-      if (serverBad) focusField(serverBad);
+      showSummary(mapped.fields, mapped.general);
       return;
     }
+    setSample(check.data.previewNotification);
     setRecipients(null);
     setCountError(null);
     setIdempotencyKey(newIdempotencyKey());
     setStep('confirm');
     requestAnimationFrame(() => confirmRef.current?.focus());
-    const count = await client.query(AttendeeCountQuery, { conferenceId }, { requestPolicy: 'network-only' }).toPromise();
-    if (count.data) setRecipients(count.data.attendees.totalCount);
+    const count = await client
+      .query(AudiencePreviewQuery, { conferenceId, audience, first: 0 }, { requestPolicy: 'network-only' })
+      .toPromise();
+    if (count.data) setRecipients(count.data.audiencePreview.count);
     else setCountError(errorSummary(count.error));
   };
 
   const send = async () => {
-    const result = await create({ input: { conferenceId, subject, message, idempotencyKey } });
+    const result = await create({
+      input: { conferenceId, name: name.trim() || null, subject, message, idempotencyKey, sendAt, audience },
+    });
     const id = result.data?.createNotification.id;
     if (id) {
+      // Sent: the draft has served its purpose.
+      const sentDraft = await autosave.stop();
+      if (sentDraft) await deleteDraft({ id: sentDraft });
       navigate(`/admin/notifications/${encodeURIComponent(id)}?created=1`);
       return;
     }
     const mapped = formErrors(result.error, FIELDS);
     setErrors(mapped.fields);
-    setGeneral(mapped.general);
     setFailedStep('create');
     setStep('edit');
-    const bad = FIELDS.find((f) => mapped.fields[f]);
-    requestAnimationFrame(() => (bad ? focusField(bad) : subjectRef.current?.focus()));
+    showSummary(mapped.fields, mapped.general);
   };
 
   if (!canSend) {
@@ -151,20 +247,52 @@ export function Compose({ conferenceId }: { conferenceId: string }) {
           {recipients !== null && (
             <p className="confirm__count" data-testid="recipient-count">
               It will be emailed to <strong>{plural(recipients, 'attendee')}</strong>
-              {conference ? <> of {conference.name}</> : null}, each personalised.
+              {conference ? <> of {conference.name}</> : null}
+              {audience ? ' matching the audience' : ''}, each personalised
+              {sendAt ? (
+                <>
+                  , at <strong>{formatDateTime(sendAt)}</strong> (recipients are counted again then)
+                </>
+              ) : null}
+              .
             </p>
           )}
           {recipients === 0 && <Alert kind="warning">Nobody is registered yet, so nobody would receive it.</Alert>}
           <dl className="confirm__summary">
-            <dt>Subject</dt>
-            <dd>
-              <pre>{subject}</pre>
-            </dd>
-            <dt>Message</dt>
-            <dd>
-              <pre>{message}</pre>
+            <dt>Name</dt>
+            <dd data-testid="confirm-name">
+              {name.trim() || (
+                <>
+                  {sample?.subject} <span className="muted small">(the subject as the sample attendee reads it)</span>
+                </>
+              )}
             </dd>
           </dl>
+          {sample && (
+            <section className="email confirm__sample" aria-labelledby="sample-heading" data-testid="confirm-sample">
+              <h3 id="sample-heading">As Ada Lovelace, a sample attendee, will read it</h3>
+              <p className="email__subject">
+                <span className="muted">Subject: </span>
+                <strong data-testid="sample-subject">{sample.subject}</strong>
+              </p>
+              <pre className="email__body" data-testid="sample-body">
+                {sample.body}
+              </pre>
+            </section>
+          )}
+          <details className="confirm__templates">
+            <summary>Templates as written</summary>
+            <dl className="confirm__summary">
+              <dt>Subject</dt>
+              <dd>
+                <pre>{subject}</pre>
+              </dd>
+              <dt>Message</dt>
+              <dd>
+                <pre>{message}</pre>
+              </dd>
+            </dl>
+          </details>
           {created.error && !created.fetching && <Alert>{errorSummary(created.error)}</Alert>}
           <div className="actions">
             <button
@@ -173,7 +301,13 @@ export function Compose({ conferenceId }: { conferenceId: string }) {
               onClick={() => void send()}
               disabled={created.fetching || recipients === null}
             >
-              {created.fetching ? 'Sending…' : recipients === null ? 'Send' : `Send to ${plural(recipients, 'attendee')}`}
+              {created.fetching
+                ? 'Sending…'
+                : sendAt
+                  ? 'Schedule'
+                  : recipients === null
+                    ? 'Send'
+                    : `Send to ${plural(recipients, 'attendee')}`}
             </button>
             <button type="button" className="button button--secondary" onClick={() => setStep('edit')} disabled={created.fetching}>
               Back to editing
@@ -187,15 +321,39 @@ export function Compose({ conferenceId }: { conferenceId: string }) {
   return (
     <>
       <PageHeading subtitle="Write once; each attendee gets their own copy.">Compose notification</PageHeading>
-      {general.length > 0 && (
-        <Alert title={failedStep === 'review' ? 'The notification could not be checked for review' : 'The notification was not created'}>
-          {general.map((g) => (
-            <p key={g}>{g}</p>
-          ))}
+      <ErrorSummary
+        title={failedStep === 'review' ? 'The notification could not be checked for review' : 'The notification was not created'}
+        items={summary.items}
+        attempt={summary.attempt}
+        fieldErrors={errors}
+      />
+      {loadProblem === 'draft' && (
+        <Alert kind="warning" title="The draft could not be opened">
+          {otherConference
+            ? 'It belongs to another conference.'
+            : `It was sent or deleted, or the server is away (${errorSummary(loadedDraft.error)}).`}{' '}
+          What you write now is saved as a new draft.
         </Alert>
       )}
+      {loadProblem === 'copy' && (
+        <Alert kind="warning" title="The notification to copy could not be opened">
+          {errorSummary(copied.error)}
+        </Alert>
+      )}
+      {loading && <Loading label="Opening…" />}
       <div className="compose">
-        <form className="card form compose__form" onSubmit={review} noValidate>
+        <form className="card form compose__form" onSubmit={review} noValidate aria-busy={loading}>
+          <DraftStatus state={autosave.state} />
+          <TextField
+            id="notification-name"
+            label="Name"
+            value={name}
+            max={NOTIFICATION_NAME_MAX}
+            error={errors.name}
+            hint="Shown in the notification list. Empty: the subject as a sample attendee reads it."
+            onChange={(e) => change('name', e.target.value)}
+            autoComplete="off"
+          />
           <TextField
             id="subject"
             label="Subject"
@@ -239,6 +397,9 @@ export function Compose({ conferenceId }: { conferenceId: string }) {
               ))}
             </ul>
           </div>
+          <SendLater value={sendAt} onChange={setSendAt} error={sendAtError} />
+          <AudienceBuilder conferenceId={conferenceId} onChange={setAudience} />
+          <SendTest conferenceId={conferenceId} subject={subject} message={message} />
           <div className="actions">
             <button type="submit" className="button button--primary" disabled={checking}>
               {checking ? 'Checking…' : 'Review and send…'}
@@ -248,6 +409,23 @@ export function Compose({ conferenceId }: { conferenceId: string }) {
         <Preview conferenceId={conferenceId} subject={subject} message={message} />
       </div>
     </>
+  );
+}
+
+/** Where the draft stands, in words; not a live region (it changes with every pause in typing). */
+function DraftStatus({ state }: { state: DraftSaveState }) {
+  const text =
+    state.kind === 'saving'
+      ? 'Saving draft…'
+      : state.kind === 'saved'
+        ? `Draft saved at ${formatTime(state.at)}`
+        : state.kind === 'failed'
+          ? `The draft was not saved: ${state.reason}`
+          : 'Saved as a draft as you write.';
+  return (
+    <p className={`draft-status small${state.kind === 'failed' ? ' draft-status--failed' : ' muted'}`} data-testid="draft-status" data-state={state.kind}>
+      {text}
+    </p>
   );
 }
 

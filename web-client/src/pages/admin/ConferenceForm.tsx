@@ -5,7 +5,7 @@ import { useMutation } from 'urql';
 import { errorSummary, formErrors } from '../../api/errors';
 import { CreateConferenceMutation, UpdateConferenceMutation } from '../../api/operations';
 import { TextField } from '../../components/Field';
-import { Alert } from '../../components/ui';
+import { ErrorSummary, summaryItems, useErrorSummary } from '../../components/ErrorSummary';
 
 export interface ConferenceValues {
   id?: string;
@@ -19,6 +19,14 @@ export interface ConferenceValues {
 
 type Field = 'name' | 'startsOn' | 'price' | 'currency' | 'address' | 'region';
 const order: Field[] = ['name', 'startsOn', 'price', 'currency', 'address', 'region'];
+const labels: Record<Field, string> = {
+  name: 'Name',
+  startsOn: 'Starts on',
+  price: 'Ticket price',
+  currency: 'Currency',
+  address: 'Address',
+  region: 'State or region',
+};
 
 export function checkConference(form: Record<Field, string>): Partial<Record<Field, string>> {
   const errors: Partial<Record<Field, string>> = {};
@@ -43,20 +51,21 @@ export function ConferenceForm({ conference, onDone }: { conference?: Conference
     region: conference?.region ?? '',
   });
   const [errors, setErrors] = useState<Partial<Record<Field, string>>>({});
-  const [general, setGeneral] = useState<string[]>([]);
+  const summary = useErrorSummary();
   const [created, create] = useMutation(CreateConferenceMutation);
   const [updated, update] = useMutation(UpdateConferenceMutation);
   const busy = created.fetching || updated.fetching;
   const prefix = conference?.id ? `conference-${conference.id}` : 'new-conference';
+  const showSummary = (fieldErrors: Partial<Record<Field, string>>, general: string[] = []) =>
+    summary.show(summaryItems(fieldErrors, order, (f) => labels[f], (f) => `${prefix}-${f}`, general));
 
   const onSubmit = async (event: FormEvent) => {
     event.preventDefault();
-    setGeneral([]);
+    summary.clear();
     const local = checkConference(form);
     setErrors(local);
-    const firstBad = order.find((f) => local[f]);
-    if (firstBad) {
-      document.getElementById(`${prefix}-${firstBad}`)?.focus();
+    if (order.some((f) => local[f])) {
+      showSummary(local);
       return;
     }
     const input = {
@@ -71,7 +80,10 @@ export function ConferenceForm({ conference, onDone }: { conference?: Conference
     if (response.data) return onDone(true);
     const mapped = formErrors(response.error, order);
     setErrors(mapped.fields);
-    setGeneral(mapped.general.length || Object.keys(mapped.fields).length ? mapped.general : [errorSummary(response.error)]);
+    showSummary(
+      mapped.fields,
+      mapped.general.length || Object.keys(mapped.fields).length ? mapped.general : [errorSummary(response.error)],
+    );
   };
 
   const field = (name: Field, label: string) => ({
@@ -87,23 +99,22 @@ export function ConferenceForm({ conference, onDone }: { conference?: Conference
 
   return (
     <form className="card form" onSubmit={onSubmit} noValidate aria-label={conference?.id ? `Edit ${conference.name}` : 'New conference'}>
-      {general.length > 0 && (
-        <Alert title={conference?.id ? 'The changes were not saved' : 'The conference was not created'}>
-          {general.map((g) => (
-            <p key={g}>{g}</p>
-          ))}
-        </Alert>
-      )}
-      <TextField {...field('name', 'Name')} required />
+      <ErrorSummary
+        title={conference?.id ? 'The changes were not saved' : 'The conference was not created'}
+        items={summary.items}
+        attempt={summary.attempt}
+        fieldErrors={errors}
+      />
+      <TextField {...field('name', labels.name)} required />
       <div className="grid-2">
-        <TextField {...field('startsOn', 'Starts on')} type="date" required />
-        <TextField {...field('address', 'Address')} required />
+        <TextField {...field('startsOn', labels.startsOn)} type="date" required />
+        <TextField {...field('address', labels.address)} required />
       </div>
       <div className="grid-2">
-        <TextField {...field('price', 'Ticket price')} inputMode="decimal" required />
-        <TextField {...field('currency', 'Currency')} hint="ISO code, e.g. EUR, USD, GBP" maxLength={3} required />
+        <TextField {...field('price', labels.price)} inputMode="decimal" required />
+        <TextField {...field('currency', labels.currency)} hint="ISO code, e.g. EUR, USD, GBP" maxLength={3} required />
       </div>
-      <TextField {...field('region', 'State or region')} hint="Leave empty where the address has none." />
+      <TextField {...field('region', labels.region)} hint="Leave empty where the address has none." />
       <div className="actions">
         <button type="submit" className="button button--primary" disabled={busy}>
           {busy ? 'Saving…' : conference?.id ? 'Save conference' : 'Create conference'}

@@ -1,15 +1,21 @@
-import { useEffect, useMemo } from 'react';
+import { useEffect, useMemo, useState } from 'react';
 import { useQuery } from 'urql';
 import { errorSummary, isUnknownId } from '../../api/errors';
 import { FailedDeliveriesQuery, NotificationQuery } from '../../api/operations';
+import { DeliveryLog, DeliveryTable } from '../../components/DeliveryLog';
+import { AutoPauseNotice, CampaignDetails } from '../../components/CampaignNotices';
 import { NotificationControls } from '../../components/NotificationControls';
+import { ProgressAnnouncer } from '../../components/ProgressAnnouncer';
 import { ProgressView } from '../../components/ProgressView';
+import { RateChart } from '../../components/RateChart';
 import { Alert, Loading, PageHeading, Pager } from '../../components/ui';
 import { usePageTitle, useThrottled } from '../../hooks/common';
 import { useCursorPager } from '../../hooks/useCursorPager';
 import { LIVE_REFETCH_MS, useNotificationProgress } from '../../hooks/live';
 import { formatDateTime, plural } from '../../lib/format';
-import { progressFromNotification } from '../../lib/progress';
+import { isTerminal, progressFromNotification, type NotificationProgress } from '../../lib/progress';
+import { addSample, type RateSample } from '../../lib/sendRate';
+import { useViewer } from '../../auth/session';
 import { Link } from '../../router';
 import { ConferenceNav, conferencePath } from './AdminShell';
 
@@ -22,6 +28,7 @@ export function NotificationDetail({ id, justCreated }: { id: string; justCreate
     requestPolicy: 'cache-and-network',
   });
   const live = useNotificationProgress(id);
+  const rates = useRateHistory(id, live.progress);
   const n = data?.notification;
   // Until the first live event (or without a live connection at all), the figures read
   // over HTTP, dated when they were read.
@@ -32,7 +39,8 @@ export function NotificationDetail({ id, justCreated }: { id: string; justCreate
   useEffect(() => {
     if (status) reexecute({ requestPolicy: 'network-only' });
   }, [status, reexecute]);
-  usePageTitle(n ? n.subject : 'Notification');
+  usePageTitle(n ? n.name : 'Notification');
+  const canSend = useViewer()?.role === 'ADMIN';
 
   if (fetching && !data) return <Loading />;
   if (isUnknownId(error)) {
@@ -55,19 +63,36 @@ export function NotificationDetail({ id, justCreated }: { id: string; justCreate
           <Link to={conferencePath(n.conference.id, 'notifications')}>← Notifications of {n.conference.name}</Link>
         </p>
       )}
-      <PageHeading subtitle={`Submitted ${formatDateTime(n.submittedAt)}`}>{n.subject}</PageHeading>
-      {justCreated && (
-        <Alert kind="success" title="Notification queued">
-          The worker will email it to every attendee; progress shows below.
+      <PageHeading subtitle={`Submitted ${formatDateTime(n.submittedAt)}`}>{n.name}</PageHeading>
+      {canSend && n.conference && (
+        <p>
+          <Link
+            to={`${conferencePath(n.conference.id, 'compose')}?from=${encodeURIComponent(n.id)}`}
+            className="button button--secondary"
+          >
+            Duplicate as new
+          </Link>
+        </p>
+      )}
+      {/* Only until it has been sent: once finished, the progress says so itself. */}
+      {justCreated && (n.status === 'SCHEDULED' || (progress && !isTerminal(progress.status))) && (
+        <Alert kind="success" title={n.status === 'SCHEDULED' ? 'Notification scheduled' : 'Notification queued'}>
+          The worker will email it to its audience{n.status === 'SCHEDULED' ? ' at the time you chose' : ''}; progress shows
+          below.
         </Alert>
       )}
       {live.error && <Alert>{errorSummary(live.error)}</Alert>}
+      <ProgressAnnouncer progress={progress} />
       {progress && (
         <>
+          <AutoPauseNotice id={id} reason={progress.pausedReason} status={progress.status} onChanged={live.refresh} />
           <ProgressView progress={progress} live={live.live} />
+          {(rates.length > 0 || !isTerminal(progress.status)) && <RateChart samples={rates} />}
           <NotificationControls progress={progress} onChanged={live.refresh} />
+          <CampaignDetails id={id} status={progress.status} onChanged={live.refresh} />
           <FailedDeliveries id={id} failed={progress.failed} />
           {(progress.bounced ?? 0) > 0 && <FailedDeliveries id={id} failed={progress.bounced ?? 0} status="BOUNCED" />}
+          <DeliveryLog id={id} version={progressVersion(progress)} />
         </>
       )}
       <details className="card template">
@@ -82,6 +107,24 @@ export function NotificationDetail({ id, justCreated }: { id: string; justCreate
       </details>
     </>
   );
+}
+
+/** The send rate of each live progress event of this notification, for the chart. */
+function useRateHistory(id: string, progress: NotificationProgress | null): readonly RateSample[] {
+  const [history, setHistory] = useState<{ id: string; samples: readonly RateSample[] }>({ id, samples: [] });
+  useEffect(() => {
+    if (!progress) return;
+    setHistory((h) => {
+      const samples = addSample(h.id === id ? h.samples : [], progress);
+      return h.id === id && samples === h.samples ? h : { id, samples };
+    });
+  }, [id, progress]);
+  return history.id === id ? history.samples : [];
+}
+
+/** Changes whenever a delivery changes status, so the log on screen is fetched again. */
+function progressVersion(p: NotificationProgress): string {
+  return [p.status, p.sent, p.failed, p.cancelled, p.suppressed ?? 0, p.bounced ?? 0].join(':');
 }
 
 /** The failed deliveries, or (`status="BOUNCED"`) those sent and then reported bounced. */
@@ -113,32 +156,7 @@ function FailedDeliveries({ id, failed, status = 'FAILED' }: { id: string; faile
             {plural(page.totalCount, 'recipient')}{' '}
             {bounced ? 'bounced after sending; their addresses are now suppressed.' : 'could not be emailed.'}
           </p>
-          <div className="table-wrap">
-            <table className="table table--stack" data-testid={bounced ? 'bounced-deliveries' : 'failed-deliveries'}>
-              <thead>
-                <tr>
-                  <th scope="col">Recipient</th>
-                  <th scope="col">Email</th>
-                  <th scope="col">Attempts</th>
-                  <th scope="col">Error</th>
-                </tr>
-              </thead>
-              <tbody>
-                {page.nodes.map((d) => (
-                  <tr key={d.id}>
-                    <th scope="row" data-label="Recipient">
-                      {d.attendee.firstName} {d.attendee.lastName}
-                    </th>
-                    <td data-label="Email">{d.email}</td>
-                    <td data-label="Attempts">{d.attempts}</td>
-                    <td data-label="Error" className="error-text">
-                      {d.lastError ?? '—'}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <DeliveryTable deliveries={page.nodes} testId={bounced ? 'bounced-deliveries' : 'failed-deliveries'} />
           {(page.pageInfo.hasNextPage || pager.page > 1) && (
             <Pager
               label={bounced ? 'Bounced delivery pages' : 'Failed delivery pages'}

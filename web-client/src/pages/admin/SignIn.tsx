@@ -45,7 +45,7 @@ export function SignIn({ notice }: { notice?: string | undefined }) {
           <div className="field__meta">
             <span className="hint" id="token-hint">
               <code>make run</code> prints an admin token when it starts; <code>techconf token create</code> makes more.
-              It is kept only for this browser tab.
+              It is kept in this browser for 12 hours and shared by its tabs; Sign out forgets it in every tab.
             </span>
           </div>
           <p id="token-error" className="field__error" role={error ? 'alert' : undefined} hidden={!error}>

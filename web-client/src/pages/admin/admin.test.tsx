@@ -2,15 +2,15 @@ import { fireEvent, render, screen, waitFor, within } from '@testing-library/rea
 import { Provider } from 'urql';
 import { describe, expect, it, vi } from 'vitest';
 import { fromValue } from 'wonka';
-import { SessionProvider } from '../../auth/session';
-import { TOKEN_KEY } from '../../auth/token';
 import { progressFromNotification } from '../../lib/progress';
+import { renderAsAdmin } from '../../test/asAdmin';
 import { graphQLError, mockClient } from '../../test/mockClient';
 import { Compose } from './Compose';
 import { NotificationDetail } from './NotificationDetail';
 
 const notification = {
   id: 'n1',
+  name: 'Hello Ada',
   subject: 'Hello {{ first_name }}',
   message: 'Body',
   status: 'COMPLETED_WITH_ERRORS' as const,
@@ -175,22 +175,7 @@ describe('bounced deliveries', () => {
 });
 
 describe('compose', () => {
-  function renderCompose(client: ReturnType<typeof mockClient>) {
-    window.localStorage.setItem(TOKEN_KEY, JSON.stringify({ token: 'tok', expiresAt: Date.now() + 60_000 }));
-    // The session checks the stored token with a real request; answer it.
-    vi.stubGlobal(
-      'fetch',
-      vi.fn(async () => new Response(JSON.stringify({ data: { viewer: { name: 'ops', role: 'ADMIN' } } }), { headers: { 'content-type': 'application/json' } })),
-    );
-    vi.stubGlobal('WebSocket', class { close() {} });
-    return render(
-      <SessionProvider>
-        <Provider value={client}>
-          <Compose conferenceId="c1" />
-        </Provider>
-      </SessionProvider>,
-    );
-  }
+  const renderCompose = (client: ReturnType<typeof mockClient>) => renderAsAdmin(client, <Compose conferenceId="c1" />);
 
   it('shows a template error from the server next to the field before the confirmation step', async () => {
     const client = mockClient((name, variables) => {
@@ -200,6 +185,9 @@ describe('compose', () => {
           : { data: { previewNotification: { subject: 'Hi Ada', body: 'Body', html: '<!DOCTYPE html><p>Body</p>' } } };
       }
       if (name === 'AttendeeCount') return { data: { attendees: { totalCount: 321 } } };
+      if (name === 'AudiencePreview') {
+        return { data: { audiencePreview: { count: variables.audience ? 12 : 321, attendees: { nodes: [] } } } };
+      }
       return undefined;
     });
     renderCompose(client);

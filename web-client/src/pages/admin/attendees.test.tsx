@@ -63,11 +63,12 @@ describe('attendee editor', () => {
     );
     fireEvent.change(screen.getByLabelText(/^State/), { target: { value: ' ' } });
     fireEvent.click(screen.getByRole('button', { name: 'Save changes' }));
-    expect((await screen.findByText('This field is required.')).id).toBe('edit-state-error');
+    await waitFor(() => expect(document.getElementById('edit-state-error')?.textContent).toBe('This field is required.'));
+    expect(within(screen.getByTestId('error-summary')).getByRole('link').getAttribute('href')).toBe('#edit-state');
     expect(client.executeMutation).not.toHaveBeenCalled();
     fireEvent.change(screen.getByLabelText(/^State/), { target: { value: 'LDN' } });
     fireEvent.click(screen.getByRole('button', { name: 'Save changes' }));
-    expect((await screen.findByText(/already registered/)).id).toBe('edit-email-error');
+    await waitFor(() => expect(document.getElementById('edit-email-error')?.textContent).toMatch(/already registered/));
   });
 });
 

@@ -1,4 +1,4 @@
-import { fireEvent, render, screen } from '@testing-library/react';
+import { fireEvent, render, screen, waitFor, within } from '@testing-library/react';
 import { Provider } from 'urql';
 import { describe, expect, it } from 'vitest';
 import { formatPrice } from '../../lib/format';
@@ -28,7 +28,12 @@ describe('conference form', () => {
     fireEvent.change(screen.getByLabelText(/^Ticket price/), { target: { value: '10' } });
     fireEvent.change(screen.getByLabelText(/^Address/), { target: { value: 'A' } });
     fireEvent.click(screen.getByRole('button', { name: 'Create conference' }));
-    expect((await screen.findByText(/Must be a three-letter ISO 4217 code/)).id).toBe('new-conference-currency-error');
+    await waitFor(() =>
+      expect(document.getElementById('new-conference-currency-error')?.textContent).toMatch(/Must be a three-letter ISO 4217 code/),
+    );
+    const summary = screen.getByTestId('error-summary');
+    expect(within(summary).getByRole('heading').textContent).toBe('The conference was not created');
+    expect(within(summary).getByRole('link').getAttribute('href')).toBe('#new-conference-currency');
   });
 
   it('formats prices in their currency', () => {
