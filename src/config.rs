@@ -407,6 +407,10 @@ pub struct WorkerSettings {
     /// Emails a worker process may have handed to the mail server without their outcome
     /// recorded yet: what a killed worker can send twice, at most.
     pub max_unrecorded: usize,
+    /// A group commit records this many outcomes at most...
+    pub commit_every: usize,
+    /// ...or what came back within this long, whichever comes first.
+    pub commit_interval: Duration,
     /// Global cap on messages per second for one notification, shared by all workers.
     pub rate_limit: Option<u32>,
     pub retry_base: Duration,
@@ -512,6 +516,8 @@ impl Settings {
                 slice_size: positive(&get, "WORKER_SLICE_SIZE", "500")?,
                 batch_size: positive(&get, "WORKER_BATCH_SIZE", "100")?,
                 max_unrecorded: positive(&get, "WORKER_MAX_UNRECORDED", "64")?,
+                commit_every: positive(&get, "WORKER_COMMIT_EVERY", "32")?,
+                commit_interval: millis(&get, "WORKER_COMMIT_INTERVAL_MS", "10")?,
                 rate_limit: (rate_limit > 0).then_some(rate_limit),
                 retry_base: millis(&get, "WORKER_RETRY_BASE_MS", "1000")?,
                 retry_cap: millis(&get, "WORKER_RETRY_CAP_MS", "300000")?,

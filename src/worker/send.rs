@@ -153,8 +153,18 @@ pub async fn run(
                 permit,
             ));
         }
-        // Group commit: whatever came back while the previous commit ran goes in the next.
-        if committing.is_none() && !unrecorded.is_empty() {
+        // Group commit, one at a time: every `WORKER_COMMIT_EVERY` outcomes or
+        // `WORKER_COMMIT_INTERVAL_MS` after the oldest waiting one, whichever comes first;
+        // at once when nothing else is on the wire or the unrecorded permits ran out.
+        let oldest = unrecorded.first().map(|u| u.at);
+        if committing.is_none()
+            && oldest.is_some_and(|oldest| {
+                unrecorded.len() >= context.settings.commit_every
+                    || oldest.elapsed() >= context.settings.commit_interval
+                    || in_flight.is_empty()
+                    || context.unrecorded.available_permits() == 0
+            })
+        {
             let outcomes = std::mem::take(&mut unrecorded);
             committing = Some(Box::pin(commit(context, notification_id, outcomes)));
         }
@@ -175,6 +185,10 @@ pub async fn run(
             }
             // Other job slots hold the permits: wait for one to come back.
             _ = context.unrecorded.acquire(), if waiting_for_permit => {}
+            // The oldest waiting outcome is due for its commit.
+            _ = tokio::time::sleep_until(
+                (oldest.unwrap_or_else(Instant::now) + context.settings.commit_interval).into()
+            ), if committing.is_none() && oldest.is_some() => {}
         }
     }
     let outcome = match ending {
@@ -237,6 +251,8 @@ struct Ready {
 /// until the commit that records it ends.
 struct Unrecorded {
     id: i64,
+    /// When the outcome came back.
+    at: Instant,
     lease: DateTime<Utc>,
     outcome: Outcome,
     _permit: OwnedSemaphorePermit,
@@ -400,6 +416,7 @@ async fn send_one(
     };
     Unrecorded {
         id: item.delivery.id,
+        at: Instant::now(),
         lease: item.lease,
         outcome: retry_policy(context, &item.delivery, sending),
         _permit: permit,
@@ -420,6 +437,7 @@ async fn commit(
     let mut permits = Vec::with_capacity(size);
     for Unrecorded {
         id,
+        at: _,
         lease,
         outcome,
         _permit,

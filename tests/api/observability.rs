@@ -597,9 +597,15 @@ async fn a_page_of_deliveries_runs_few_statements(backend: Backend) {
            notification(id: "{notification}") {{ conference {{ name }}
              deliveries(first: 100) {{ nodes {{ email attendee {{ id firstName }} }} }} }} }}"#
     );
-    let before = statements.load(Ordering::SeqCst);
-    let data = schema.run(page).await;
-    let ran = statements.load(Ordering::SeqCst) - before;
+    // The fewest of three runs: a statement of a background task (SQLite's progress poll)
+    // can land inside one run's window on a busy machine; an N+1 lands in all three.
+    let mut ran = usize::MAX;
+    let mut data = Value::Null;
+    for _ in 0..3 {
+        let before = statements.load(Ordering::SeqCst);
+        data = schema.run(page.clone()).await;
+        ran = ran.min(statements.load(Ordering::SeqCst) - before);
+    }
     let nodes = data["notification"]["deliveries"]["nodes"]
         .as_array()
         .unwrap();
