@@ -59,6 +59,8 @@ schema:
 ## attendees, 1 and 2 workers, and 10k with Nagle's algorithm left on for comparison; then
 ## the WAN runs: 5,000 attendees through a proxy adding 10 ms each way (20 ms round trip),
 ## with and without SMTP pipelining, smtp-source through the same proxy.
+## Then fairness: 100 attendees of one organization sent alone, and again while another
+## organization sends to 100,000.
 ## `make bench-fanout-1m` adds 1,000,000 attendees (about 10 minutes).
 bench-fanout:
 	$(CARGO) build --release --bin techconf --example latency_proxy
@@ -67,6 +69,7 @@ bench-fanout:
 	scripts/bench-fanout.sh 10000 2
 	scripts/bench-fanout.sh 100000 1
 	scripts/bench-fanout.sh 100000 2
+	scripts/bench-fairness.sh 100000 100 2
 	$(MAKE) bench-fanout-wan
 
 bench-fanout-wan:

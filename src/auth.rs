@@ -21,6 +21,8 @@ pub struct Principal {
     pub token_id: Option<Uuid>,
     pub name: String,
     pub role: Role,
+    /// The organization it acts in; `None` for an operator (the whole installation).
+    pub organization_id: Option<Uuid>,
 }
 
 impl Principal {
@@ -52,7 +54,12 @@ impl Authentication {
             Authentication::Invalid => Err(ApiError::Unauthenticated(
                 "the API token is invalid or has been revoked".into(),
             )),
-            Authentication::Authenticated(p) if roles.contains(&p.role) => Ok(p),
+            // An operator may do whatever an organization's admin may, in every organization.
+            Authentication::Authenticated(p)
+                if roles.contains(&p.role) || p.role == Role::Operator =>
+            {
+                Ok(p)
+            }
             Authentication::Authenticated(p) => Err(ApiError::Forbidden(format!(
                 "this operation needs the {} role; token `{}` has the {} role",
                 roles
@@ -119,6 +126,7 @@ impl Authenticator {
                 token_id: None,
                 name: "TECHCONF_ADMIN_TOKEN".into(),
                 role: Role::Admin,
+                organization_id: Some(crate::tenancy::default_organization()),
             }));
         }
         let Some(row) = api_token::Entity::find()
@@ -147,17 +155,35 @@ impl Authenticator {
             token_id: Some(row.id),
             name: row.name,
             role,
+            organization_id: row.organization_id,
         }))
     }
 }
 
-/// Stores a new token and returns its row and the token itself (shown once).
+/// Stores a new token and returns its row and the token itself (shown once). An operator
+/// token has no organization; every other token has one.
 pub async fn create_token(
     db: &impl ConnectionTrait,
     name: &str,
     role: Role,
+    organization_id: Option<Uuid>,
 ) -> Result<(api_token::Model, String), ApiError> {
     let name = crate::domain::required_text("name", name, 100)?;
+    match (role, organization_id) {
+        (Role::Operator, Some(_)) => {
+            return Err(ApiError::validation(
+                "organization",
+                "an operator token acts for the whole installation and has no organization",
+            ));
+        }
+        (Role::Admin | Role::Integrator, None) => {
+            return Err(ApiError::validation(
+                "organization",
+                format!("a {role} token needs an organization"),
+            ));
+        }
+        _ => {}
+    }
     let token = generate_token();
     let row = api_token::Model {
         id: Uuid::now_v7(),
@@ -167,6 +193,7 @@ pub async fn create_token(
         created_at: Utc::now(),
         last_used_at: None,
         revoked_at: None,
+        organization_id,
     };
     api_token::Entity::insert(api_token::ActiveModel {
         id: Set(row.id),
@@ -176,6 +203,7 @@ pub async fn create_token(
         created_at: Set(row.created_at),
         last_used_at: Set(None),
         revoked_at: Set(None),
+        organization_id: Set(organization_id),
     })
     .exec_without_returning(db)
     .await?;
@@ -240,6 +268,7 @@ mod tests {
             token_id: None,
             name: "ci".into(),
             role: Role::Integrator,
+            organization_id: None,
         });
         assert!(matches!(
             integrator.require(&[Role::Admin]),

@@ -1,4 +1,4 @@
-//! The `techconf` command line: serve, worker, relay, migrate, seed, token, schema.
+//! The `techconf` command line: serve, worker, relay, migrate, seed, org, token, schema.
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -50,6 +50,11 @@ enum Command {
         #[arg(long, default_value = "data/demo.json")]
         file: PathBuf,
     },
+    /// Manage organizations (the tenants: each owns its conferences and tokens).
+    Org {
+        #[command(subcommand)]
+        command: OrgCommand,
+    },
     /// Manage API tokens.
     Token {
         #[command(subcommand)]
@@ -66,6 +71,27 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum OrgCommand {
+    /// Create an organization and print its id.
+    Create {
+        name: String,
+        /// Send at most this many messages per second for it, across all workers.
+        #[arg(long)]
+        rate_per_second: Option<u32>,
+    },
+    /// Set (or with `--off`, remove) an organization's send rate limit.
+    SetRate {
+        name: String,
+        #[arg(long, conflicts_with = "off", required_unless_present = "off")]
+        per_second: Option<u32>,
+        #[arg(long)]
+        off: bool,
+    },
+    /// List organizations: id, name, rate limit.
+    List,
+}
+
+#[derive(Subcommand)]
 enum TokenCommand {
     /// Create a token and print it once.
     Create {
@@ -73,8 +99,13 @@ enum TokenCommand {
         name: String,
         #[arg(long, value_enum)]
         role: RoleArg,
+        /// The organization it acts in (by name); required for admin and integrator tokens,
+        /// refused for operator tokens, which act for every organization.
+        #[arg(long)]
+        org: Option<String>,
     },
-    /// List tokens: name, role, created, last used, revoked (never the token itself).
+    /// List tokens: name, role, organization, created, last used, revoked (never the token
+    /// itself).
     List,
     /// Revoke every live token with this name; its open WebSockets close within
     /// WS_REVOCATION_CHECK_MS.
@@ -85,6 +116,7 @@ enum TokenCommand {
 enum RoleArg {
     Admin,
     Integrator,
+    Operator,
 }
 
 impl From<RoleArg> for Role {
@@ -92,6 +124,7 @@ impl From<RoleArg> for Role {
         match r {
             RoleArg::Admin => Role::Admin,
             RoleArg::Integrator => Role::Integrator,
+            RoleArg::Operator => Role::Operator,
         }
     }
 }
@@ -170,17 +203,41 @@ async fn run(command: Command) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Org { command } => {
+            let db = crate::db::connect(&settings.database_url).await?;
+            crate::db::ensure_migrated(&db, settings.database_url.is_sqlite()).await?;
+            org_command(&db, command).await
+        }
         Command::Token {
-            command: TokenCommand::Create { name, role },
+            command: TokenCommand::Create { name, role, org },
         } => {
             let db = crate::db::connect(&settings.database_url).await?;
             crate::db::ensure_migrated(&db, settings.database_url.is_sqlite()).await?;
-            let (row, token) = crate::auth::create_token(&db, &name, role.into())
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let organization = match org {
+                Some(org) => Some(
+                    crate::tenancy::find_organization(&db, &org)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e} (see `techconf org list`)"))?,
+                ),
+                None => None,
+            };
+            let (row, token) = crate::auth::create_token(
+                &db,
+                &name,
+                role.into(),
+                organization.as_ref().map(|o| o.id),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
             eprintln!(
-                "created {} token `{}` ({}); it is shown only once:",
-                row.role, row.name, row.id
+                "created {} token `{}` ({}){}; it is shown only once:",
+                row.role,
+                row.name,
+                row.id,
+                organization.map_or_else(
+                    || " for the whole installation".to_owned(),
+                    |o| format!(" in organization `{}`", o.name)
+                ),
             );
             println!("{token}");
             Ok(())
@@ -191,15 +248,25 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let db = crate::db::connect(&settings.database_url).await?;
             crate::db::ensure_migrated(&db, settings.database_url.is_sqlite()).await?;
             let tokens = crate::auth::list_tokens(&db).await?;
-            println!("NAME\tROLE\tCREATED\tLAST USED\tREVOKED");
+            let organizations: std::collections::HashMap<_, _> =
+                crate::tenancy::list_organizations(&db)
+                    .await?
+                    .into_iter()
+                    .map(|o| (o.id, o.name))
+                    .collect();
+            println!("NAME\tROLE\tORGANIZATION\tCREATED\tLAST USED\tREVOKED");
             let when = |at: Option<chrono::DateTime<chrono::Utc>>| {
                 at.map_or("-".to_owned(), |at| at.format("%Y-%m-%d %H:%M").to_string())
             };
             for t in tokens {
+                let organization = t.organization_id.map_or("(all)", |id| {
+                    organizations.get(&id).map_or("?", String::as_str)
+                });
                 println!(
-                    "{}\t{}\t{}\t{}\t{}",
+                    "{}\t{}\t{}\t{}\t{}\t{}",
                     t.name,
                     t.role,
+                    organization,
                     when(Some(t.created_at)),
                     when(t.last_used_at),
                     when(t.revoked_at)
@@ -222,6 +289,44 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::ImportLegacy(args) => crate::legacy::run(args, &settings).await,
         Command::Schema { .. } => unreachable_schema(),
     }
+}
+
+async fn org_command(db: &sea_orm::DatabaseConnection, command: OrgCommand) -> anyhow::Result<()> {
+    let api = |e: crate::error::ApiError| anyhow::anyhow!("{e}");
+    match command {
+        OrgCommand::Create {
+            name,
+            rate_per_second,
+        } => {
+            let row = crate::tenancy::create_organization(db, &name, rate_per_second)
+                .await
+                .map_err(api)?;
+            eprintln!("created organization `{}`", row.name);
+            println!("{}", row.id);
+        }
+        OrgCommand::SetRate {
+            name,
+            per_second,
+            off,
+        } => {
+            let rate = if off { None } else { per_second };
+            let row = crate::tenancy::set_rate_limit(db, &name, rate)
+                .await
+                .map_err(api)?;
+            match row.rate_per_second {
+                Some(rate) => println!("`{}` sends at most {rate} messages a second", row.name),
+                None => println!("`{}` has no send rate limit of its own", row.name),
+            }
+        }
+        OrgCommand::List => {
+            println!("ID\tNAME\tRATE/S");
+            for o in crate::tenancy::list_organizations(db).await? {
+                let rate = o.rate_per_second.map_or("-".to_owned(), |r| r.to_string());
+                println!("{}\t{}\t{rate}", o.id, o.name);
+            }
+        }
+    }
+    Ok(())
 }
 
 fn unreachable_schema() -> anyhow::Result<()> {
@@ -294,9 +399,14 @@ async fn serve(
         && settings.admin_token.is_none()
         && !crate::auth::admin_token_exists(app.db()).await?
     {
-        let (_, token) = crate::auth::create_token(app.db(), "embedded-admin", Role::Admin)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let (_, token) = crate::auth::create_token(
+            app.db(),
+            "embedded-admin",
+            Role::Admin,
+            Some(crate::tenancy::default_organization()),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
         println!("Created an admin token (shown only this once): {token}");
     }
     let addr = app.local_addr()?;

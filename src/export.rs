@@ -17,6 +17,7 @@ use crate::domain::DeliveryStatus;
 use crate::error::ApiError;
 use crate::service::deliveries::{self, DeliveryFilter};
 use crate::service::{roster::AttendeeFilter, roster_csv};
+use crate::tenancy::Scope;
 
 /// The query string: the conference, and the same search and filters as `attendees`.
 #[derive(Debug, Deserialize)]
@@ -53,13 +54,13 @@ fn error_response(err: &ApiError) -> Response {
     (status, Json(body)).into_response()
 }
 
-/// The token of the request, if it may read exports (admin or integrator); else the
-/// response that refuses it.
-async fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+/// The scope of the request's token, if it may read exports (admin or integrator); else
+/// the response that refuses it.
+async fn authorize(state: &AppState, headers: &HeaderMap) -> Result<Scope, Response> {
     let auth = authenticate_http(state, headers).await?;
     auth.require(crate::graphql::READERS)
-        .map(|_| ())
-        .map_err(|err| error_response(&err))
+        .map_err(|err| error_response(&err))?;
+    Ok(Scope::of(&auth))
 }
 
 fn parse_id(field: &str, value: &str) -> Result<uuid::Uuid, ApiError> {
@@ -102,9 +103,10 @@ pub async fn attendees_csv(
     headers: HeaderMap,
     Query(params): Query<AttendeeExport>,
 ) -> Response {
-    if let Err(refused) = authorize(&state, &headers).await {
-        return refused;
-    }
+    let scope = match authorize(&state, &headers).await {
+        Ok(scope) => scope,
+        Err(refused) => return refused,
+    };
     let conference_id = match parse_id("conferenceId", &params.conference_id) {
         Ok(id) => id,
         Err(err) => return error_response(&err),
@@ -119,7 +121,7 @@ pub async fn attendees_csv(
         city: params.city,
         state: params.state,
     };
-    match roster_csv::export(state.db.clone(), conference_id, filter).await {
+    match roster_csv::export(state.db.clone(), scope, conference_id, filter).await {
         Ok(rows) => attachment("attendees", format!("attendees-{conference_id}.csv"), rows),
         Err(err) => error_response(&err),
     }
@@ -143,9 +145,10 @@ pub async fn deliveries_csv(
     headers: HeaderMap,
     Query(params): Query<DeliveryExport>,
 ) -> Response {
-    if let Err(refused) = authorize(&state, &headers).await {
-        return refused;
-    }
+    let scope = match authorize(&state, &headers).await {
+        Ok(scope) => scope,
+        Err(refused) => return refused,
+    };
     let notification_id = match parse_id("notificationId", &params.notification_id) {
         Ok(id) => id,
         Err(err) => return error_response(&err),
@@ -171,7 +174,7 @@ pub async fn deliveries_csv(
         status,
         search: params.search,
     };
-    match deliveries::export(state.db.clone(), notification_id, filter).await {
+    match deliveries::export(state.db.clone(), scope, notification_id, filter).await {
         Ok(rows) => attachment(
             "deliveries",
             format!("deliveries-{notification_id}.csv"),

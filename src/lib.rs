@@ -22,6 +22,7 @@ pub mod service;
 pub mod store;
 pub mod suppression;
 pub mod telemetry;
+pub mod tenancy;
 pub mod unsubscribe;
 pub mod webhooks;
 pub mod worker;

@@ -46,6 +46,8 @@ pub const SUBSCRIPTIONS_ACTIVE: &str = "techconf_graphql_subscriptions_active";
 pub const SUBSCRIPTION_EVENTS: &str = "techconf_graphql_subscription_events_total";
 pub const HTTP_REQUEST_DURATION: &str = "techconf_http_request_duration_seconds";
 pub const GRAPHQL_REQUEST_DURATION: &str = "techconf_graphql_request_duration_seconds";
+pub const ORGANIZATION_RATE_WAIT: &str = "techconf_organization_rate_wait_seconds";
+pub const SEND_YIELDS: &str = "techconf_send_yields_total";
 pub const OUTCOME_COMMIT_SIZE: &str = "techconf_outcome_commit_size";
 pub const OUTCOME_COMMIT_DURATION: &str = "techconf_outcome_commit_duration_seconds";
 pub const DELIVERIES_RETRIED: &str = "techconf_deliveries_retried_total";
@@ -65,6 +67,8 @@ pub const ALL: &[&str] = &[
     SUBSCRIPTION_EVENTS,
     HTTP_REQUEST_DURATION,
     GRAPHQL_REQUEST_DURATION,
+    ORGANIZATION_RATE_WAIT,
+    SEND_YIELDS,
     OUTCOME_COMMIT_SIZE,
     OUTCOME_COMMIT_DURATION,
     DELIVERIES_RETRIED,
@@ -188,6 +192,29 @@ fn describe() {
         metrics::Unit::Seconds,
         "GraphQL query and mutation execution time by operation name."
     );
+    describe_histogram!(
+        ORGANIZATION_RATE_WAIT,
+        metrics::Unit::Seconds,
+        "How long a batch waited for its organization's send rate limit (batches of \
+         organizations with a limit)."
+    );
+    describe_counter!(
+        SEND_YIELDS,
+        "Send jobs that gave their worker slot up between batches to a waiting job (another \
+         notification's send, a plan job or a confirmation)."
+    );
+}
+
+/// Counts a send job that gave its worker slot up to a waiting job (fair sending).
+pub fn record_send_yield() {
+    handle();
+    counter!(SEND_YIELDS).increment(1);
+}
+
+/// Records how long a batch waits for its organization's rate limit.
+pub fn record_organization_rate_wait(wait: Duration) {
+    handle();
+    histogram!(ORGANIZATION_RATE_WAIT).record(wait.as_secs_f64());
 }
 
 /// Records one hand-off to the mail transport. `reply_class` is the SMTP reply's first

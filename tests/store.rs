@@ -55,6 +55,8 @@ on_both_backends!(
     the_relay_claims_publishes_and_releases,
     planning_records_suppressed_addresses_and_the_rest_completes_the_count,
     a_bounce_moves_a_sent_delivery_once,
+    send_jobs_are_claimed_fairly_by_organization_then_notification,
+    the_organization_rate_limit_spaces_reservations_across_notifications,
     retrying_skips_hard_bounces_unless_asked_and_never_the_unsubscribed,
     a_scheduled_notification_waits_for_its_time_and_can_be_moved_or_cancelled,
     a_notification_pauses_itself_when_its_window_fails_and_resume_clears_it,
@@ -84,11 +86,16 @@ async fn notification_for(db: &DatabaseConnection, n: usize) -> Uuid {
     .await
     .unwrap();
     support::insert_attendees(db, conference.id, &support::emails(n)).await;
+    notification_to(db, conference.id).await
+}
+
+/// A notification to the conference, created by the store (with its plan job).
+async fn notification_to(db: &DatabaseConnection, conference_id: Uuid) -> Uuid {
     let (row, signal) = store::notification::create(
         db,
         NewNotification {
             name: "Hi".into(),
-            conference_id: conference.id,
+            conference_id,
             subject: "Hi".into(),
             message: "Hello".into(),
             created_by: "test".into(),
@@ -540,7 +547,13 @@ async fn the_rate_limit_spaces_reservations(db: DatabaseConnection) {
     let second = store::notification::reserve_rate(&db, id, 10, 100)
         .await
         .unwrap();
-    let between = started.elapsed();
+    assert_second_batch_waits(first, second, started.elapsed());
+}
+
+/// Two reservations of 10 sends at 100/s, `between` apart: the first at once, the second
+/// after the first's.
+#[track_caller]
+fn assert_second_batch_waits(first: Duration, second: Duration, between: Duration) {
     assert_eq!(first, Duration::ZERO);
     // The first batch's 10 sends at 100/s take 100 ms from the first reservation, so the
     // second waits 100 ms less whatever time passed between the two (a busy machine can
@@ -791,15 +804,17 @@ async fn planning_records_suppressed_addresses_and_the_rest_completes_the_count(
     let conference = row(&db, id).await.conference_id.unwrap();
     // One for this conference (in another letter case), one for all conferences, one for
     // another conference only (which does not apply).
+    let org = techconf::tenancy::default_organization();
     suppress(
         &db,
+        org,
         "PERSON0@example.org",
         Some(conference),
         Reason::Unsubscribed,
     )
     .await
     .unwrap();
-    suppress(&db, "person1@example.org", None, Reason::Bounced)
+    suppress(&db, org, "person1@example.org", None, Reason::Bounced)
         .await
         .unwrap();
     let other = Uuid::now_v7();
@@ -811,7 +826,20 @@ async fn planning_records_suppressed_addresses_and_the_rest_completes_the_count(
     ))
     .await
     .unwrap();
-    suppress(&db, "person2@example.org", Some(other), Reason::Complained)
+    suppress(
+        &db,
+        org,
+        "person2@example.org",
+        Some(other),
+        Reason::Complained,
+    )
+    .await
+    .unwrap();
+    // Another organization's suppression for all its conferences does not apply here.
+    let tenant = techconf::tenancy::create_organization(&db, "Other tenant", None)
+        .await
+        .unwrap();
+    suppress(&db, tenant.id, "person3@example.org", None, Reason::Bounced)
         .await
         .unwrap();
     store::notification::plan(&db, id, SLICE)
@@ -852,13 +880,13 @@ async fn planning_records_suppressed_addresses_and_the_rest_completes_the_count(
     assert_final(&n);
 
     // Everybody suppressed: complete at once.
-    suppress(&db, "person0@example.org", None, Reason::Unsubscribed)
+    suppress(&db, org, "person0@example.org", None, Reason::Unsubscribed)
         .await
         .unwrap();
-    suppress(&db, "person2@example.org", None, Reason::Bounced)
+    suppress(&db, org, "person2@example.org", None, Reason::Bounced)
         .await
         .unwrap();
-    suppress(&db, "person3@example.org", None, Reason::Bounced)
+    suppress(&db, org, "person3@example.org", None, Reason::Bounced)
         .await
         .unwrap();
     let all_suppressed = notification_for(&db, 0).await;
@@ -931,6 +959,121 @@ async fn a_bounce_moves_a_sent_delivery_once(db: DatabaseConnection) {
     assert_eq!(bounced.last_error.as_deref(), Some("550 gone"));
 }
 
+/// A notification to a new conference of `organization`.
+async fn notification_in(db: &DatabaseConnection, organization: Uuid) -> Uuid {
+    let conference = techconf::service::conference::create_in(
+        db,
+        organization,
+        NewConference::parse(
+            "TenantConf",
+            chrono::NaiveDate::from_ymd_opt(2027, 5, 12).unwrap(),
+            10.0,
+            "Porto",
+            true,
+        )
+        .unwrap(),
+        techconf::domain::ConferenceDetails::default(),
+    )
+    .await
+    .unwrap();
+    notification_to(db, conference.id).await
+}
+
+fn send_job(notification_id: Uuid, first: i64) -> JobPayload {
+    JobPayload::Send {
+        notification_id,
+        first_delivery: first,
+        last_delivery: first + 9,
+    }
+}
+
+async fn claimed(db: &DatabaseConnection, holder: &str) -> JobPayload {
+    store::job::claim_next(db, lease(holder, 60))
+        .await
+        .unwrap()
+        .expect("a job is due")
+        .payload
+        .unwrap()
+}
+
+async fn send_jobs_are_claimed_fairly_by_organization_then_notification(db: DatabaseConnection) {
+    let a = techconf::tenancy::create_organization(&db, "A", None)
+        .await
+        .unwrap()
+        .id;
+    let b = techconf::tenancy::create_organization(&db, "B", None)
+        .await
+        .unwrap()
+        .id;
+    let big = notification_in(&db, a).await;
+    let other = notification_in(&db, a).await;
+    let small = notification_in(&db, b).await;
+    db.execute_raw(Statement::from_string(
+        db.get_database_backend(),
+        "DELETE FROM job",
+    ))
+    .await
+    .unwrap();
+    let at = |seconds_ago: i64| Some(Utc::now() - chrono::Duration::seconds(seconds_ago));
+    // The big send's slices are the oldest; the small send and A's second come later.
+    for (i, first) in [1, 11, 21].into_iter().enumerate() {
+        store::job::enqueue(&db, &send_job(big, first), at(100 - i as i64))
+            .await
+            .unwrap();
+    }
+    store::job::enqueue(&db, &send_job(other, 1), at(50))
+        .await
+        .unwrap();
+    store::job::enqueue(&db, &send_job(small, 1), at(10))
+        .await
+        .unwrap();
+    let confirmation = JobPayload::Confirmation {
+        attendee_id: Uuid::now_v7(),
+    };
+    store::job::enqueue(&db, &confirmation, at(1))
+        .await
+        .unwrap();
+
+    assert_eq!(
+        claimed(&db, "w1").await,
+        confirmation,
+        "confirmations before bulk"
+    );
+    assert_eq!(claimed(&db, "w2").await, send_job(big, 1), "the oldest");
+    // Nothing runs of B, one job of A: B's send goes next, whatever is older.
+    assert!(store::job::should_yield(&db, big).await.unwrap());
+    assert_eq!(claimed(&db, "w3").await, send_job(small, 1), "B's turn");
+    // One each now; within A, the notification with nothing running.
+    assert!(store::job::should_yield(&db, big).await.unwrap());
+    assert_eq!(
+        claimed(&db, "w4").await,
+        send_job(other, 1),
+        "A's other send"
+    );
+    assert!(
+        !store::job::should_yield(&db, big).await.unwrap(),
+        "everyone waiting has a slot"
+    );
+    assert_eq!(claimed(&db, "w5").await, send_job(big, 11));
+}
+
+async fn the_organization_rate_limit_spaces_reservations_across_notifications(
+    db: DatabaseConnection,
+) {
+    let org = techconf::tenancy::create_organization(&db, "Limited", Some(100))
+        .await
+        .unwrap()
+        .id;
+    let started = std::time::Instant::now();
+    let first = store::notification::reserve_organization_rate(&db, org, 10, 100)
+        .await
+        .unwrap();
+    let second = store::notification::reserve_organization_rate(&db, org, 10, 100)
+        .await
+        .unwrap();
+    assert_second_batch_waits(first, second, started.elapsed());
+}
+
 /// Claims every due delivery of `id` and records `outcome(email)` for each.
 async fn send_all(db: &DatabaseConnection, id: Uuid, outcome: impl Fn(&str) -> Outcome) {
     let lease = lease_in(60);
@@ -976,12 +1119,27 @@ async fn retrying_skips_hard_bounces_unless_asked_and_never_the_unsubscribed(
         .await
         .unwrap()
         .publish();
-    suppress(&db, "person1@example.org", None, Reason::Bounced)
+    let org = techconf::tenancy::default_organization();
+    suppress(&db, org, "person1@example.org", None, Reason::Bounced)
         .await
         .unwrap();
-    suppress(&db, "person2@example.org", None, Reason::Unsubscribed)
+    suppress(&db, org, "person2@example.org", None, Reason::Unsubscribed)
         .await
         .unwrap();
+    // Another organization's list does not apply: person3 is retried.
+    let elsewhere = techconf::tenancy::create_organization(&db, "Elsewhere", None)
+        .await
+        .unwrap()
+        .id;
+    suppress(
+        &db,
+        elsewhere,
+        "person3@example.org",
+        None,
+        Reason::Unsubscribed,
+    )
+    .await
+    .unwrap();
     let n = row(&db, id).await;
     assert_eq!(
         (n.status, n.sent, n.failed, n.bounced),

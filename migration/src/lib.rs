@@ -8,7 +8,10 @@ mod m20261121_000003_send_rate;
 mod m20261130_000010_conference_currency;
 mod m20261130_000011_deliverability;
 mod m20261201_000020_campaigns;
+mod m20261201_000030_organizations;
 mod m20261201_000040_drafts;
+
+pub use m20261201_000030_organizations::DEFAULT_ORGANIZATION;
 
 pub struct Migrator;
 
@@ -21,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000010_conference_currency::Migration),
             Box::new(m20261130_000011_deliverability::Migration),
             Box::new(m20261201_000020_campaigns::Migration),
+            Box::new(m20261201_000030_organizations::Migration),
             Box::new(m20261201_000040_drafts::Migration),
         ]
     }

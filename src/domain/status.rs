@@ -157,6 +157,7 @@ string_enum! {
     Role {
         Admin => "admin",
         Integrator => "integrator",
+        Operator => "operator",
     }
 }
 

@@ -17,6 +17,8 @@ pub struct Model {
     pub currency: String,
     /// State or region, where the address has one.
     pub region: Option<String>,
+    /// The organization that owns it.
+    pub organization_id: Uuid,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -6,4 +6,5 @@ pub mod delivery;
 pub mod job;
 pub mod notification;
 pub mod notification_draft;
+pub mod organization;
 pub mod suppression;

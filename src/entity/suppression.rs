@@ -10,10 +10,13 @@ pub struct Model {
     pub email: String,
     /// `None`: every conference.
     pub conference_id: Option<Uuid>,
-    /// The conference id as text, or `all`: what the unique index is on.
+    /// The conference id as text, or the organization id for all its conferences: what
+    /// the unique index is on.
     pub scope: String,
     pub reason: String,
     pub created_at: DateTimeUtc,
+    /// The organization whose mail it stops.
+    pub organization_id: Uuid,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -4,7 +4,7 @@ use async_graphql::{Context, ID, Object, Result};
 use super::connection::{ListConnection, connection, decode_cursor};
 use super::roster::{AttendeeFilter, AttendeeOrder};
 use super::types::{Attendee, RegisterAttendeeInput};
-use super::{READERS, db, parse_id, require};
+use super::{READERS, db, parse_id, require, scope};
 use crate::domain::NewAttendee;
 use crate::error::IntoGraphql;
 use crate::service::{
@@ -45,7 +45,7 @@ impl AttendeeQuery {
         let filter = filter.unwrap_or_default().with_search(search);
         let sort = order_by.map(Into::into).unwrap_or_default();
         let db = db(ctx);
-        let page = service::roster::list(db, conference_id, &filter, sort, &request)
+        let page = service::roster::list(db, &scope(ctx), conference_id, &filter, sort, &request)
             .await
             .gql()?;
         let backend = db.get_database_backend();

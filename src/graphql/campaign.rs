@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::connection::{ListConnection, connection, decode_cursor};
 use super::notification::Notification;
 use super::types::Attendee;
-use super::{ADMINS, READERS, db, parse_id, require};
+use super::{ADMINS, READERS, db, parse_id, require, scope};
 use crate::domain::{self, CampaignLimits};
 use crate::error::{ApiError, ApiResult, IntoGraphql};
 use crate::service::{self, campaign::TestSend, page::PageRequest};
@@ -139,6 +139,7 @@ impl AudiencePreview {
     async fn count(&self, ctx: &Context<'_>) -> Result<u64> {
         let page = service::campaign::audience_preview(
             db(ctx),
+            &scope(ctx),
             self.conference_id,
             self.audience.clone(),
             &limits(ctx),
@@ -160,6 +161,7 @@ impl AudiencePreview {
         let request = PageRequest::new(first, decode_cursor(after.as_deref()).gql()?).gql()?;
         let page = service::campaign::audience_preview(
             db(ctx),
+            &scope(ctx),
             self.conference_id,
             self.audience.clone(),
             &limits(ctx),
@@ -225,9 +227,7 @@ impl CampaignQuery {
         let conference_id = parse_id("conferenceId", &conference_id).gql()?;
         let limits = limits(ctx);
         let audience = audience.map(|a| a.parse(&limits)).transpose().gql()?;
-        service::conference::get(db(ctx), conference_id)
-            .await
-            .gql()?;
+        scope(ctx).conference(db(ctx), conference_id).await.gql()?;
         Ok(AudiencePreview {
             conference_id,
             audience,
@@ -250,7 +250,7 @@ impl CampaignMutation {
     ) -> Result<Notification> {
         require(ctx, ADMINS).gql()?;
         let id = parse_id("id", &id).gql()?;
-        service::campaign::reschedule(db(ctx), id, send_at, &limits(ctx))
+        service::campaign::reschedule(db(ctx), &scope(ctx), id, send_at, &limits(ctx))
             .await
             .map(Notification::from)
             .gql()
@@ -271,6 +271,9 @@ impl CampaignMutation {
             .map(|id| parse_id("attendeeId", &id))
             .transpose()
             .gql()?;
+        // Another organization's conference is NOT_FOUND whether or not this process can
+        // send mail.
+        scope(ctx).conference(db(ctx), conference_id).await.gql()?;
         let Some(outbound) = ctx
             .data_opt::<Option<crate::mail::Outbound>>()
             .and_then(Option::as_ref)
@@ -286,6 +289,7 @@ impl CampaignMutation {
             .unwrap_or_default();
         let (subject, recipients) = service::campaign::send_test(
             db(ctx),
+            &scope(ctx),
             outbound,
             TestSend {
                 conference_id,

@@ -3,7 +3,7 @@ use async_graphql::{Context, ID, Object, Result};
 
 use super::connection::{ListConnection, connection, decode_cursor};
 use super::types::{Conference, CreateConferenceInput, UpdateConferenceInput};
-use super::{ADMINS, db, parse_id, require};
+use super::{ADMINS, db, parse_id, require, scope};
 use crate::domain::{ConferenceDetails, NewConference};
 use crate::error::IntoGraphql;
 use crate::service::{self, page::PageRequest};
@@ -13,7 +13,8 @@ pub struct ConferenceQuery;
 
 #[Object]
 impl ConferenceQuery {
-    /// All conferences, oldest first. Public.
+    /// Conferences, oldest first: the caller's organization's, or every one without a token
+    /// (the public list to register from).
     #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity")]
     async fn conferences(
         &self,
@@ -22,14 +23,16 @@ impl ConferenceQuery {
         after: Option<String>,
     ) -> Result<ListConnection<Conference>> {
         let request = PageRequest::new(first, decode_cursor(after.as_deref()).gql()?).gql()?;
-        let page = service::conference::list(db(ctx), request).await.gql()?;
+        let page = service::conference::list(db(ctx), &scope(ctx), request)
+            .await
+            .gql()?;
         Ok(connection(page, after.is_some(), |m| m.id))
     }
 
-    /// One conference. Public.
+    /// One conference: of the caller's organization, or any without a token.
     async fn conference(&self, ctx: &Context<'_>, id: ID) -> Result<Conference> {
         let id = parse_id("id", &id).gql()?;
-        service::conference::get(db(ctx), id)
+        service::conference::get(db(ctx), &scope(ctx), id)
             .await
             .map(Conference::from)
             .gql()
@@ -60,7 +63,7 @@ impl ConferenceMutation {
         let details = ConferenceDetails::parse(&input.currency, input.region.as_deref())
             .map_err(Into::into)
             .gql()?;
-        service::conference::create_with_details(db(ctx), new, details)
+        service::conference::create_with_details(db(ctx), &scope(ctx), new, details)
             .await
             .map(Conference::from)
             .gql()
@@ -87,7 +90,7 @@ impl ConferenceMutation {
         let details = ConferenceDetails::parse(&input.currency, input.region.as_deref())
             .map_err(Into::into)
             .gql()?;
-        service::conference::update(db(ctx), id, new, details)
+        service::conference::update(db(ctx), &scope(ctx), id, new, details)
             .await
             .map(Conference::from)
             .gql()
@@ -102,7 +105,7 @@ impl ConferenceMutation {
     ) -> Result<Conference> {
         require(ctx, ADMINS).gql()?;
         let id = parse_id("id", &id).gql()?;
-        service::conference::set_active(db(ctx), id, active)
+        service::conference::set_active(db(ctx), &scope(ctx), id, active)
             .await
             .map(Conference::from)
             .gql()

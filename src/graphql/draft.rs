@@ -3,7 +3,7 @@
 use async_graphql::{Context, ID, InputObject, Object, Result};
 use chrono::{DateTime, Utc};
 
-use super::{ADMINS, db, parse_id, require};
+use super::{ADMINS, db, parse_id, require, scope};
 use crate::config::ApiLimits;
 use crate::entity::notification_draft;
 use crate::error::IntoGraphql;
@@ -74,9 +74,15 @@ impl DraftQuery {
     ) -> Result<Vec<NotificationDraft>> {
         let principal = require(ctx, ADMINS).gql()?;
         let conference_id = parse_id("conferenceId", &conference_id).gql()?;
-        let drafts = service::draft::list(db(ctx), principal, conference_id, max_drafts(ctx))
-            .await
-            .gql()?;
+        let drafts = service::draft::list(
+            db(ctx),
+            &scope(ctx),
+            principal,
+            conference_id,
+            max_drafts(ctx),
+        )
+        .await
+        .gql()?;
         Ok(drafts.into_iter().map(NotificationDraft).collect())
     }
 
@@ -84,7 +90,7 @@ impl DraftQuery {
     async fn notification_draft(&self, ctx: &Context<'_>, id: ID) -> Result<NotificationDraft> {
         let principal = require(ctx, ADMINS).gql()?;
         let id = parse_id("id", &id).gql()?;
-        service::draft::get(db(ctx), principal, id)
+        service::draft::get(db(ctx), &scope(ctx), principal, id)
             .await
             .map(NotificationDraft)
             .gql()
@@ -114,6 +120,7 @@ impl DraftMutation {
         let conference_id = parse_id("conferenceId", &input.conference_id).gql()?;
         service::draft::save(
             db(ctx),
+            &scope(ctx),
             principal,
             SaveDraft {
                 id,
@@ -133,7 +140,7 @@ impl DraftMutation {
     async fn delete_notification_draft(&self, ctx: &Context<'_>, id: ID) -> Result<bool> {
         let principal = require(ctx, ADMINS).gql()?;
         let id = parse_id("id", &id).gql()?;
-        service::draft::delete(db(ctx), principal, id)
+        service::draft::delete(db(ctx), &scope(ctx), principal, id)
             .await
             .map(|()| true)
             .gql()

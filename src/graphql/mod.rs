@@ -132,6 +132,11 @@ pub(crate) fn authentication<'a>(ctx: &Context<'a>) -> &'a Authentication {
     ctx.data_opt::<Authentication>().unwrap_or(&ANONYMOUS)
 }
 
+/// Whose data the caller reaches: every service call gets it, and filters by it.
+pub(crate) fn scope(ctx: &Context<'_>) -> crate::tenancy::Scope {
+    crate::tenancy::Scope::of(authentication(ctx))
+}
+
 /// The caller, who must hold one of `roles`.
 pub(crate) fn require<'a>(ctx: &Context<'a>, roles: &[domain::Role]) -> ApiResult<&'a Principal> {
     authentication(ctx).require(roles)

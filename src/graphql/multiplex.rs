@@ -43,7 +43,9 @@ pub struct Multiplexer {
 }
 
 /// The query text, the operation name and the variables as JSON.
-type Key = (String, Option<String>, String);
+/// The request, and the scope it runs in: subscribers of different organizations never
+/// share an execution (each gets `NOT_FOUND` for ids outside its own).
+type Key = (String, Option<String>, String, crate::tenancy::Scope);
 
 /// What the shared execution has produced so far.
 #[derive(Clone, Debug, Default)]
@@ -98,6 +100,7 @@ impl Multiplexer {
             request.query.clone(),
             request.operation_name.clone(),
             serde_json::to_string(&request.variables).ok()?,
+            crate::tenancy::Scope::of(auth),
         );
         let mut groups = self.groups.lock().ok()?;
         let group = match groups.get(&key).and_then(Weak::upgrade) {
@@ -263,6 +266,7 @@ mod tests {
             token_id: None,
             name: "ops".into(),
             role: Role::Integrator,
+            organization_id: Some(crate::tenancy::default_organization()),
         })
     }
 

@@ -9,7 +9,7 @@ use super::loader::{ConferenceLoader, load_one};
 use super::types::{
     Conference, CreateNotificationInput, Delivery, DeliveryStatus, NotificationStatus,
 };
-use super::{ADMINS, READERS, db, parse_id, require};
+use super::{ADMINS, READERS, db, parse_id, require, scope};
 use crate::entity::notification;
 use crate::error::IntoGraphql;
 use crate::service::{
@@ -137,7 +137,7 @@ impl Notification {
             status: status.map(Into::into),
             search,
         };
-        let page = service::deliveries::list(db(ctx), self.0.id, &filter, request)
+        let page = service::deliveries::list(db(ctx), &scope(ctx), self.0.id, &filter, request)
             .await
             .gql()?;
         Ok(connection(page, after.is_some(), |m| m.id))
@@ -170,7 +170,7 @@ impl NotificationQuery {
             .transpose()
             .gql()?;
         let request = PageRequest::new(first, decode_cursor(after.as_deref()).gql()?).gql()?;
-        let page = service::notification::list(db(ctx), conference_id, request)
+        let page = service::notification::list(db(ctx), &scope(ctx), conference_id, request)
             .await
             .gql()?;
         Ok(connection(page, after.is_some(), |m| m.id))
@@ -194,6 +194,7 @@ impl NotificationQuery {
             .gql()?;
         let rendered = service::notification::preview(
             db(ctx),
+            &scope(ctx),
             conference_id,
             attendee_id,
             &subject,
@@ -209,10 +210,31 @@ impl NotificationQuery {
         })
     }
 
+    /// Every delivery to this address (in any letter case) in the caller's organization,
+    /// across notifications, oldest first: status, attempts, last error, when it was sent
+    /// or will be tried again, and the Message-ID. Answers "did this person get it, and
+    /// when?" for support.
+    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity")]
+    async fn deliveries_by_email(
+        &self,
+        ctx: &Context<'_>,
+        email: String,
+        #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<ListConnection<Delivery>> {
+        require(ctx, READERS).gql()?;
+        let request = PageRequest::new(first, decode_cursor(after.as_deref()).gql()?).gql()?;
+        let page =
+            service::notification::deliveries_by_email(db(ctx), &scope(ctx), &email, request)
+                .await
+                .gql()?;
+        Ok(connection(page, after.is_some(), |m| m.id))
+    }
+
     async fn notification(&self, ctx: &Context<'_>, id: ID) -> Result<Notification> {
         require(ctx, READERS).gql()?;
         let id = parse_id("id", &id).gql()?;
-        service::notification::get(db(ctx), id)
+        service::notification::get(db(ctx), &scope(ctx), id)
             .await
             .map(Notification)
             .gql()
@@ -259,6 +281,7 @@ impl NotificationMutation {
             .gql()?;
         service::notification::create(
             db(ctx),
+            &scope(ctx),
             principal,
             CreateNotification {
                 conference_id,
@@ -282,7 +305,7 @@ impl NotificationMutation {
     async fn pause_notification(&self, ctx: &Context<'_>, id: ID) -> Result<Notification> {
         require(ctx, ADMINS).gql()?;
         let id = parse_id("id", &id).gql()?;
-        service::controls::pause(db(ctx), id)
+        service::controls::pause(db(ctx), &scope(ctx), id)
             .await
             .map(Notification)
             .gql()
@@ -292,7 +315,7 @@ impl NotificationMutation {
     async fn resume_notification(&self, ctx: &Context<'_>, id: ID) -> Result<Notification> {
         require(ctx, ADMINS).gql()?;
         let id = parse_id("id", &id).gql()?;
-        service::controls::resume(db(ctx), id, slice_size(ctx))
+        service::controls::resume(db(ctx), &scope(ctx), id, slice_size(ctx))
             .await
             .map(Notification)
             .gql()
@@ -303,7 +326,7 @@ impl NotificationMutation {
     async fn cancel_notification(&self, ctx: &Context<'_>, id: ID) -> Result<Notification> {
         require(ctx, ADMINS).gql()?;
         let id = parse_id("id", &id).gql()?;
-        service::controls::cancel(db(ctx), id)
+        service::controls::cancel(db(ctx), &scope(ctx), id)
             .await
             .map(Notification)
             .gql()
@@ -325,9 +348,15 @@ impl NotificationMutation {
         require(ctx, ADMINS).gql()?;
         let id = parse_id("id", &id).gql()?;
         let include_bounced = include_bounced.unwrap_or(false);
-        let report = service::controls::retry_failed(db(ctx), id, slice_size(ctx), include_bounced)
-            .await
-            .gql()?;
+        let report = service::controls::retry_failed(
+            db(ctx),
+            &scope(ctx),
+            id,
+            slice_size(ctx),
+            include_bounced,
+        )
+        .await
+        .gql()?;
         Ok(RetryFailedDeliveries {
             notification: Notification(report.notification),
             retried: count(report.retried),

@@ -3,7 +3,7 @@
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
 
 use super::types::Attendee;
-use super::{ADMINS, db, parse_id, require};
+use super::{ADMINS, db, parse_id, require, scope};
 use crate::config::ApiLimits;
 use crate::domain::{NewAttendee, Registration};
 use crate::error::IntoGraphql;
@@ -138,7 +138,7 @@ impl RosterMutation {
         let new = NewAttendee::try_from(input.registration)
             .map_err(Into::into)
             .gql()?;
-        roster::update(db(ctx), id, new)
+        roster::update(db(ctx), &scope(ctx), id, new)
             .await
             .map(Attendee::from)
             .gql()
@@ -149,7 +149,7 @@ impl RosterMutation {
     async fn remove_attendee(&self, ctx: &Context<'_>, id: ID) -> Result<ID> {
         require(ctx, ADMINS).gql()?;
         let id = parse_id("id", &id).gql()?;
-        roster::remove(db(ctx), id)
+        roster::remove(db(ctx), &scope(ctx), id)
             .await
             .map(|m| ID(m.id.to_string()))
             .gql()
@@ -171,9 +171,10 @@ impl RosterMutation {
         require(ctx, ADMINS).gql()?;
         let conference_id = parse_id("conferenceId", &conference_id).gql()?;
         let max_rows = ctx.data_unchecked::<ApiLimits>().import_max_rows;
-        let report = roster_csv::import(db(ctx), conference_id, &csv, dry_run, max_rows)
-            .await
-            .gql()?;
+        let report =
+            roster_csv::import(db(ctx), &scope(ctx), conference_id, &csv, dry_run, max_rows)
+                .await
+                .gql()?;
         Ok(AttendeeImport {
             dry_run,
             applied: report.applied,

@@ -16,10 +16,11 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::notification::Notification;
-use super::{Attendee, NotificationStatus, READERS, parse_id, require};
+use super::{Attendee, NotificationStatus, READERS, parse_id, require, scope};
 use crate::entity::{attendee, notification};
 use crate::error::{ApiError, IntoGraphql};
 use crate::progress::{Progress, ProgressHub, Watched, Watching};
+use crate::tenancy::Scope;
 
 /// How often progress events may go out: at most one per `min_interval` per subscription,
 /// and at most `budget` a second for the whole process, shared by its live progress
@@ -130,6 +131,7 @@ impl SubscriptionRoot {
     ) -> Result<impl Stream<Item = NotificationProgress> + use<>> {
         require(ctx, READERS).gql()?;
         let id = parse_id("id", &id).gql()?;
+        scope(ctx).notification(hub(ctx).db(), id).await.gql()?;
         let mut watching = hub(ctx).watch(id);
         let first = first_state(&mut watching.state, id).await.gql()?;
         Ok(progress_events(watching, first, pace(ctx).clone()))
@@ -149,7 +151,7 @@ impl SubscriptionRoot {
         let conference = match conference_id {
             Some(id) => {
                 let id = parse_id("conferenceId", &id).gql()?;
-                crate::service::conference::get(hub.db(), id).await.gql()?;
+                scope(ctx).conference(hub.db(), id).await.gql()?;
                 Some(id)
             }
             None => None,
@@ -157,6 +159,7 @@ impl SubscriptionRoot {
         Ok(notification_events(
             hub,
             changes,
+            scope(ctx),
             conference,
             pace(ctx).min_interval,
         ))
@@ -173,9 +176,7 @@ impl SubscriptionRoot {
         let conference = parse_id("conferenceId", &conference_id).gql()?;
         // Listen before looking the conference up, so no registration meanwhile is missed.
         let registrations = hub.registrations();
-        crate::service::conference::get(hub.db(), conference)
-            .await
-            .gql()?;
+        scope(ctx).conference(hub.db(), conference).await.gql()?;
         Ok(registration_events(hub, registrations, conference))
     }
 }
@@ -269,6 +270,10 @@ fn progress_events(
 struct ChangeStream {
     hub: ProgressHub,
     changes: broadcast::Receiver<Arc<notification::Model>>,
+    /// The subscriber's scope: changes of other organizations' notifications are dropped.
+    scope: Scope,
+    /// Whether each conference seen so far is in the scope.
+    in_scope: HashMap<Uuid, bool>,
     conference: Option<Uuid>,
     min_interval: Duration,
     /// Changes not sent yet, the latest per notification.
@@ -279,12 +284,38 @@ struct ChangeStream {
 }
 
 impl ChangeStream {
-    fn wanted(&self, row: &notification::Model) -> bool {
-        self.conference.is_none() || row.conference_id == self.conference
+    async fn wanted(&mut self, row: &notification::Model) -> bool {
+        if self.conference.is_some() {
+            // Checked against the scope when the subscription started.
+            return row.conference_id == self.conference;
+        }
+        if self.scope == Scope::Installation {
+            return true;
+        }
+        let Some(conference) = row.conference_id else {
+            return false;
+        };
+        if let Some(known) = self.in_scope.get(&conference) {
+            return *known;
+        }
+        match self.scope.conference(self.hub.db(), conference).await {
+            Ok(_) => {
+                self.in_scope.insert(conference, true);
+                true
+            }
+            Err(ApiError::NotFound(_)) => {
+                self.in_scope.insert(conference, false);
+                false
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "could not check a notification change's scope");
+                false
+            }
+        }
     }
 
-    fn keep(&mut self, row: Arc<notification::Model>) {
-        if !self.wanted(&row) {
+    async fn keep(&mut self, row: Arc<notification::Model>) {
+        if !self.wanted(&row).await {
             return;
         }
         self.last_seen = self.last_seen.max(row.updated_at);
@@ -315,13 +346,19 @@ impl ChangeStream {
 
     /// After falling behind the broadcast: re-read what changed since the last event seen.
     async fn catch_up(&mut self) {
-        let mut query = notification::Entity::find()
+        let mut query = self
+            .scope
+            .notifications()
             .filter(notification::Column::UpdatedAt.gte(self.last_seen - Duration::from_secs(2)));
         if let Some(conference) = self.conference {
             query = query.filter(notification::Column::ConferenceId.eq(conference));
         }
         match query.all(self.hub.db()).await {
-            Ok(rows) => rows.into_iter().for_each(|row| self.keep(Arc::new(row))),
+            Ok(rows) => {
+                for row in rows {
+                    self.keep(Arc::new(row)).await;
+                }
+            }
             Err(err) => tracing::warn!(error = %err, "could not catch up on notification changes"),
         }
     }
@@ -330,12 +367,15 @@ impl ChangeStream {
 fn notification_events(
     hub: ProgressHub,
     changes: broadcast::Receiver<Arc<notification::Model>>,
+    scope: Scope,
     conference: Option<Uuid>,
     min_interval: Duration,
 ) -> impl Stream<Item = Notification> {
     let stream = ChangeStream {
         hub,
         changes,
+        scope,
+        in_scope: HashMap::new(),
         conference,
         min_interval,
         waiting: HashMap::new(),
@@ -350,7 +390,7 @@ fn notification_events(
             let next_due = s.waiting.keys().filter_map(|id| s.due(id)).min();
             tokio::select! {
                 received = s.changes.recv() => match received {
-                    Ok(row) => s.keep(row),
+                    Ok(row) => s.keep(row).await,
                     Err(broadcast::error::RecvError::Lagged(_)) => s.catch_up().await,
                     Err(broadcast::error::RecvError::Closed) => return None,
                 },

@@ -3,7 +3,7 @@ use async_graphql::{Context, ID, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::connection::{ListConnection, connection, decode_cursor};
-use super::{ADMINS, db, parse_id, require};
+use super::{ADMINS, db, parse_id, require, scope};
 use crate::entity::suppression;
 use crate::error::IntoGraphql;
 use crate::service::page::PageRequest;
@@ -51,7 +51,7 @@ impl SuppressionQuery {
             .transpose()
             .gql()?;
         let request = PageRequest::new(first, decode_cursor(after.as_deref()).gql()?).gql()?;
-        let page = crate::suppression::list(db(ctx), conference_id, request)
+        let page = crate::suppression::list(db(ctx), &scope(ctx), conference_id, request)
             .await
             .gql()?;
         Ok(connection(page, after.is_some(), |m| m.id))
@@ -76,7 +76,7 @@ impl SuppressionMutation {
             .map(|id| parse_id("conferenceId", &id))
             .transpose()
             .gql()?;
-        crate::suppression::remove(db(ctx), &email, conference_id)
+        crate::suppression::remove(db(ctx), &scope(ctx), &email, conference_id)
             .await
             .gql()?;
         Ok(true)

@@ -90,6 +90,8 @@ impl From<DeliveryStatus> for domain::DeliveryStatus {
 pub enum Role {
     Admin,
     Integrator,
+    /// Every organization of the installation.
+    Operator,
 }
 
 impl From<domain::Role> for Role {
@@ -97,6 +99,7 @@ impl From<domain::Role> for Role {
         match r {
             domain::Role::Admin => Role::Admin,
             domain::Role::Integrator => Role::Integrator,
+            domain::Role::Operator => Role::Operator,
         }
     }
 }
@@ -193,6 +196,8 @@ impl From<entity::attendee::Model> for Attendee {
 pub struct Delivery {
     pub id: ID,
     pub attendee_id: ID,
+    /// The notification it is a recipient of.
+    pub notification_id: ID,
     /// The address the email went (or goes) to.
     pub email: String,
     pub status: DeliveryStatus,
@@ -207,6 +212,18 @@ pub struct Delivery {
 
 #[ComplexObject]
 impl Delivery {
+    /// The notification: its subject, and when it was submitted and completed.
+    async fn notification(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<super::notification::Notification> {
+        let id = super::parse_id("notificationId", &self.notification_id).gql()?;
+        crate::service::notification::get(super::db(ctx), &super::scope(ctx), id)
+            .await
+            .map(Into::into)
+            .gql()
+    }
+
     async fn attendee(&self, ctx: &Context<'_>) -> async_graphql::Result<Attendee> {
         let id = super::parse_id("attendeeId", &self.attendee_id).gql()?;
         let loader = ctx.data_unchecked::<DataLoader<AttendeeLoader>>();
@@ -222,6 +239,7 @@ impl From<entity::delivery::Model> for Delivery {
         Self {
             id: ID(m.id.to_string()),
             attendee_id: ID(m.attendee_id.to_string()),
+            notification_id: ID(m.notification_id.to_string()),
             email: m.email,
             status: m.status.into(),
             attempts: m.attempts,

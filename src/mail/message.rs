@@ -238,6 +238,7 @@ mod tests {
             created_at: Utc::now(),
             currency: "EUR".into(),
             region: None,
+            organization_id: Uuid::now_v7(),
         };
         let attendee = attendee::Model {
             id: Uuid::now_v7(),

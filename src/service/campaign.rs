@@ -12,6 +12,7 @@ use crate::entity::{attendee, notification};
 use crate::error::{ApiError, ApiResult};
 use crate::mail::{NotificationEmail, Outbound, mask_address, notification_email};
 use crate::store;
+use crate::tenancy::Scope;
 
 /// Checks a requested send time: not in the past (a minute of clock skew is allowed, and
 /// means "now"), not further ahead than the setting allows.
@@ -40,12 +41,13 @@ pub fn check_send_at(send_at: DateTime<Utc>, limits: &CampaignLimits) -> ApiResu
 /// the notification is planned counts its recipients.
 pub async fn audience_preview(
     db: &impl ConnectionTrait,
+    scope: &Scope,
     conference_id: Uuid,
     audience: Option<Audience>,
     limits: &CampaignLimits,
     request: PageRequest<Uuid>,
 ) -> ApiResult<Page<attendee::Model>> {
-    super::conference::get(db, conference_id).await?;
+    scope.conference(db, conference_id).await?;
     let mut select =
         attendee::Entity::find().filter(attendee::Column::ConferenceId.eq(conference_id));
     if let Some(audience) = audience {
@@ -63,16 +65,18 @@ pub async fn audience_preview(
 /// has started.
 pub async fn reschedule(
     db: &DatabaseConnection,
+    scope: &Scope,
     id: Uuid,
     send_at: DateTime<Utc>,
     limits: &CampaignLimits,
 ) -> ApiResult<notification::Model> {
+    scope.notification(db, id).await?;
     let send_at = check_send_at(send_at, limits)?;
     store::notification::reschedule(db, id, send_at)
         .await?
         .publish();
     tracing::info!(notification_id = %id, %send_at, "notification rescheduled");
-    super::notification::get(db, id).await
+    super::notification::get(db, scope, id).await
 }
 
 /// What a test send asks for.
@@ -97,6 +101,7 @@ pub struct TestRecipient {
 /// or delivery row and moves no counter.
 pub async fn send_test(
     db: &DatabaseConnection,
+    scope: &Scope,
     outbound: &Outbound,
     input: TestSend,
     templates: &TemplateLimits,
@@ -119,7 +124,7 @@ pub async fn send_test(
             to.push(address);
         }
     }
-    let conference = super::conference::get(db, input.conference_id).await?;
+    let conference = scope.conference(db, input.conference_id).await?;
     let attendee_id = match input.attendee_id {
         Some(id) => Some(id),
         None => attendee::Entity::find()
@@ -131,6 +136,7 @@ pub async fn send_test(
     };
     let preview = super::notification::preview(
         db,
+        scope,
         conference.id,
         attendee_id,
         &input.subject,

@@ -1,4 +1,4 @@
-//! Conferences: create, edit, close and reopen, read, list.
+//! Conferences: create, edit, close and reopen, read, list; always within a [`Scope`].
 use chrono::Utc;
 use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait};
 use uuid::Uuid;
@@ -7,18 +7,38 @@ use super::page::{self, Page, PageRequest};
 use crate::domain::{ConferenceDetails, NewConference};
 use crate::entity::conference;
 use crate::error::ApiResult;
+use crate::tenancy::Scope;
 
-/// Creates a conference priced in euros, without a region.
+/// Creates a conference of the default organization, priced in euros, without a region.
 pub async fn create(db: &impl ConnectionTrait, new: NewConference) -> ApiResult<conference::Model> {
-    create_with_details(db, new, ConferenceDetails::default()).await
+    create_in(
+        db,
+        crate::tenancy::default_organization(),
+        new,
+        ConferenceDetails::default(),
+    )
+    .await
 }
 
+/// Creates a conference in the scope's organization.
 pub async fn create_with_details(
     db: &impl ConnectionTrait,
+    scope: &Scope,
+    new: NewConference,
+    details: ConferenceDetails,
+) -> ApiResult<conference::Model> {
+    create_in(db, scope.organization_for_create()?, new, details).await
+}
+
+/// Creates a conference owned by `organization_id`.
+pub async fn create_in(
+    db: &impl ConnectionTrait,
+    organization_id: Uuid,
     new: NewConference,
     details: ConferenceDetails,
 ) -> ApiResult<conference::Model> {
     let row = conference::Model {
+        organization_id,
         id: Uuid::now_v7(),
         name: new.name,
         starts_on: new.starts_on,
@@ -32,6 +52,7 @@ pub async fn create_with_details(
     };
     conference::Entity::insert(conference::ActiveModel {
         id: Set(row.id),
+        organization_id: Set(row.organization_id),
         legacy_id: Set(None),
         created_at: Set(row.created_at),
         ..editable(&row)
@@ -58,11 +79,12 @@ fn editable(row: &conference::Model) -> conference::ActiveModel {
 /// Replaces a conference's details; whether registration is open stays as it is.
 pub async fn update(
     db: &impl ConnectionTrait,
+    scope: &Scope,
     id: Uuid,
     new: NewConference,
     details: ConferenceDetails,
 ) -> ApiResult<conference::Model> {
-    let current = get(db, id).await?;
+    let current = scope.conference(db, id).await?;
     let row = conference::Model {
         name: new.name,
         starts_on: new.starts_on,
@@ -78,12 +100,13 @@ pub async fn update(
 /// Opens or closes registration.
 pub async fn set_active(
     db: &impl ConnectionTrait,
+    scope: &Scope,
     id: Uuid,
     active: bool,
 ) -> ApiResult<conference::Model> {
     let row = conference::Model {
         active,
-        ..get(db, id).await?
+        ..scope.conference(db, id).await?
     };
     save(db, &row).await
 }
@@ -98,19 +121,18 @@ async fn save(db: &impl ConnectionTrait, row: &conference::Model) -> ApiResult<c
     Ok(row.clone())
 }
 
-pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<conference::Model> {
-    super::find_by_id::<conference::Entity>(db, id, "conference").await
+pub async fn get(
+    db: &impl ConnectionTrait,
+    scope: &Scope,
+    id: Uuid,
+) -> ApiResult<conference::Model> {
+    scope.conference(db, id).await
 }
 
 pub async fn list(
     db: &impl ConnectionTrait,
+    scope: &Scope,
     request: PageRequest<Uuid>,
 ) -> ApiResult<Page<conference::Model>> {
-    Ok(page::fetch(
-        db,
-        conference::Entity::find(),
-        conference::Column::Id,
-        request,
-    )
-    .await?)
+    Ok(page::fetch(db, scope.conferences(), conference::Column::Id, request).await?)
 }

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use crate::entity::notification;
 use crate::error::ApiResult;
 use crate::store::{self, Signal, StoreError};
+use crate::tenancy::Scope;
 
 /// Publishes the change, then answers with the row as it now is.
 async fn answer(
@@ -20,18 +21,25 @@ async fn answer(
     changed: Result<Signal, StoreError>,
 ) -> ApiResult<notification::Model> {
     changed?.publish();
-    super::notification::get(db, id).await
+    Scope::Installation.notification(db, id).await
 }
 
-pub async fn pause(db: &DatabaseConnection, id: Uuid) -> ApiResult<notification::Model> {
+pub async fn pause(
+    db: &DatabaseConnection,
+    scope: &Scope,
+    id: Uuid,
+) -> ApiResult<notification::Model> {
+    scope.notification(db, id).await?;
     answer(db, id, store::notification::pause(db, id).await).await
 }
 
 pub async fn resume(
     db: &DatabaseConnection,
+    scope: &Scope,
     id: Uuid,
     slice_size: usize,
 ) -> ApiResult<notification::Model> {
+    scope.notification(db, id).await?;
     answer(
         db,
         id,
@@ -40,7 +48,12 @@ pub async fn resume(
     .await
 }
 
-pub async fn cancel(db: &DatabaseConnection, id: Uuid) -> ApiResult<notification::Model> {
+pub async fn cancel(
+    db: &DatabaseConnection,
+    scope: &Scope,
+    id: Uuid,
+) -> ApiResult<notification::Model> {
+    scope.notification(db, id).await?;
     answer(db, id, store::notification::cancel(db, id).await).await
 }
 
@@ -54,10 +67,12 @@ pub struct RetryReport {
 
 pub async fn retry_failed(
     db: &DatabaseConnection,
+    scope: &Scope,
     id: Uuid,
     slice_size: usize,
     include_bounced: bool,
 ) -> ApiResult<RetryReport> {
+    scope.notification(db, id).await?;
     let store::notification::Retried {
         retried,
         skipped_bounced,

@@ -20,6 +20,7 @@ use super::roster::{pattern, term};
 use crate::domain::DeliveryStatus;
 use crate::entity::{attendee, delivery};
 use crate::error::{ApiError, ApiResult};
+use crate::tenancy::Scope;
 
 /// Which deliveries to list: one status, and a search over the recipient's email and name.
 #[derive(Clone, Debug, Default)]
@@ -41,13 +42,14 @@ pub const COLUMNS: [&str; 8] = [
 ];
 
 /// The deliveries of a notification that match `filter`, unordered. The notification must
-/// exist.
+/// exist in the scope.
 pub async fn matching(
     db: &impl ConnectionTrait,
+    scope: &Scope,
     notification_id: Uuid,
     filter: &DeliveryFilter,
 ) -> ApiResult<Select<delivery::Entity>> {
-    let notification = super::notification::get(db, notification_id).await?;
+    let notification = scope.notification(db, notification_id).await?;
     let backend = db.get_database_backend();
     let mut all = Condition::all().add(delivery::Column::NotificationId.eq(notification_id));
     if let Some(status) = filter.status {
@@ -79,11 +81,12 @@ pub async fn matching(
 /// One page of a notification's deliveries matching `filter`, in planning order.
 pub async fn list(
     db: &impl ConnectionTrait,
+    scope: &Scope,
     notification_id: Uuid,
     filter: &DeliveryFilter,
     request: PageRequest<i64>,
 ) -> ApiResult<Page<delivery::Model>> {
-    let select = matching(db, notification_id, filter).await?;
+    let select = matching(db, scope, notification_id, filter).await?;
     Ok(page::fetch(db, select, delivery::Column::Id, request).await?)
 }
 
@@ -117,10 +120,11 @@ fn record(row: &Row) -> Vec<u8> {
 /// first chunk, rather than an empty file.
 pub async fn export(
     db: DatabaseConnection,
+    scope: Scope,
     notification_id: Uuid,
     filter: DeliveryFilter,
 ) -> ApiResult<impl Stream<Item = Result<Vec<u8>, ApiError>> + Send + 'static> {
-    let select = matching(&db, notification_id, &filter).await?;
+    let select = matching(&db, &scope, notification_id, &filter).await?;
     Ok(csv_stream::paged(
         &COLUMNS,
         move |after: Option<i64>| {

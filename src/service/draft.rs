@@ -1,6 +1,7 @@
 //! Notification drafts: a name, subject and message saved as an admin writes them, so a
 //! reload, a closed tab or another device loses nothing. Drafts belong to the token that
-//! wrote them (another token's draft is `NOT_FOUND`); each token keeps at most
+//! wrote them (another token's draft, or a draft on a conference outside the caller's
+//! organization, is `NOT_FOUND`); each token keeps at most
 //! `DRAFT_MAX_PER_CONFERENCE` per conference. A draft is not checked as a template: it may be
 //! half written. It is checked when it is sent (`createNotification`).
 use chrono::Utc;
@@ -15,6 +16,7 @@ use crate::auth::Principal;
 use crate::domain::{MAX_MESSAGE, MAX_SUBJECT, optional_text, untrimmed_text};
 use crate::entity::notification_draft;
 use crate::error::{ApiError, ApiResult};
+use crate::tenancy::Scope;
 
 /// What an admin's editor sends: `id` to replace a draft, none to start one.
 #[derive(Clone, Debug)]
@@ -30,6 +32,7 @@ pub struct SaveDraft {
 /// keep whichever saved last.
 pub async fn save(
     db: &DatabaseConnection,
+    scope: &Scope,
     principal: &Principal,
     input: SaveDraft,
     max_per_conference: usize,
@@ -43,7 +46,7 @@ pub async fn save(
     let txn = crate::db::begin_write(db).await?;
     let row = match input.id {
         Some(id) => {
-            let existing = find_owned(&txn, &owner, id).await?;
+            let existing = find_owned(&txn, scope, &owner, id).await?;
             if existing.conference_id != input.conference_id {
                 return Err(ApiError::validation(
                     "conferenceId",
@@ -70,7 +73,7 @@ pub async fn save(
             row
         }
         None => {
-            super::conference::get(&txn, input.conference_id).await?;
+            scope.conference(&txn, input.conference_id).await?;
             let held = notification_draft::Entity::find()
                 .filter(notification_draft::Column::Owner.eq(&owner))
                 .filter(notification_draft::Column::ConferenceId.eq(input.conference_id))
@@ -118,21 +121,23 @@ pub async fn save(
 /// One of the caller's drafts.
 pub async fn get(
     db: &impl ConnectionTrait,
+    scope: &Scope,
     principal: &Principal,
     id: Uuid,
 ) -> ApiResult<notification_draft::Model> {
-    find_owned(db, &principal.identity(), id).await
+    find_owned(db, scope, &principal.identity(), id).await
 }
 
 /// The caller's drafts for a conference, most recently saved first (at most
 /// `DRAFT_MAX_PER_CONFERENCE`, so no paging).
 pub async fn list(
     db: &impl ConnectionTrait,
+    scope: &Scope,
     principal: &Principal,
     conference_id: Uuid,
     max_per_conference: usize,
 ) -> ApiResult<Vec<notification_draft::Model>> {
-    super::conference::get(db, conference_id).await?;
+    scope.conference(db, conference_id).await?;
     Ok(notification_draft::Entity::find()
         .filter(notification_draft::Column::Owner.eq(principal.identity()))
         .filter(notification_draft::Column::ConferenceId.eq(conference_id))
@@ -144,11 +149,17 @@ pub async fn list(
 }
 
 /// Deletes one of the caller's drafts (sent, or abandoned).
-pub async fn delete(db: &impl ConnectionTrait, principal: &Principal, id: Uuid) -> ApiResult<()> {
+pub async fn delete(
+    db: &impl ConnectionTrait,
+    scope: &Scope,
+    principal: &Principal,
+    id: Uuid,
+) -> ApiResult<()> {
     let owner = principal.identity();
     let deleted = notification_draft::Entity::delete_many()
         .filter(notification_draft::Column::Id.eq(id))
         .filter(notification_draft::Column::Owner.eq(owner))
+        .filter(scope.conference_condition(notification_draft::Column::ConferenceId))
         .exec(db)
         .await?;
     if deleted.rows_affected == 0 {
@@ -157,13 +168,16 @@ pub async fn delete(db: &impl ConnectionTrait, principal: &Principal, id: Uuid) 
     Ok(())
 }
 
+/// The draft `id`, if `owner` wrote it and its conference is in scope.
 async fn find_owned(
     db: &impl ConnectionTrait,
+    scope: &Scope,
     owner: &str,
     id: Uuid,
 ) -> ApiResult<notification_draft::Model> {
     notification_draft::Entity::find_by_id(id)
         .filter(notification_draft::Column::Owner.eq(owner))
+        .filter(scope.conference_condition(notification_draft::Column::ConferenceId))
         .one(db)
         .await?
         .ok_or_else(|| ApiError::not_found("draft", id))

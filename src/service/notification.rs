@@ -1,5 +1,6 @@
-//! Notifications: creation (row + plan job in one transaction) and reads. Their delivery
-//! logs are [`super::deliveries`].
+//! Notifications: creation (row + plan job in one transaction), reads, and the deliveries
+//! to one address. A notification's delivery log is [`super::deliveries`].
+use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
@@ -9,10 +10,11 @@ use crate::domain::{
     Audience, AutoPause, CampaignLimits, NotificationTemplate, RecipientFields, TemplateLimits,
     required_text,
 };
-use crate::entity::notification;
+use crate::entity::{delivery, notification};
 use crate::error::{ApiError, ApiResult};
 use crate::mail::{conference_context, recipient_context};
 use crate::store::{self, notification::NewNotification};
+use crate::tenancy::Scope;
 
 /// What an admin asks to send.
 #[derive(Clone, Debug)]
@@ -36,6 +38,7 @@ pub struct CreateNotification {
 /// notification that key created instead of creating another.
 pub async fn create(
     db: &DatabaseConnection,
+    scope: &Scope,
     principal: &Principal,
     input: CreateNotification,
     limits: &TemplateLimits,
@@ -77,7 +80,7 @@ pub async fn create(
         .auto_pause
         .unwrap_or(campaigns.auto_pause_default)
         .check(campaigns)?;
-    let conference = super::conference::get(db, input.conference_id).await?;
+    let conference = scope.conference(db, input.conference_id).await?;
     let name = match name {
         Some(name) => name,
         None => default_name(&template, &conference).await?,
@@ -187,6 +190,7 @@ fn replay(
 /// Renders the templates for one attendee of the conference, or for sample values.
 pub async fn preview(
     db: &impl ConnectionTrait,
+    scope: &Scope,
     conference_id: Uuid,
     attendee_id: Option<Uuid>,
     subject: &str,
@@ -194,11 +198,11 @@ pub async fn preview(
     limits: &TemplateLimits,
 ) -> ApiResult<Preview> {
     let template = NotificationTemplate::compile(subject, message, limits)?;
-    let conference = super::conference::get(db, conference_id).await?;
+    let conference = scope.conference(db, conference_id).await?;
     let fields = match attendee_id {
         None => sample_fields(&conference),
         Some(attendee_id) => {
-            let a = super::attendee::get(db, attendee_id).await?;
+            let a = scope.attendee(db, attendee_id).await?;
             if a.conference_id != conference_id {
                 return Err(ApiError::validation(
                     "attendeeId",
@@ -226,22 +230,24 @@ pub struct Preview {
     pub html_document: String,
 }
 
-pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<notification::Model> {
-    notification::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .ok_or_else(|| ApiError::not_found("notification", id))
+pub async fn get(
+    db: &impl ConnectionTrait,
+    scope: &Scope,
+    id: Uuid,
+) -> ApiResult<notification::Model> {
+    scope.notification(db, id).await
 }
 
 /// Notifications, newest first (ids are uuid v7: by creation), of one conference or all.
 pub async fn list(
     db: &impl ConnectionTrait,
+    scope: &Scope,
     conference_id: Option<Uuid>,
     request: PageRequest<Uuid>,
 ) -> ApiResult<Page<notification::Model>> {
-    let mut select = notification::Entity::find();
+    let mut select = scope.notifications();
     if let Some(conference_id) = conference_id {
-        super::conference::get(db, conference_id).await?;
+        scope.conference(db, conference_id).await?;
         select = select.filter(notification::Column::ConferenceId.eq(conference_id));
     }
     Ok(page::fetch_ordered(
@@ -252,6 +258,30 @@ pub async fn list(
         page::Order::NewestFirst,
     )
     .await?)
+}
+
+/// The longest address the support lookup accepts (RFC 5321's limit on a path).
+pub const EMAIL_MAX: usize = 254;
+
+/// Every delivery to `email` (in any letter case) in the scope, across notifications,
+/// oldest first: "did this person get it, and when?".
+pub async fn deliveries_by_email(
+    db: &impl ConnectionTrait,
+    scope: &Scope,
+    email: &str,
+    request: PageRequest<i64>,
+) -> ApiResult<Page<delivery::Model>> {
+    let email = email.trim().to_lowercase();
+    if email.is_empty() || email.chars().count() > EMAIL_MAX || email.contains('\0') {
+        return Err(ApiError::validation(
+            "email",
+            format!("must be an address of 1 to {EMAIL_MAX} characters"),
+        ));
+    }
+    let select = scope
+        .deliveries()
+        .filter(Expr::expr(Func::lower(Expr::col(delivery::Column::Email))).eq(email));
+    Ok(page::fetch(db, select, delivery::Column::Id, request).await?)
 }
 
 #[cfg(test)]

@@ -16,8 +16,9 @@ use uuid::Uuid;
 
 use super::page::{MAX_PAGE_SIZE, Page};
 use crate::domain::NewAttendee;
-use crate::entity::{attendee, conference, delivery};
+use crate::entity::{attendee, delivery};
 use crate::error::{ApiError, ApiResult};
+use crate::tenancy::Scope;
 
 /// The longest search or filter term.
 pub const TERM_MAX: usize = 100;
@@ -214,18 +215,17 @@ pub(crate) fn term<'a>(field: &str, value: Option<&'a str>) -> ApiResult<Option<
     Ok(Some(term))
 }
 
-/// The attendees of a conference that match `filter`, unordered. The conference must exist.
+/// The attendees of a conference that match `filter`, unordered. The conference must exist
+/// in the scope.
 pub async fn matching(
     db: &impl ConnectionTrait,
+    scope: &Scope,
     conference_id: Uuid,
     filter: &AttendeeFilter,
 ) -> ApiResult<Select<attendee::Entity>> {
     use attendee::Column as C;
     let backend = db.get_database_backend();
-    conference::Entity::find_by_id(conference_id)
-        .one(db)
-        .await?
-        .ok_or_else(|| ApiError::not_found("conference", conference_id))?;
+    scope.conference(db, conference_id).await?;
     let mut all = Condition::all().add(C::ConferenceId.eq(conference_id));
     if let Some(term) = term("search", filter.search.as_deref())? {
         let mut any = Condition::any();
@@ -309,12 +309,13 @@ pub fn ordered(
 /// One page of the attendees of a conference matching `filter`, sorted by `sort`.
 pub async fn list(
     db: &impl ConnectionTrait,
+    scope: &Scope,
     conference_id: Uuid,
     filter: &AttendeeFilter,
     sort: Sort,
     request: &RosterPage,
 ) -> ApiResult<Page<attendee::Model>> {
-    let select = matching(db, conference_id, filter).await?;
+    let select = matching(db, scope, conference_id, filter).await?;
     let total_count = select.clone().count(db).await?;
     let first = Ord::min(request.first, MAX_PAGE_SIZE);
     let mut items = ordered(select, sort, request.after.as_ref())
@@ -335,10 +336,11 @@ pub async fn list(
 /// stay unique (in any case) within the conference.
 pub async fn update(
     db: &impl ConnectionTrait,
+    scope: &Scope,
     id: Uuid,
     new: NewAttendee,
 ) -> ApiResult<attendee::Model> {
-    super::attendee::get(db, id).await?;
+    scope.attendee(db, id).await?;
     let email = new.email().to_owned();
     let mut active = new.into_active_model();
     active.id = sea_orm::ActiveValue::Unchanged(id);
@@ -355,8 +357,12 @@ pub async fn update(
 
 /// Removes an attendee who has no deliveries. One who was sent a notification stays, so
 /// that the delivery log keeps saying who got what: `CONFLICT`.
-pub async fn remove(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<attendee::Model> {
-    let row = super::attendee::get(db, id).await?;
+pub async fn remove(
+    db: &impl ConnectionTrait,
+    scope: &Scope,
+    id: Uuid,
+) -> ApiResult<attendee::Model> {
+    let row = scope.attendee(db, id).await?;
     let deliveries = delivery::Entity::find()
         .filter(delivery::Column::AttendeeId.eq(id))
         .count(db)

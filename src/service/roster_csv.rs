@@ -5,6 +5,7 @@
 //! An import is all or nothing: with any rejected row it writes nothing, so fixing the file
 //! and importing it again is always safe. Importing the same file twice changes nothing the
 //! second time. Imported attendees get no confirmation email.
+use crate::tenancy::Scope;
 use std::collections::HashMap;
 
 use futures::Stream;
@@ -56,10 +57,11 @@ fn record(row: &attendee::Model) -> Vec<u8> {
 /// unknown one is an error rather than an empty file.
 pub async fn export(
     db: DatabaseConnection,
+    scope: Scope,
     conference_id: Uuid,
     filter: AttendeeFilter,
 ) -> ApiResult<impl Stream<Item = Result<Vec<u8>, ApiError>> + Send + 'static> {
-    let select = roster::matching(&db, conference_id, &filter).await?;
+    let select = roster::matching(&db, &scope, conference_id, &filter).await?;
     Ok(csv_stream::paged(
         &COLUMNS,
         move |after: Option<SortCursor>| {
@@ -254,12 +256,13 @@ fn parse(csv_text: &str, max_rows: usize) -> ApiResult<(Vec<Parsed>, Vec<Rejecti
 /// case) take the file's fields. Writes nothing on a dry run or when any row is rejected.
 pub async fn import(
     db: &DatabaseConnection,
+    scope: &Scope,
     conference_id: Uuid,
     csv_text: &str,
     dry_run: bool,
     max_rows: usize,
 ) -> ApiResult<ImportReport> {
-    super::conference::get(db, conference_id).await?;
+    scope.conference(db, conference_id).await?;
     let (parsed, rejected) = parse(csv_text, max_rows)?;
     let mut report = ImportReport {
         rows: parsed.len() + rejected.len(),

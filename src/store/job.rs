@@ -42,7 +42,19 @@ impl JobPayload {
         }
     }
 
-    /// Plan jobs go first so a send starts quickly; confirmations are not held up by fan-out.
+    /// The notification a plan or send job works on: the fair claim's grouping.
+    pub fn notification_id(&self) -> Option<Uuid> {
+        match self {
+            JobPayload::Plan { notification_id }
+            | JobPayload::Send {
+                notification_id, ..
+            } => Some(*notification_id),
+            JobPayload::Confirmation { .. } => None,
+        }
+    }
+
+    /// Plan jobs go first so a send starts quickly; confirmations (transactional mail) are
+    /// not held up by fan-out (bulk mail).
     fn priority(&self) -> i32 {
         match self {
             JobPayload::Plan { .. } => 20,
@@ -115,6 +127,7 @@ pub async fn enqueue_many(
                 last_error: Set(None),
                 created_at: Set(now),
                 published_at: Set(None),
+                notification_id: Set(payload.notification_id()),
             });
         }
         job::Entity::insert_many(rows)
@@ -190,26 +203,73 @@ pub struct Lease<'a> {
     pub until: DateTime<Utc>,
 }
 
-/// The most urgent runnable job (pending and due, or running with an expired lease) not
-/// handed to an external queue.
+/// The next runnable job (pending and due, or running with an expired lease) not handed to
+/// an external queue, chosen fairly:
+///
+/// 1. by priority: plan jobs, then registration confirmations (transactional), then sends
+///    (bulk);
+/// 2. then the organization with the fewest jobs running now (live leases) goes first, so
+///    the workers' slots are shared round-robin among the organizations that are sending;
+/// 3. then, within it, the notification with the fewest jobs running, so a small send is
+///    never queued behind the slices of a big one;
+/// 4. then the oldest.
+///
+/// `busy` is the running jobs, a handful (at most the workers' slots); each candidate
+/// counts its organization's and its notification's rows in it.
+macro_rules! claim_next_sql {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE job SET status = 'running', locked_until = $1, locked_by = $2, \
+                 attempts = attempts + 1 \
+             WHERE id = (WITH busy AS ( \
+                     SELECT b.notification_id, bc.organization_id FROM job b \
+                     JOIN notification bn ON bn.id = b.notification_id \
+                     JOIN conference bc ON bc.id = bn.conference_id \
+                     WHERE b.status = 'running' AND b.locked_until >= $3) \
+                 SELECT j.id FROM job j \
+                 LEFT JOIN notification n ON n.id = j.notification_id \
+                 LEFT JOIN conference c ON c.id = n.conference_id \
+                 WHERE j.published_at IS NULL AND ((j.status = 'pending' AND j.run_at <= $3) \
+                    OR (j.status = 'running' AND j.locked_until < $3)) \
+                 ORDER BY j.priority DESC, \
+                     (SELECT COUNT(*) FROM busy WHERE busy.organization_id = c.organization_id), \
+                     (SELECT COUNT(*) FROM busy WHERE busy.notification_id = j.notification_id), \
+                     j.run_at ASC \
+                 LIMIT 1",
+            $lock,
+            ") RETURNING id, kind, payload, attempts, max_attempts"
+        )
+    };
+}
+
 const CLAIM_NEXT: Paired = Paired {
-    postgres: "UPDATE job SET status = 'running', locked_until = $1, locked_by = $2, \
-                   attempts = attempts + 1 \
-               WHERE id = (SELECT id FROM job \
-                   WHERE published_at IS NULL AND ((status = 'pending' AND run_at <= $3) \
-                      OR (status = 'running' AND locked_until < $3)) \
-                   ORDER BY priority DESC, run_at ASC LIMIT 1 FOR UPDATE SKIP LOCKED) \
-               RETURNING id, kind, payload, attempts, max_attempts",
+    postgres: claim_next_sql!(" FOR UPDATE OF j SKIP LOCKED"),
     // One statement under SQLite's single writer: the subquery and the update cannot
     // interleave with another claim.
-    sqlite: "UPDATE job SET status = 'running', locked_until = $1, locked_by = $2, \
-                 attempts = attempts + 1 \
-             WHERE id = (SELECT id FROM job \
-                 WHERE published_at IS NULL AND ((status = 'pending' AND run_at <= $3) \
-                    OR (status = 'running' AND locked_until < $3)) \
-                 ORDER BY priority DESC, run_at ASC LIMIT 1) \
-             RETURNING id, kind, payload, attempts, max_attempts",
+    sqlite: claim_next_sql!(""),
 };
+
+/// Whether a send job of `notification_id` should give its slot up after its current batch:
+/// a due job is waiting that the fair claim would pick first, i.e. a plan job or a
+/// registration confirmation, or a job of a notification (of any organization) that has no
+/// job running at all. The yielding job goes back to the queue, where it is claimed again in
+/// its fair turn; so a long slice holds a slot for one batch at a time, not for the whole
+/// slice, while others wait.
+pub async fn should_yield(db: &impl ConnectionTrait, notification_id: Uuid) -> Result<bool, DbErr> {
+    let row = db
+        .query_one_raw(same(
+            db.get_database_backend(),
+            "SELECT 1 AS waiting FROM job j \
+             WHERE j.status = 'pending' AND j.run_at <= $1 AND j.published_at IS NULL \
+               AND (j.priority > 0 OR (j.notification_id <> $2 AND NOT EXISTS ( \
+                   SELECT 1 FROM job r WHERE r.notification_id = j.notification_id \
+                   AND r.status = 'running' AND r.locked_until >= $1))) \
+             LIMIT 1",
+            vec![Utc::now().into(), notification_id.into()],
+        ))
+        .await?;
+    Ok(row.is_some())
+}
 
 /// Claims the most urgent runnable job for `lease`, counting an attempt.
 pub async fn claim_next(
@@ -383,9 +443,10 @@ pub async fn hand_over(
         .execute_raw(same(
             backend,
             "INSERT INTO job (id, kind, payload, status, priority, attempts, max_attempts, \
-                 run_at, locked_until, locked_by, last_error, created_at, published_at) \
+                 run_at, locked_until, locked_by, last_error, created_at, published_at, \
+                 notification_id) \
              SELECT $1, kind, payload, 'pending', priority, attempts - $2, max_attempts, $3, \
-                 NULL, NULL, COALESCE($4, last_error), created_at, NULL \
+                 NULL, NULL, COALESCE($4, last_error), created_at, NULL, notification_id \
              FROM job WHERE id = $5 AND locked_by = $6 AND status = 'running'",
             vec![
                 successor.into(),

@@ -596,10 +596,14 @@ pub struct Retried {
 }
 
 /// The delivery's address (the row `delivery`) is on the suppression list of the
-/// notification (`$1`)'s conference, or of all, for one of the reasons in `{}`.
+/// notification (`$1`)'s conference, or of all its organization's conferences, for one of
+/// the reasons in `{}`. Another organization's list never counts.
 const SUPPRESSED_DELIVERY: &str = "EXISTS (SELECT 1 FROM suppression s \
-     WHERE s.email = LOWER(delivery.email) AND s.reason IN ({}) AND (s.conference_id IS NULL \
-         OR s.conference_id = (SELECT conference_id FROM notification WHERE id = $1)))";
+     WHERE s.email = LOWER(delivery.email) AND s.reason IN ({}) \
+     AND (s.conference_id = (SELECT conference_id FROM notification WHERE id = $1) \
+         OR (s.conference_id IS NULL AND s.organization_id = (SELECT c.organization_id \
+             FROM conference c JOIN notification n ON n.conference_id = c.id \
+             WHERE n.id = $1))))";
 
 fn suppressed_for(reasons: &str) -> String {
     SUPPRESSED_DELIVERY.replace("{}", reasons)
@@ -846,14 +850,48 @@ pub async fn reserve_rate(
     count: usize,
     per_second: u32,
 ) -> Result<Duration, DbErr> {
+    reserve(db, RateOf::Notification, id, count, per_second).await
+}
+
+/// The same for an organization's own limit (`organization.rate_per_second`), shared by all
+/// its notifications and all workers.
+pub async fn reserve_organization_rate(
+    db: &impl ConnectionTrait,
+    organization_id: Uuid,
+    count: usize,
+    per_second: u32,
+) -> Result<Duration, DbErr> {
+    reserve(db, RateOf::Organization, organization_id, count, per_second).await
+}
+
+/// Whose row keeps a rate limiter's timestamp.
+#[derive(Clone, Copy)]
+enum RateOf {
+    Notification,
+    Organization,
+}
+
+async fn reserve(
+    db: &impl ConnectionTrait,
+    of: RateOf,
+    id: Uuid,
+    count: usize,
+    per_second: u32,
+) -> Result<Duration, DbErr> {
     let now = Utc::now().timestamp_micros();
     let span = (count as i64 * 1_000_000) / i64::from(per_second.max(1));
+    let table = match of {
+        RateOf::Notification => "notification",
+        RateOf::Organization => "organization",
+    };
     let row = db
         .query_one_raw(same(
             db.get_database_backend(),
-            "UPDATE notification SET rate_tat = \
-                 CASE WHEN rate_tat IS NULL OR rate_tat < $1 THEN $1 ELSE rate_tat END + $2 \
-             WHERE id = $3 RETURNING rate_tat",
+            format!(
+                "UPDATE {table} SET rate_tat = \
+                     CASE WHEN rate_tat IS NULL OR rate_tat < $1 THEN $1 ELSE rate_tat END + $2 \
+                 WHERE id = $3 RETURNING rate_tat"
+            ),
             vec![now.into(), span.into(), id.into()],
         ))
         .await?;

@@ -272,9 +272,23 @@ pub async fn one_click(
         );
     }
     let scope = (!all).then_some(claims.conference_id);
-    if let Err(err) =
-        suppression::suppress(&state.db, &claims.email, scope, Reason::Unsubscribed).await
+    let recorded = match crate::tenancy::organization_of_conference(&state.db, claims.conference_id)
+        .await
     {
+        Ok(organization) => {
+            let organization = organization.unwrap_or_else(crate::tenancy::default_organization);
+            suppression::suppress(
+                &state.db,
+                organization,
+                &claims.email,
+                scope,
+                Reason::Unsubscribed,
+            )
+            .await
+        }
+        Err(err) => Err(err),
+    };
+    if let Err(err) = recorded {
         tracing::error!(error = %err, "could not record an unsubscribe");
         return small_page(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -302,7 +316,8 @@ pub async fn one_click(
 }
 
 async fn conference_name(state: &AppState, id: Uuid) -> String {
-    match crate::service::conference::get(&state.db, id).await {
+    match crate::service::conference::get(&state.db, &crate::tenancy::Scope::Installation, id).await
+    {
         Ok(conference) => conference.name,
         Err(_) => "this conference".to_owned(),
     }

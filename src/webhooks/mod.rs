@@ -171,6 +171,10 @@ pub async fn apply(
     }
     let mut changed = store::Signal::none();
     if let Some((delivery_id, notification_id, email, _)) = &delivery {
+        // Suppressions belong to the organization that sent the message.
+        let organization = crate::tenancy::organization_of_notification(&txn, *notification_id)
+            .await?
+            .unwrap_or_else(crate::tenancy::default_organization);
         match event.kind {
             EventKind::HardBounce => {
                 let detail = event.detail.as_deref().unwrap_or("bounced");
@@ -181,10 +185,10 @@ pub async fn apply(
                     &truncate(detail, 2000),
                 )
                 .await?;
-                suppression::suppress(&txn, email, None, Reason::Bounced).await?;
+                suppression::suppress(&txn, organization, email, None, Reason::Bounced).await?;
             }
             EventKind::Complaint => {
-                suppression::suppress(&txn, email, None, Reason::Complained).await?;
+                suppression::suppress(&txn, organization, email, None, Reason::Complained).await?;
             }
             _ => {}
         }

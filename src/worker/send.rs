@@ -31,13 +31,13 @@ use crate::domain::{
     ConferenceFields, NotificationStatus, NotificationTemplate, RenderError, RenderedEmail,
     ValidationError,
 };
-use crate::entity::{attendee, conference, notification};
+use crate::entity::{attendee, conference, notification, organization};
 use crate::mail::{
     NotificationEmail, SendError, conference_context, mask_address, notification_email,
     recipient_context,
 };
 use crate::store::delivery::{Claimed, Outcome};
-use crate::store::{delivery, notification as notifications};
+use crate::store::{delivery, job as jobs, notification as notifications};
 
 /// What one run of a send job recorded, for its log line.
 #[derive(Debug, Default)]
@@ -46,6 +46,8 @@ struct Tally {
     commits: u64,
     sent: u64,
     failed: u64,
+    /// Whether it gave its slot up to a waiting job.
+    yielded: bool,
 }
 
 /// What sending one delivery came to, before the retry policy is applied.
@@ -82,6 +84,18 @@ pub async fn run(
         .await?
         .ok_or_else(|| JobError::Permanent("the conference is gone".into()))?;
     let conference_fields = conference_context(&conference);
+    let organization_id = conference.organization_id;
+    // The organization's own limit, if it has one, applies on top of the worker's.
+    let organization_rate = organization::Entity::find_by_id(organization_id)
+        .one(db)
+        .await?
+        .and_then(|o| o.rate_per_second)
+        .and_then(|rate| u32::try_from(rate).ok())
+        .filter(|rate| *rate > 0);
+    let organization = OrganizationRate {
+        id: organization_id,
+        rate: organization_rate,
+    };
     let slice = (first, last);
 
     let conference_name = conference_fields.name.as_str();
@@ -106,13 +120,14 @@ pub async fn run(
                 slice,
                 &template,
                 &conference_fields,
+                organization,
                 &mut ready,
                 &mut tally,
             )
             .await?;
             if matches!(
                 ending,
-                Some(Ending::Stopping | Ending::Gone | Ending::Interrupted)
+                Some(Ending::Stopping | Ending::Gone | Ending::Interrupted | Ending::Yielding)
             ) {
                 release(context, ready.drain(..)).await?;
             }
@@ -216,17 +231,22 @@ pub async fn run(
                 None => JobOutcome::Done,
             }
         }
+        // Fair sending: the slot goes to a waiting job; this slice goes back in the queue
+        // and is claimed again in its fair turn.
+        Some(Ending::Yielding) => JobOutcome::WaitUntil(Utc::now()),
         Some(Ending::Interrupted) => JobOutcome::Interrupted,
         Some(Ending::Gone) | None => JobOutcome::Done,
     };
     tracing::info!(
         %notification_id,
+        %organization_id,
         first,
         last,
         claims = tally.claims,
         commits = tally.commits,
         sent = tally.sent,
         failed = tally.failed,
+        yielded = tally.yielded,
         ?outcome,
         "send job ran"
     );
@@ -264,12 +284,24 @@ enum Ending {
     Gone,
     /// The worker is shutting down.
     Interrupted,
+    /// Another job is waiting for this slot and the fair claim would pick it first
+    /// (`store::job::should_yield`).
+    Yielding,
+}
+
+/// The organization a send job sends for, and its own send rate limit, if it has one.
+#[derive(Clone, Copy)]
+struct OrganizationRate {
+    id: Uuid,
+    rate: Option<u32>,
 }
 
 type Committed = Result<Vec<delivery::Recorded>, sea_orm::DbErr>;
 
 /// Claims the next batch of the slice, renders it and appends it to `ready`; or says why
-/// there is nothing more to claim. Pause and cancel take effect here, between claims.
+/// there is nothing more to claim. Pause and cancel take effect here, between claims, and
+/// so does fair sending: after its first claim a job yields its slot when another job is
+/// waiting that the fair claim would pick first.
 #[allow(clippy::too_many_arguments)]
 async fn claim_more(
     context: &JobContext,
@@ -277,6 +309,7 @@ async fn claim_more(
     slice: (i64, i64),
     template: &Result<NotificationTemplate, String>,
     conference: &ConferenceFields,
+    organization: OrganizationRate,
     ready: &mut VecDeque<Ready>,
     tally: &mut Tally,
 ) -> Result<Option<Ending>, JobError> {
@@ -290,6 +323,12 @@ async fn claim_more(
             return Ok(Some(Ending::Stopping));
         }
         _ => return Ok(Some(Ending::Gone)),
+    }
+    // Each run claims at least once, so a yielding slice still moves on.
+    if tally.claims > 0 && jobs::should_yield(db, notification_id).await? {
+        tally.yielded = true;
+        crate::metrics::record_send_yield();
+        return Ok(Some(Ending::Yielding));
     }
     let lease = Utc::now() + chrono::Duration::from_std(context.settings.lease).unwrap_or_default();
     let batch = delivery::claim_batch(
@@ -305,12 +344,24 @@ async fn claim_more(
     }
     tally.claims += 1;
     let attendees = load_attendees(db, &batch).await?;
-    let delay = match context.settings.rate_limit {
+    let mut delay = match context.settings.rate_limit {
         Some(rate) => notifications::reserve_rate(db, notification_id, batch.len(), rate).await?,
         None => Duration::ZERO,
     };
+    // The organization's own limit, if it has one, applies on top of the worker's.
+    if let Some(rate) = organization.rate {
+        let wait = notifications::reserve_organization_rate(db, organization.id, batch.len(), rate)
+            .await?;
+        crate::metrics::record_organization_rate_wait(wait);
+        delay = delay.max(wait);
+    }
     let start = Instant::now() + delay;
-    let spacing = context.settings.rate_limit.map(interval);
+    // The slower of the two limits spaces the batch out.
+    let spacing = [context.settings.rate_limit, organization.rate]
+        .into_iter()
+        .flatten()
+        .min()
+        .map(interval);
     let emails = render_batch(template, &batch, &attendees, conference).await;
     ready.extend(
         batch

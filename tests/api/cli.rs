@@ -8,7 +8,16 @@ use crate::support::techconf;
 async fn token_create_prints_a_working_token_once() {
     let database = new_database(Backend::Sqlite).await;
     let out = techconf(database.url())
-        .args(["token", "create", "--name", "ci", "--role", "integrator"])
+        .args([
+            "token",
+            "create",
+            "--name",
+            "ci",
+            "--role",
+            "integrator",
+            "--org",
+            "default",
+        ])
         .output()
         .unwrap();
     assert!(
@@ -38,14 +47,23 @@ async fn authenticate(database_url: &str, token: &str) -> techconf::auth::Authen
 async fn tokens_are_listed_and_revoked_from_the_command_line() {
     let database = new_database(Backend::Sqlite).await;
     let run = |args: &[&str]| techconf(database.url()).args(args).output().unwrap();
-    let created = run(&["token", "create", "--name", "ci", "--role", "integrator"]);
+    let created = run(&[
+        "token",
+        "create",
+        "--name",
+        "ci",
+        "--role",
+        "integrator",
+        "--org",
+        "default",
+    ]);
     assert!(created.status.success());
     let token = String::from_utf8(created.stdout).unwrap().trim().to_owned();
 
     let listed = String::from_utf8(run(&["token", "list"]).stdout).unwrap();
     let row = listed.lines().find(|l| l.starts_with("ci\t")).unwrap();
     assert!(
-        row.contains("integrator") && row.ends_with("\t-"),
+        row.starts_with("ci\tintegrator\tdefault\t") && row.ends_with("\t-"),
         "{listed}"
     );
     assert!(!listed.contains(&token), "the list never shows a token");
@@ -64,6 +82,87 @@ async fn tokens_are_listed_and_revoked_from_the_command_line() {
         authenticate(database.url(), &token).await,
         techconf::auth::Authentication::Invalid
     );
+}
+
+/// `org create` prints the new organization's id; tokens are made in it with `--org`, and
+/// operator tokens without one.
+#[tokio::test]
+async fn organizations_and_their_tokens_are_created_from_the_command_line() {
+    let database = new_database(Backend::Sqlite).await;
+    let run = |args: &[&str]| techconf(database.url()).args(args).output().unwrap();
+    let stdout =
+        |out: &std::process::Output| String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let created = run(&["org", "create", "Acme Events", "--rate-per-second", "50"]);
+    assert!(created.status.success(), "{created:?}");
+    let id: uuid::Uuid = stdout(&created).parse().expect("the id is printed");
+    assert!(
+        !run(&["org", "create", "Acme Events"]).status.success(),
+        "names are unique"
+    );
+
+    let admin = run(&[
+        "token",
+        "create",
+        "--name",
+        "a",
+        "--role",
+        "admin",
+        "--org",
+        "Acme Events",
+    ]);
+    assert!(admin.status.success(), "{admin:?}");
+    match authenticate(database.url(), &stdout(&admin)).await {
+        techconf::auth::Authentication::Authenticated(p) => {
+            assert_eq!(
+                (p.role, p.organization_id),
+                (techconf::domain::Role::Admin, Some(id))
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let operator = run(&["token", "create", "--name", "ops", "--role", "operator"]);
+    assert!(operator.status.success(), "{operator:?}");
+    match authenticate(database.url(), &stdout(&operator)).await {
+        techconf::auth::Authentication::Authenticated(p) => {
+            assert_eq!(
+                (p.role, p.organization_id),
+                (techconf::domain::Role::Operator, None)
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // An organization role needs its organization; an operator has none; names must exist.
+    for args in [
+        &["token", "create", "--name", "x", "--role", "admin"][..],
+        &[
+            "token",
+            "create",
+            "--name",
+            "x",
+            "--role",
+            "operator",
+            "--org",
+            "Acme Events",
+        ],
+        &[
+            "token", "create", "--name", "x", "--role", "admin", "--org", "Nobody",
+        ],
+    ] {
+        let out = run(args);
+        assert!(!out.status.success(), "{args:?} was accepted");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("organization"),
+            "{out:?}"
+        );
+    }
+    let listed = stdout(&run(&["org", "list"]));
+    assert!(
+        listed.contains(&format!("{id}\tAcme Events\t50")),
+        "{listed}"
+    );
+    assert!(listed.contains("\tdefault\t-"), "{listed}");
+    let off = run(&["org", "set-rate", "Acme Events", "--off"]);
+    assert!(stdout(&off).contains("no send rate limit"), "{off:?}");
 }
 
 #[tokio::test]

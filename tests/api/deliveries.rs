@@ -291,9 +291,15 @@ async fn a_retry_reports_what_it_did_and_skips_hard_bounces_unless_asked(backend
     use techconf::suppression::{Reason, suppress};
     let (app, smtp, id) = sent_with_failures(backend).await;
     // person1's provider reported a hard bounce: the address is suppressed.
-    suppress(&app.db, "person1@example.org", None, Reason::Bounced)
-        .await
-        .unwrap();
+    suppress(
+        &app.db,
+        techconf::tenancy::default_organization(),
+        "person1@example.org",
+        None,
+        Reason::Bounced,
+    )
+    .await
+    .unwrap();
     let integrator = app.token(techconf::domain::Role::Integrator).await;
     let refused = app
         .graphql(Some(&integrator), RETRY, json!({"id": id}))

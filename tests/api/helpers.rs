@@ -84,12 +84,26 @@ impl TestApp {
             .await
     }
 
-    /// A new stored token with `role`.
+    /// A new stored token with `role`, in the default organization (the bootstrap admin's).
     pub async fn token(&self, role: Role) -> String {
-        techconf::auth::create_token(&self.db, &format!("test {role}"), role)
+        let organization = (role != Role::Operator).then(techconf::tenancy::default_organization);
+        self.token_in(organization, role).await
+    }
+
+    /// A new stored token with `role` in `organization` (`None` for an operator).
+    pub async fn token_in(&self, organization: Option<uuid::Uuid>, role: Role) -> String {
+        techconf::auth::create_token(&self.db, &format!("test {role}"), role, organization)
             .await
             .unwrap()
             .1
+    }
+
+    /// A new organization; returns its id.
+    pub async fn organization(&self, name: &str) -> uuid::Uuid {
+        techconf::tenancy::create_organization(&self.db, name, None)
+            .await
+            .unwrap()
+            .id
     }
 
     pub async fn create_conference(&self, name: &str) -> String {
@@ -229,8 +243,21 @@ pub const CREATE_NOTIFICATION: &str = "mutation($input: CreateNotificationInput!
 impl TestApp {
     /// Creates a notification and returns its id.
     pub async fn notify(&self, conference: &str, subject: &str, message: &str) -> String {
+        self.notify_as(&self.admin_token.clone(), conference, subject, message)
+            .await
+    }
+
+    /// Creates a notification with `token` and returns its id.
+    pub async fn notify_as(
+        &self,
+        token: &str,
+        conference: &str,
+        subject: &str,
+        message: &str,
+    ) -> String {
         let answer = self
-            .as_admin(
+            .graphql(
+                Some(token),
                 CREATE_NOTIFICATION,
                 json!({"input": {"conferenceId": conference, "subject": subject, "message": message}}),
             )
@@ -241,6 +268,70 @@ impl TestApp {
             .unwrap()
             .to_owned()
     }
+
+    /// A new organization with an admin token and a conference created with it: returns the
+    /// organization's id, the token and the conference's id.
+    pub async fn organization_with_conference(&self, name: &str) -> (uuid::Uuid, String, String) {
+        let id = self.organization(name).await;
+        let admin = self.token_in(Some(id), Role::Admin).await;
+        let answer = self
+            .graphql(
+                Some(&admin),
+                "mutation($input: CreateConferenceInput!) { createConference(input: $input) { id } }",
+                json!({"input": {"name": format!("{name} Conf"), "startsOn": "2027-05-12",
+                                 "price": 10.0, "address": "1 Main Street"}}),
+            )
+            .await;
+        assert_no_errors(&answer);
+        let conference = answer["data"]["createConference"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        (id, admin, conference)
+    }
+}
+
+/// An app for tests of several organizations: registration rate limits off (one client
+/// registers many times), and `admin_token` an operator's, so that the harness's helpers
+/// (`run_jobs_until_finished`, `wait_until_finished`) see every organization's notifications.
+pub async fn spawn_multi_tenant_app(backend: Backend, with_worker: bool) -> TestApp {
+    let mut app = spawn_app_on(
+        new_database(backend).await,
+        &[
+            ("REGISTRATION_RATE_PER_CLIENT", "0"),
+            ("REGISTRATION_RATE_PER_CONFERENCE", "0"),
+        ],
+        with_worker,
+    )
+    .await;
+    app.admin_token = app.token_in(None, Role::Operator).await;
+    app
+}
+
+/// Asserts that `times` (when each message arrived) keep to `rate` per second: over the
+/// whole run, and in every one-second window. A stall of the test process or a worker can
+/// bunch a few together, hence the margins; two workers that each kept the limit only for
+/// themselves would put about twice the rate in a second.
+#[track_caller]
+pub fn assert_rate_holds(mut times: Vec<std::time::Instant>, rate: f64) {
+    let n = times.len();
+    times.sort();
+    let span = (times[n - 1] - times[0]).as_secs_f64();
+    let overall = (n - 1) as f64 / span;
+    assert!(
+        overall <= rate * 1.15,
+        "{overall:.1} emails/s over {span:.2} s, limit {rate}"
+    );
+    let busiest = times
+        .iter()
+        .enumerate()
+        .map(|(i, t)| times[i..].partition_point(|u| *u < *t + std::time::Duration::from_secs(1)))
+        .max()
+        .unwrap();
+    assert!(
+        busiest as f64 <= rate * 1.3,
+        "{busiest} emails in one second, limit {rate}/s"
+    );
 }
 
 /// How long `/healthz` may take while an attack runs. The failure this guards against is a

@@ -10,6 +10,7 @@ mod connections;
 mod deliverability;
 mod deliveries;
 mod drafts;
+mod fairness;
 mod helpers;
 mod limits;
 mod migrations;
@@ -27,5 +28,6 @@ mod subscriptions;
 #[path = "../support/mod.rs"]
 mod support;
 mod template_budget;
+mod tenancy;
 mod worker;
 mod worker_processes;

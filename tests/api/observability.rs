@@ -491,6 +491,7 @@ impl InProcess {
             token_id: None,
             name: "test".into(),
             role: Role::Admin,
+            organization_id: Some(techconf::tenancy::default_organization()),
         });
         Self { schema, admin }
     }

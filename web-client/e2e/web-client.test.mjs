@@ -438,6 +438,17 @@ describe('TechConf web client', () => {
     assert.deepEqual([...recipients].sort(), (await attendeeEmails()).sort());
   });
 
+  it('finds a recipient: every delivery to one address, with its outcome and Message-ID', async () => {
+    const [email] = await attendeeEmails();
+    await page.getByRole('link', { name: 'Admin console' }).click();
+    await byLabel('Recipient’s email').fill(email.toUpperCase());
+    await page.getByRole('button', { name: 'Find' }).click();
+    const table = page.getByTestId('recipient-deliveries');
+    await table.getByRole('cell', { name: 'Sent', exact: true }).waitFor();
+    assert.match(await table.locator('code').first().innerText(), /^<.+@.+>$/);
+    assert.equal(await page.getByTestId('recipient-summary').innerText(), `1 delivery to ${email.toUpperCase()}.`);
+  });
+
   it('signs out and forgets the token', async () => {
     await page.getByRole('button', { name: 'Sign out' }).click();
     await byLabel('API token').waitFor();

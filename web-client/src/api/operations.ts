@@ -35,6 +35,32 @@ export const ConferenceQuery = graphql(`
   }
 `);
 
+/**
+ * The public pages' reads, sent without the signed-in token (see `ANONYMOUS`): with a token
+ * the API shows only that organization's conferences, while anyone may register for any.
+ * Their own operation names keep them apart from the admin's reads in the cache.
+ */
+export const PublicConferencesQuery = graphql(`
+  query PublicConferences {
+    conferences(first: 100) {
+      nodes {
+        ...ConferenceFields
+      }
+    }
+  }
+`);
+
+export const PublicConferenceQuery = graphql(`
+  query PublicConference($id: ID!) {
+    conference(id: $id) {
+      ...ConferenceFields
+    }
+  }
+`);
+
+/** An operation context that sends no `Authorization` header. */
+export const ANONYMOUS = { fetchOptions: {} };
+
 export const RegisterAttendeeMutation = graphql(`
   mutation RegisterAttendee($input: RegisterAttendeeInput!) {
     registerAttendee(input: $input) {
@@ -415,6 +441,38 @@ export const SetConferenceActiveMutation = graphql(`
     setConferenceActive(id: $id, active: $active) {
       id
       active
+    }
+  }
+`);
+
+/** Support lookup: every delivery to one address in the caller's organization. */
+export const DeliveriesByEmailQuery = graphql(`
+  query DeliveriesByEmail($email: String!, $first: Int!, $after: String) {
+    deliveriesByEmail(email: $email, first: $first, after: $after) {
+      totalCount
+      pageInfo {
+        hasNextPage
+        endCursor
+      }
+      nodes {
+        id
+        email
+        status
+        attempts
+        lastError
+        messageId
+        sentAt
+        nextAttemptAt
+        notification {
+          id
+          subject
+          submittedAt
+          conference {
+            id
+            name
+          }
+        }
+      }
     }
   }
 `);

@@ -1,6 +1,6 @@
 import { useQuery } from 'urql';
 import { errorSummary } from '../api/errors';
-import { ConferencesQuery } from '../api/operations';
+import { ANONYMOUS, PublicConferencesQuery } from '../api/operations';
 import { Alert, Loading, PageHeading } from '../components/ui';
 import { usePageTitle } from '../hooks/common';
 import { formatDate, formatPrice } from '../lib/format';
@@ -8,7 +8,7 @@ import { Link } from '../router';
 
 export function Landing() {
   usePageTitle('');
-  const [{ data, fetching, error }] = useQuery({ query: ConferencesQuery });
+  const [{ data, fetching, error }] = useQuery({ query: PublicConferencesQuery, context: ANONYMOUS });
   const active = data?.conferences.nodes.filter((c) => c.active) ?? [];
   return (
     <>

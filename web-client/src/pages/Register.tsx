@@ -3,7 +3,7 @@
 import { useRef, useState, type FormEvent } from 'react';
 import { useMutation, useQuery } from 'urql';
 import { errorSummary, formErrors, isUnknownId } from '../api/errors';
-import { ConferenceQuery, RegisterAttendeeMutation } from '../api/operations';
+import { ANONYMOUS, PublicConferenceQuery, RegisterAttendeeMutation } from '../api/operations';
 import { AttendeeFields } from '../components/AttendeeFields';
 import { ErrorSummary, summaryItems, useErrorSummary } from '../components/ErrorSummary';
 import { Alert, Loading, PageHeading } from '../components/ui';
@@ -23,7 +23,11 @@ import {
 import { Link } from '../router';
 
 export function Register({ conferenceId }: { conferenceId: string }) {
-  const [{ data, fetching, error }] = useQuery({ query: ConferenceQuery, variables: { id: conferenceId } });
+  const [{ data, fetching, error }] = useQuery({
+    query: PublicConferenceQuery,
+    variables: { id: conferenceId },
+    context: ANONYMOUS,
+  });
   const conference = data?.conference;
   usePageTitle(conference ? `Register for ${conference.name}` : 'Register');
 

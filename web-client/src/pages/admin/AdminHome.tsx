@@ -11,6 +11,7 @@ import { formatDate, formatPrice } from '../../lib/format';
 import { Link } from '../../router';
 import { conferencePath } from './AdminShell';
 import { ConferenceForm } from './ConferenceForm';
+import { FindRecipient } from './FindRecipient';
 
 export function AdminHome() {
   usePageTitle('Admin');
@@ -128,6 +129,7 @@ export function AdminHome() {
           ),
         )}
       </ul>
+      <FindRecipient />
     </>
   );
 }

@@ -135,8 +135,8 @@ describe('compose with drafts', () => {
           return { data: { notificationDraft: draft } };
         case 'PreviewNotification':
           return { data: { previewNotification: { subject: 'See you Ada', body: 'Soon, on Tuesday 12 October 2027.', html: '<p>x</p>' } } };
-        case 'AttendeeCount':
-          return { data: { attendees: { totalCount: 724 } } };
+        case 'AudiencePreview':
+          return { data: { audiencePreview: { count: 724, attendees: { nodes: [] } } } };
         case 'CreateNotification':
           return { data: { createNotification: { id: 'n5', name: 'Reminder', status: 'QUEUED', subject: draft.subject, total: 0 } } };
         case 'DeleteNotificationDraft':
