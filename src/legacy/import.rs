@@ -9,11 +9,9 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue,
-    ActiveValue::Set,
-    ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, IdenStatic,
-    IntoActiveModel, Iterable, QueryFilter, QuerySelect,
-    sea_query::{OnConflict, Query},
+    ActiveModelTrait, ActiveValue, ActiveValue::Set, ColumnTrait, DatabaseConnection,
+    DatabaseTransaction, DbErr, EntityTrait, IdenStatic, IntoActiveModel, Iterable, QueryFilter,
+    QuerySelect, sea_query::Query,
 };
 use uuid::Uuid;
 
@@ -25,10 +23,6 @@ use crate::entity::{attendee, conference, notification};
 
 /// `created_by` of every imported notification.
 pub const CREATED_BY: &str = "legacy-import";
-
-/// SQLite accepts at most 32766 bound parameters per statement (PostgreSQL 65535); each batch
-/// stays under this.
-const MAX_PARAMETERS: usize = 30_000;
 
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ImportOptions {
@@ -497,56 +491,19 @@ fn email_taken(
 /// `keep` (the id and, for a conference, its creation time).
 async fn write(txn: &DatabaseTransaction, plan: Plan) -> Result<(), DbErr> {
     use conference::Column as C;
-    use notification::Column as N;
-    upsert::<conference::Entity>(txn, plan.conferences, C::LegacyId, &[C::Id, C::CreatedAt])
-        .await?;
-    upsert::<attendee::Entity>(
+    crate::store::upsert_by_legacy_id::<conference::Entity>(
+        txn,
+        plan.conferences,
+        C::LegacyId,
+        &[C::Id, C::CreatedAt],
+    )
+    .await?;
+    crate::store::upsert_by_legacy_id::<attendee::Entity>(
         txn,
         plan.attendees,
         attendee::Column::LegacyId,
         &[attendee::Column::Id],
     )
     .await?;
-    upsert::<notification::Entity>(
-        txn,
-        plan.notifications,
-        N::LegacyId,
-        &[N::Id, N::IdempotencyKey],
-    )
-    .await
-}
-
-async fn upsert<E>(
-    txn: &DatabaseTransaction,
-    rows: Vec<E::ActiveModel>,
-    conflict: E::Column,
-    keep: &[E::Column],
-) -> Result<(), DbErr>
-where
-    E: EntityTrait,
-{
-    let Some(first) = rows.first() else {
-        return Ok(());
-    };
-    let update: Vec<E::Column> = E::Column::iter()
-        .filter(|column| first.get(*column).is_set())
-        .filter(|column| {
-            column.as_str() != conflict.as_str()
-                && !keep.iter().any(|k| k.as_str() == column.as_str())
-        })
-        .collect();
-    let per_statement = MAX_PARAMETERS / E::Column::iter().count();
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let batch: Vec<E::ActiveModel> = rows.by_ref().take(per_statement).collect();
-        E::insert_many(batch)
-            .on_conflict(
-                OnConflict::column(conflict)
-                    .update_columns(update.iter().copied())
-                    .to_owned(),
-            )
-            .exec_without_returning(txn)
-            .await?;
-    }
-    Ok(())
+    crate::store::notification::import_legacy(txn, plan.notifications).await
 }

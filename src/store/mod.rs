@@ -26,6 +26,8 @@ pub mod job;
 pub mod notification;
 mod sql;
 
+pub use sql::upsert as upsert_by_legacy_id;
+
 use uuid::Uuid;
 
 use crate::domain::NotificationStatus;

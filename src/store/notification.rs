@@ -904,3 +904,16 @@ async fn reserve(
         start.saturating_sub(now).max(0) as u64
     ))
 }
+
+/// Writes notifications read from a legacy dump: new ones inserted, ones imported before
+/// updated in place (keyed by `legacy_id`; their TechConf id and idempotency key kept).
+/// Imported notifications are history: they are written in their final status and never
+/// planned or sent.
+pub async fn import_legacy(
+    txn: &sea_orm::DatabaseTransaction,
+    rows: Vec<notification::ActiveModel>,
+) -> Result<(), DbErr> {
+    use notification::Column as N;
+    super::sql::upsert::<notification::Entity>(txn, rows, N::LegacyId, &[N::Id, N::IdempotencyKey])
+        .await
+}
