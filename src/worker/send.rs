@@ -397,7 +397,8 @@ async fn release(
     Ok(())
 }
 
-/// How long before its lease ends a claimed delivery is no longer started.
+/// How long before its lease ends a claimed delivery is no longer started, and recording
+/// its outcome stops being retried.
 fn lease_margin(context: &JobContext) -> chrono::Duration {
     chrono::Duration::from_std((context.settings.lease / 10).max(Duration::from_millis(100)))
         .unwrap_or_default()
@@ -483,8 +484,7 @@ async fn record(
     outcomes: Vec<(i64, Outcome)>,
 ) -> Result<delivery::Recorded, sea_orm::DbErr> {
     // Stop trying while the lease still holds with room to spare.
-    let margin = (context.settings.lease / 10).max(Duration::from_millis(100));
-    let give_up = lease - chrono::Duration::from_std(margin).unwrap_or_default();
+    let give_up = lease - lease_margin(context);
     let mut wait = RECORD_RETRY_FIRST;
     loop {
         match delivery::record_outcomes(&context.db, notification_id, lease, outcomes.clone()).await
