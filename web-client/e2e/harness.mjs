@@ -143,6 +143,11 @@ export async function launchBrowser() {
       '--disable-sync',
       '--no-first-run',
       '--disable-quic',
+      // Chromium renders a sandboxed srcdoc frame (the composer's email preview) in a process
+      // of its own. Headless, on a loaded two-core machine, that process once never received
+      // its size and left the frame blank for the whole test. In-process, the frame keeps its
+      // sandbox (no scripts, an opaque origin), which is what the page relies on.
+      '--disable-features=IsolateSandboxedIframes',
     ],
     viewport: { width: 1200, height: 900 },
     locale: 'en-GB',
