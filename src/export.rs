@@ -16,7 +16,8 @@ use crate::app::{AppState, authenticate_http};
 use crate::domain::DeliveryStatus;
 use crate::error::ApiError;
 use crate::service::deliveries::{self, DeliveryFilter};
-use crate::service::{roster::AttendeeFilter, roster_csv};
+use crate::service::roster::{AttendeeFilter, ColumnFilter};
+use crate::service::roster_csv;
 use crate::tenancy::Scope;
 
 /// The query string: the conference, and the same search and filters as `attendees`.
@@ -25,13 +26,8 @@ use crate::tenancy::Scope;
 pub struct AttendeeExport {
     conference_id: String,
     search: Option<String>,
-    first_name: Option<String>,
-    last_name: Option<String>,
-    email: Option<String>,
-    company: Option<String>,
-    job_position: Option<String>,
-    city: Option<String>,
-    state: Option<String>,
+    #[serde(flatten)]
+    columns: ColumnFilter,
 }
 
 /// An error as JSON with the API's code, and the HTTP status that goes with it.
@@ -113,13 +109,7 @@ pub async fn attendees_csv(
     };
     let filter = AttendeeFilter {
         search: params.search,
-        first_name: params.first_name,
-        last_name: params.last_name,
-        email: params.email,
-        company: params.company,
-        job_position: params.job_position,
-        city: params.city,
-        state: params.state,
+        columns: params.columns,
     };
     match roster_csv::export(state.db.clone(), scope, conference_id, filter).await {
         Ok(rows) => attachment("attendees", format!("attendees-{conference_id}.csv"), rows),

@@ -8,7 +8,7 @@ use chrono::{SubsecRound, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, Statement};
 use techconf::domain::{DeliveryStatus, JobStatus, NewConference, NotificationStatus};
 use techconf::entity::{delivery, job, notification};
-use techconf::store::delivery::{Outcome, claim_batch, next_wakeup, record_outcomes};
+use techconf::store::delivery::{Claimed, Outcome, claim_batch, next_wakeup, record_outcomes};
 use techconf::store::job::{ClaimById, JobPayload, Lease};
 use techconf::store::notification::{NewNotification, Planned};
 use techconf::store::{self, StoreError};
@@ -70,10 +70,14 @@ async fn migrated(database: &TestDatabase) -> DatabaseConnection {
 
 const SLICE: usize = 50;
 
-/// A conference with `n` attendees and a notification to all of them, created by the store.
-async fn notification_for(db: &DatabaseConnection, n: usize) -> Uuid {
-    let conference = techconf::service::conference::create(
+/// Every delivery id, for claims and wake-ups over a whole notification.
+const ALL: (i64, i64) = (i64::MIN, i64::MAX);
+
+/// A new conference of `organization`; its id.
+async fn conference_in(db: &DatabaseConnection, organization: Uuid) -> Uuid {
+    techconf::service::conference::create_in(
         db,
+        organization,
         NewConference::parse(
             "RustConf",
             chrono::NaiveDate::from_ymd_opt(2027, 5, 12).unwrap(),
@@ -82,11 +86,18 @@ async fn notification_for(db: &DatabaseConnection, n: usize) -> Uuid {
             true,
         )
         .unwrap(),
+        techconf::domain::ConferenceDetails::default(),
     )
     .await
-    .unwrap();
-    support::insert_attendees(db, conference.id, &support::emails(n)).await;
-    notification_to(db, conference.id).await
+    .unwrap()
+    .id
+}
+
+/// A conference with `n` attendees and a notification to all of them, created by the store.
+async fn notification_for(db: &DatabaseConnection, n: usize) -> Uuid {
+    let conference = conference_in(db, techconf::tenancy::default_organization()).await;
+    support::insert_attendees(db, conference, &support::emails(n)).await;
+    notification_to(db, conference).await
 }
 
 /// A notification to the conference, created by the store (with its plan job).
@@ -111,12 +122,30 @@ async fn notification_to(db: &DatabaseConnection, conference_id: Uuid) -> Uuid {
 
 async fn planned(db: &DatabaseConnection, n: usize) -> Uuid {
     let id = notification_for(db, n).await;
+    run_plan(db, id).await;
+    id
+}
+
+/// Runs the plan job of notification `id`, publishing its signal.
+async fn run_plan(db: &DatabaseConnection, id: Uuid) {
     store::notification::plan(db, id, SLICE)
         .await
         .unwrap()
         .1
         .publish();
-    id
+}
+
+/// Cancels notification `id`, publishing its signal.
+async fn cancel(db: &DatabaseConnection, id: Uuid) {
+    store::notification::cancel(db, id).await.unwrap().publish();
+}
+
+/// A new organization, with a send rate limit if given; its id.
+async fn organization(db: &DatabaseConnection, name: &str, rate_per_second: Option<u32>) -> Uuid {
+    techconf::tenancy::create_organization(db, name, rate_per_second)
+        .await
+        .unwrap()
+        .id
 }
 
 async fn row(db: &DatabaseConnection, id: Uuid) -> notification::Model {
@@ -145,6 +174,46 @@ async fn count(db: &DatabaseConnection, sql: &str) -> i64 {
 
 fn lease_in(seconds: i64) -> chrono::DateTime<Utc> {
     Utc::now() + chrono::Duration::seconds(seconds)
+}
+
+/// The claimed delivery was sent.
+fn sent(claimed: &Claimed) -> (i64, Outcome) {
+    let message_id = format!("<{}@test>", claimed.id);
+    (claimed.id, Outcome::Sent { message_id })
+}
+
+/// The claimed delivery failed for good with `error`.
+fn failed(claimed: &Claimed, error: &str) -> (i64, Outcome) {
+    let error = error.into();
+    (claimed.id, Outcome::Failed { error })
+}
+
+/// Records `outcomes` of deliveries of `id` claimed with `lease`, publishing the signal.
+async fn record(
+    db: &DatabaseConnection,
+    id: Uuid,
+    lease: chrono::DateTime<Utc>,
+    outcomes: Vec<(i64, Outcome)>,
+) {
+    record_outcomes(db, id, lease, outcomes)
+        .await
+        .unwrap()
+        .signal
+        .publish();
+}
+
+/// Retries the failed deliveries of `id`, publishing the signal: how many were retried,
+/// skipped as bounced and skipped as suppressed.
+async fn retry(db: &DatabaseConnection, id: Uuid, include_bounced: bool) -> (u64, u64, u64) {
+    let retried = store::notification::retry_failed(db, id, SLICE, include_bounced)
+        .await
+        .unwrap();
+    retried.signal.publish();
+    (
+        retried.retried,
+        retried.skipped_bounced,
+        retried.skipped_suppressed,
+    )
 }
 
 /// The counters add up, and a terminal notification has nothing pending.
@@ -212,14 +281,13 @@ async fn planning_without_attendees_completes_at_once(db: DatabaseConnection) {
 
 async fn a_batch_is_claimed_once_and_an_expired_claim_again(db: DatabaseConnection) {
     let id = planned(&db, 30).await;
-    let all = (i64::MIN, i64::MAX);
-    let first = claim_batch(&db, id, all, 20, lease_in(60)).await.unwrap();
-    let second = claim_batch(&db, id, all, 20, lease_in(60)).await.unwrap();
+    let first = claim_batch(&db, id, ALL, 20, lease_in(60)).await.unwrap();
+    let second = claim_batch(&db, id, ALL, 20, lease_in(60)).await.unwrap();
     assert_eq!((first.len(), second.len()), (20, 10));
     assert!(first.windows(2).all(|w| w[0].id < w[1].id), "in id order");
     assert!(second.iter().all(|c| first.iter().all(|f| f.id != c.id)));
     assert!(
-        claim_batch(&db, id, all, 20, lease_in(60))
+        claim_batch(&db, id, ALL, 20, lease_in(60))
             .await
             .unwrap()
             .is_empty()
@@ -228,9 +296,9 @@ async fn a_batch_is_claimed_once_and_an_expired_claim_again(db: DatabaseConnecti
 
     // A claim whose lease ran out (its worker died) is claimed again.
     let id2 = planned(&db, 5).await;
-    let dead = claim_batch(&db, id2, all, 5, lease_in(-1)).await.unwrap();
+    let dead = claim_batch(&db, id2, ALL, 5, lease_in(-1)).await.unwrap();
     assert_eq!(dead.len(), 5);
-    let again = claim_batch(&db, id2, all, 5, lease_in(60)).await.unwrap();
+    let again = claim_batch(&db, id2, ALL, 5, lease_in(60)).await.unwrap();
     assert_eq!(again.len(), 5);
 }
 
@@ -238,24 +306,19 @@ async fn outcomes_count_only_rows_still_under_their_lease_and_the_last_one_compl
     db: DatabaseConnection,
 ) {
     let id = planned(&db, 4).await;
-    let all = (i64::MIN, i64::MAX);
     let lease = lease_in(60);
-    let batch = claim_batch(&db, id, all, 10, lease).await.unwrap();
+    let batch = claim_batch(&db, id, ALL, 10, lease).await.unwrap();
     let outcomes = |lease_ok: bool| {
         batch
             .iter()
             .enumerate()
             .map(|(i, c)| {
-                let outcome = if i == 0 {
-                    Outcome::Failed {
-                        error: "550 no such user".into(),
-                    }
+                if i == 0 {
+                    failed(c, "550 no such user")
                 } else {
-                    Outcome::Sent {
-                        message_id: format!("<{}.{lease_ok}@test>", c.id),
-                    }
-                };
-                (c.id, outcome)
+                    let message_id = format!("<{}.{lease_ok}@test>", c.id);
+                    (c.id, Outcome::Sent { message_id })
+                }
             })
             .collect::<Vec<_>>()
     };
@@ -290,28 +353,23 @@ async fn outcomes_count_only_rows_still_under_their_lease_and_the_last_one_compl
 
 async fn a_retry_waits_for_its_time(db: DatabaseConnection) {
     let id = planned(&db, 1).await;
-    let all = (i64::MIN, i64::MAX);
     let lease = lease_in(60);
-    let batch = claim_batch(&db, id, all, 10, lease).await.unwrap();
+    let batch = claim_batch(&db, id, ALL, 10, lease).await.unwrap();
     let at = lease_in(30);
     let outcome = Outcome::Retry {
         error: "421 busy".into(),
         at,
     };
-    record_outcomes(&db, id, lease, vec![(batch[0].id, outcome)])
-        .await
-        .unwrap()
-        .signal
-        .publish();
+    record(&db, id, lease, vec![(batch[0].id, outcome)]).await;
     assert!(
-        claim_batch(&db, id, all, 10, lease_in(60))
+        claim_batch(&db, id, ALL, 10, lease_in(60))
             .await
             .unwrap()
             .is_empty()
     );
-    let wake = next_wakeup(&db, id, all, true).await.unwrap().unwrap();
+    let wake = next_wakeup(&db, id, ALL, true).await.unwrap().unwrap();
     assert!((wake - at).num_milliseconds().abs() < 2, "{wake} vs {at}");
-    assert_eq!(next_wakeup(&db, id, all, false).await.unwrap(), None);
+    assert_eq!(next_wakeup(&db, id, ALL, false).await.unwrap(), None);
     assert_eq!(row(&db, id).await.status, NotificationStatus::Sending);
 }
 
@@ -319,29 +377,15 @@ async fn pausing_with_deliveries_in_flight_is_pausing_until_the_last_outcome(
     db: DatabaseConnection,
 ) {
     let id = planned(&db, 10).await;
-    let all = (i64::MIN, i64::MAX);
     let lease = lease_in(60);
-    let batch = claim_batch(&db, id, all, 4, lease).await.unwrap();
+    let batch = claim_batch(&db, id, ALL, 4, lease).await.unwrap();
     store::notification::pause(&db, id).await.unwrap().publish();
     assert_eq!(row(&db, id).await.status, NotificationStatus::Pausing);
     assert_eq!(
         store::notification::status(&db, id).await.unwrap(),
         Some(NotificationStatus::Pausing)
     );
-    let outcomes = batch
-        .iter()
-        .map(|c| {
-            let sent = Outcome::Sent {
-                message_id: format!("<{}@test>", c.id),
-            };
-            (c.id, sent)
-        })
-        .collect();
-    record_outcomes(&db, id, lease, outcomes)
-        .await
-        .unwrap()
-        .signal
-        .publish();
+    record(&db, id, lease, batch.iter().map(sent).collect()).await;
     let n = row(&db, id).await;
     assert_eq!((n.status, n.sent), (NotificationStatus::Paused, 4));
 
@@ -362,13 +406,9 @@ async fn cancelling_with_deliveries_in_flight_is_cancelling_until_the_last_outco
     db: DatabaseConnection,
 ) {
     let id = planned(&db, 10).await;
-    let all = (i64::MIN, i64::MAX);
     let lease = lease_in(60);
-    let batch = claim_batch(&db, id, all, 4, lease).await.unwrap();
-    store::notification::cancel(&db, id)
-        .await
-        .unwrap()
-        .publish();
+    let batch = claim_batch(&db, id, ALL, 4, lease).await.unwrap();
+    cancel(&db, id).await;
     let n = row(&db, id).await;
     assert_eq!((n.status, n.cancelled), (NotificationStatus::Cancelling, 6));
     assert!(n.completed_at.is_none());
@@ -376,27 +416,22 @@ async fn cancelling_with_deliveries_in_flight_is_cancelling_until_the_last_outco
     let outcomes = batch
         .iter()
         .enumerate()
-        .map(|(i, c)| {
-            let outcome = match i {
-                0 | 1 => Outcome::Sent {
-                    message_id: format!("<{}@test>", c.id),
-                },
-                2 => Outcome::Failed {
-                    error: "550".into(),
-                },
-                _ => Outcome::Retry {
-                    error: "421".into(),
-                    at: Utc::now(),
-                },
-            };
-            (c.id, outcome)
+        .map(|(i, c)| match i {
+            0 | 1 => sent(c),
+            2 => failed(c, "550"),
+            _ => {
+                let error = "421".into();
+                (
+                    c.id,
+                    Outcome::Retry {
+                        error,
+                        at: Utc::now(),
+                    },
+                )
+            }
         })
         .collect();
-    record_outcomes(&db, id, lease, outcomes)
-        .await
-        .unwrap()
-        .signal
-        .publish();
+    record(&db, id, lease, outcomes).await;
     let n = row(&db, id).await;
     assert_eq!(n.status, NotificationStatus::Cancelled);
     assert_eq!((n.sent, n.failed, n.cancelled), (2, 1, 7));
@@ -408,9 +443,8 @@ async fn cancelling_with_deliveries_in_flight_is_cancelling_until_the_last_outco
 }
 
 async fn an_expired_claim_does_not_hold_a_pause_or_cancel_forever(db: DatabaseConnection) {
-    let all = (i64::MIN, i64::MAX);
     let paused = planned(&db, 5).await;
-    claim_batch(&db, paused, all, 2, lease_in(-1))
+    claim_batch(&db, paused, ALL, 2, lease_in(-1))
         .await
         .unwrap();
     store::notification::pause(&db, paused)
@@ -423,11 +457,8 @@ async fn an_expired_claim_does_not_hold_a_pause_or_cancel_forever(db: DatabaseCo
 
     let cancelled = planned(&db, 5).await;
     let lease = lease_in(60);
-    claim_batch(&db, cancelled, all, 2, lease).await.unwrap();
-    store::notification::cancel(&db, cancelled)
-        .await
-        .unwrap()
-        .publish();
+    claim_batch(&db, cancelled, ALL, 2, lease).await.unwrap();
+    cancel(&db, cancelled).await;
     assert_eq!(
         row(&db, cancelled).await.status,
         NotificationStatus::Cancelling
@@ -451,34 +482,18 @@ async fn an_expired_claim_does_not_hold_a_pause_or_cancel_forever(db: DatabaseCo
 
 async fn retrying_failures_reopens_the_notification(db: DatabaseConnection) {
     let id = planned(&db, 3).await;
-    let all = (i64::MIN, i64::MAX);
     let lease = lease_in(60);
-    let batch = claim_batch(&db, id, all, 10, lease).await.unwrap();
-    let failed = batch
-        .iter()
-        .map(|c| {
-            let failed = Outcome::Failed {
-                error: "550".into(),
-            };
-            (c.id, failed)
-        })
-        .collect();
-    record_outcomes(&db, id, lease, failed)
-        .await
-        .unwrap()
-        .signal
-        .publish();
+    let batch = claim_batch(&db, id, ALL, 10, lease).await.unwrap();
+    let outcomes = batch.iter().map(|c| failed(c, "550")).collect();
+    record(&db, id, lease, outcomes).await;
     assert_eq!(
         row(&db, id).await.status,
         NotificationStatus::CompletedWithErrors
     );
     let before = jobs(&db).await.len();
 
-    let retried = store::notification::retry_failed(&db, id, SLICE, false)
-        .await
-        .unwrap();
-    assert_eq!((retried.retried, retried.skipped_bounced), (3, 0));
-    retried.signal.publish();
+    let (retried, skipped_bounced, _) = retry(&db, id, false).await;
+    assert_eq!((retried, skipped_bounced), (3, 0));
     let n = row(&db, id).await;
     assert_eq!((n.status, n.failed), (NotificationStatus::Sending, 0));
     assert!(n.completed_at.is_none());
@@ -520,10 +535,7 @@ async fn transitions_the_state_machine_lacks_are_refused(db: DatabaseConnection)
         store::notification::resume(&db, queued, SLICE).await,
         Err(StoreError::Refused { .. })
     ));
-    store::notification::cancel(&db, queued)
-        .await
-        .unwrap()
-        .publish();
+    cancel(&db, queued).await;
     assert_eq!(row(&db, queued).await.status, NotificationStatus::Cancelled);
     assert!(matches!(
         store::notification::retry_failed(&db, queued, SLICE, false).await,
@@ -540,20 +552,21 @@ async fn transitions_the_state_machine_lacks_are_refused(db: DatabaseConnection)
 
 async fn the_rate_limit_spaces_reservations(db: DatabaseConnection) {
     let id = planned(&db, 1).await;
-    let started = std::time::Instant::now();
-    let first = store::notification::reserve_rate(&db, id, 10, 100)
-        .await
-        .unwrap();
-    let second = store::notification::reserve_rate(&db, id, 10, 100)
-        .await
-        .unwrap();
-    assert_second_batch_waits(first, second, started.elapsed());
+    assert_second_batch_waits(async || {
+        store::notification::reserve_rate(&db, id, 10, 100)
+            .await
+            .unwrap()
+    })
+    .await;
 }
 
-/// Two reservations of 10 sends at 100/s, `between` apart: the first at once, the second
-/// after the first's.
-#[track_caller]
-fn assert_second_batch_waits(first: Duration, second: Duration, between: Duration) {
+/// Two reservations of 10 sends at 100/s, one after the other: the first at once, the
+/// second after the first's.
+async fn assert_second_batch_waits(reserve: impl AsyncFn() -> Duration) {
+    let started = std::time::Instant::now();
+    let first = reserve().await;
+    let second = reserve().await;
+    let between = started.elapsed();
     assert_eq!(first, Duration::ZERO);
     // The first batch's 10 sends at 100/s take 100 ms from the first reservation, so the
     // second waits 100 ms less whatever time passed between the two (a busy machine can
@@ -836,41 +849,21 @@ async fn planning_records_suppressed_addresses_and_the_rest_completes_the_count(
     .await
     .unwrap();
     // Another organization's suppression for all its conferences does not apply here.
-    let tenant = techconf::tenancy::create_organization(&db, "Other tenant", None)
+    let tenant = organization(&db, "Other tenant", None).await;
+    suppress(&db, tenant, "person3@example.org", None, Reason::Bounced)
         .await
         .unwrap();
-    suppress(&db, tenant.id, "person3@example.org", None, Reason::Bounced)
-        .await
-        .unwrap();
-    store::notification::plan(&db, id, SLICE)
-        .await
-        .unwrap()
-        .1
-        .publish();
+    run_plan(&db, id).await;
     let n = row(&db, id).await;
     assert_eq!(
         (n.total, n.suppressed, n.status),
         (4, 2, NotificationStatus::Sending)
     );
     assert_eq!(count(&db, "delivery WHERE status = 'suppressed'").await, 2);
-    let batch = claim_batch(&db, id, (i64::MIN, i64::MAX), 10, lease_in(60))
-        .await
-        .unwrap();
+    let batch = claim_batch(&db, id, ALL, 10, lease_in(60)).await.unwrap();
     assert_eq!(batch.len(), 2, "suppressed deliveries are never claimed");
-    let outcomes = batch
-        .iter()
-        .map(|c| {
-            let sent = Outcome::Sent {
-                message_id: format!("<{}@test>", c.id),
-            };
-            (c.id, sent)
-        })
-        .collect();
-    record_outcomes(&db, id, batch_lease(&db, id).await, outcomes)
-        .await
-        .unwrap()
-        .signal
-        .publish();
+    let lease = batch_lease(&db, id).await;
+    record(&db, id, lease, batch.iter().map(sent).collect()).await;
     let n = row(&db, id).await;
     assert_eq!(
         n.status,
@@ -880,23 +873,17 @@ async fn planning_records_suppressed_addresses_and_the_rest_completes_the_count(
     assert_final(&n);
 
     // Everybody suppressed: complete at once.
-    suppress(&db, org, "person0@example.org", None, Reason::Unsubscribed)
-        .await
-        .unwrap();
-    suppress(&db, org, "person2@example.org", None, Reason::Bounced)
-        .await
-        .unwrap();
-    suppress(&db, org, "person3@example.org", None, Reason::Bounced)
-        .await
-        .unwrap();
+    for (email, reason) in [
+        ("person0@example.org", Reason::Unsubscribed),
+        ("person2@example.org", Reason::Bounced),
+        ("person3@example.org", Reason::Bounced),
+    ] {
+        suppress(&db, org, email, None, reason).await.unwrap();
+    }
     let all_suppressed = notification_for(&db, 0).await;
     let conference2 = row(&db, all_suppressed).await.conference_id.unwrap();
     support::insert_attendees(&db, conference2, &support::emails(3)).await;
-    store::notification::plan(&db, all_suppressed, SLICE)
-        .await
-        .unwrap()
-        .1
-        .publish();
+    run_plan(&db, all_suppressed).await;
     let n = row(&db, all_suppressed).await;
     assert_eq!((n.total, n.suppressed), (3, 3));
     assert_eq!(n.status, NotificationStatus::Completed);
@@ -918,29 +905,14 @@ async fn batch_lease(db: &DatabaseConnection, id: Uuid) -> chrono::DateTime<Utc>
 async fn a_bounce_moves_a_sent_delivery_once(db: DatabaseConnection) {
     let id = planned(&db, 2).await;
     let lease = lease_in(60);
-    let batch = claim_batch(&db, id, (i64::MIN, i64::MAX), 10, lease)
-        .await
-        .unwrap();
+    let batch = claim_batch(&db, id, ALL, 10, lease).await.unwrap();
     // Not sent yet: a bounce moves nothing.
     let early = store::delivery::bounce(&db, batch[0].id, id, "550 gone")
         .await
         .unwrap();
     early.publish();
     assert_eq!(row(&db, id).await.bounced, 0);
-    let outcomes = batch
-        .iter()
-        .map(|c| {
-            let sent = Outcome::Sent {
-                message_id: format!("<{}@test>", c.id),
-            };
-            (c.id, sent)
-        })
-        .collect();
-    record_outcomes(&db, id, lease, outcomes)
-        .await
-        .unwrap()
-        .signal
-        .publish();
+    record(&db, id, lease, batch.iter().map(sent).collect()).await;
     for _ in 0..2 {
         store::delivery::bounce(&db, batch[0].id, id, "550 gone")
             .await
@@ -961,22 +933,8 @@ async fn a_bounce_moves_a_sent_delivery_once(db: DatabaseConnection) {
 
 /// A notification to a new conference of `organization`.
 async fn notification_in(db: &DatabaseConnection, organization: Uuid) -> Uuid {
-    let conference = techconf::service::conference::create_in(
-        db,
-        organization,
-        NewConference::parse(
-            "TenantConf",
-            chrono::NaiveDate::from_ymd_opt(2027, 5, 12).unwrap(),
-            10.0,
-            "Porto",
-            true,
-        )
-        .unwrap(),
-        techconf::domain::ConferenceDetails::default(),
-    )
-    .await
-    .unwrap();
-    notification_to(db, conference.id).await
+    let conference = conference_in(db, organization).await;
+    notification_to(db, conference).await
 }
 
 fn send_job(notification_id: Uuid, first: i64) -> JobPayload {
@@ -997,14 +955,8 @@ async fn claimed(db: &DatabaseConnection, holder: &str) -> JobPayload {
 }
 
 async fn send_jobs_are_claimed_fairly_by_organization_then_notification(db: DatabaseConnection) {
-    let a = techconf::tenancy::create_organization(&db, "A", None)
-        .await
-        .unwrap()
-        .id;
-    let b = techconf::tenancy::create_organization(&db, "B", None)
-        .await
-        .unwrap()
-        .id;
+    let a = organization(&db, "A", None).await;
+    let b = organization(&db, "B", None).await;
     let big = notification_in(&db, a).await;
     let other = notification_in(&db, a).await;
     let small = notification_in(&db, b).await;
@@ -1060,32 +1012,21 @@ async fn send_jobs_are_claimed_fairly_by_organization_then_notification(db: Data
 async fn the_organization_rate_limit_spaces_reservations_across_notifications(
     db: DatabaseConnection,
 ) {
-    let org = techconf::tenancy::create_organization(&db, "Limited", Some(100))
-        .await
-        .unwrap()
-        .id;
-    let started = std::time::Instant::now();
-    let first = store::notification::reserve_organization_rate(&db, org, 10, 100)
-        .await
-        .unwrap();
-    let second = store::notification::reserve_organization_rate(&db, org, 10, 100)
-        .await
-        .unwrap();
-    assert_second_batch_waits(first, second, started.elapsed());
+    let org = organization(&db, "Limited", Some(100)).await;
+    assert_second_batch_waits(async || {
+        store::notification::reserve_organization_rate(&db, org, 10, 100)
+            .await
+            .unwrap()
+    })
+    .await;
 }
 
 /// Claims every due delivery of `id` and records `outcome(email)` for each.
 async fn send_all(db: &DatabaseConnection, id: Uuid, outcome: impl Fn(&str) -> Outcome) {
     let lease = lease_in(60);
-    let batch = claim_batch(db, id, (i64::MIN, i64::MAX), 100, lease)
-        .await
-        .unwrap();
+    let batch = claim_batch(db, id, ALL, 100, lease).await.unwrap();
     let outcomes = batch.iter().map(|c| (c.id, outcome(&c.email))).collect();
-    record_outcomes(db, id, lease, outcomes)
-        .await
-        .unwrap()
-        .signal
-        .publish();
+    record(db, id, lease, outcomes).await;
 }
 
 async fn retrying_skips_hard_bounces_unless_asked_and_never_the_unsubscribed(
@@ -1127,10 +1068,7 @@ async fn retrying_skips_hard_bounces_unless_asked_and_never_the_unsubscribed(
         .await
         .unwrap();
     // Another organization's list does not apply: person3 is retried.
-    let elsewhere = techconf::tenancy::create_organization(&db, "Elsewhere", None)
-        .await
-        .unwrap()
-        .id;
+    let elsewhere = organization(&db, "Elsewhere", None).await;
     suppress(
         &db,
         elsewhere,
@@ -1146,18 +1084,7 @@ async fn retrying_skips_hard_bounces_unless_asked_and_never_the_unsubscribed(
         (NotificationStatus::CompletedWithErrors, 1, 4, 1)
     );
 
-    let retried = store::notification::retry_failed(&db, id, SLICE, false)
-        .await
-        .unwrap();
-    retried.signal.publish();
-    assert_eq!(
-        (
-            retried.retried,
-            retried.skipped_bounced,
-            retried.skipped_suppressed
-        ),
-        (2, 2, 1)
-    );
+    assert_eq!(retry(&db, id, false).await, (2, 2, 1));
     let n = row(&db, id).await;
     assert_eq!((n.status, n.failed), (NotificationStatus::Sending, 2));
     assert_eq!(
@@ -1173,18 +1100,7 @@ async fn retrying_skips_hard_bounces_unless_asked_and_never_the_unsubscribed(
 
     // Asked: the hard bounces too, the bounced delivery off `sent` and `bounced`; the
     // unsubscribed address still not.
-    let retried = store::notification::retry_failed(&db, id, SLICE, true)
-        .await
-        .unwrap();
-    retried.signal.publish();
-    assert_eq!(
-        (
-            retried.retried,
-            retried.skipped_bounced,
-            retried.skipped_suppressed
-        ),
-        (4, 0, 1)
-    );
+    assert_eq!(retry(&db, id, true).await, (4, 0, 1));
     let n = row(&db, id).await;
     assert_eq!(
         (n.status, n.sent, n.failed, n.bounced),
@@ -1221,15 +1137,19 @@ async fn a_scheduled_notification_waits_for_its_time_and_can_be_moved_or_cancell
     db: DatabaseConnection,
 ) {
     let later = (Utc::now() + chrono::Duration::hours(1)).trunc_subsecs(3);
-    let id = campaign_for(
-        &db,
-        3,
-        NewNotification {
-            send_at: Some(later),
-            ..Default::default()
-        },
-    )
-    .await;
+    let scheduled_later = async |attendees: usize| {
+        let send_at = Some(later);
+        campaign_for(
+            &db,
+            attendees,
+            NewNotification {
+                send_at,
+                ..Default::default()
+            },
+        )
+        .await
+    };
+    let id = scheduled_later(3).await;
     assert_eq!(row(&db, id).await.status, NotificationStatus::Scheduled);
     let plan_job = |jobs: Vec<job::Model>| {
         jobs.into_iter()
@@ -1267,23 +1187,12 @@ async fn a_scheduled_notification_waits_for_its_time_and_can_be_moved_or_cancell
         Err(StoreError::Refused { .. })
     ));
 
-    let other = campaign_for(
-        &db,
-        0,
-        NewNotification {
-            send_at: Some(later),
-            ..Default::default()
-        },
-    )
-    .await;
+    let other = scheduled_later(0).await;
     assert!(matches!(
         store::notification::pause(&db, other).await,
         Err(StoreError::Refused { .. })
     ));
-    store::notification::cancel(&db, other)
-        .await
-        .unwrap()
-        .publish();
+    cancel(&db, other).await;
     assert_eq!(row(&db, other).await.status, NotificationStatus::Cancelled);
     assert!(
         plan_job(jobs(&db).await)
@@ -1309,45 +1218,31 @@ async fn a_notification_pauses_itself_when_its_window_fails_and_resume_clears_it
         },
     )
     .await;
-    store::notification::plan(&db, id, SLICE)
-        .await
-        .unwrap()
-        .1
-        .publish();
-    let all = (i64::MIN, i64::MAX);
-    let record = async |failures: usize| {
+    run_plan(&db, id).await;
+    let send_ten = async |failures: usize| {
         let lease = lease_in(60);
-        let batch = claim_batch(&db, id, all, 10, lease).await.unwrap();
+        let batch = claim_batch(&db, id, ALL, 10, lease).await.unwrap();
         let outcomes = batch
             .iter()
             .enumerate()
             .map(|(i, c)| {
-                let outcome = if i < failures {
-                    Outcome::Failed {
-                        error: "550 no".into(),
-                    }
+                if i < failures {
+                    failed(c, "550 no")
                 } else {
-                    Outcome::Sent {
-                        message_id: format!("<{}@test>", c.id),
-                    }
-                };
-                (c.id, outcome)
+                    sent(c)
+                }
             })
             .collect();
-        record_outcomes(&db, id, lease, outcomes)
-            .await
-            .unwrap()
-            .signal
-            .publish();
+        record(&db, id, lease, outcomes).await;
         row(&db, id).await
     };
-    let n = record(2).await;
+    let n = send_ten(2).await;
     assert_eq!(
         n.status,
         NotificationStatus::Sending,
         "2 of 10 is not more than 20%"
     );
-    let n = record(3).await;
+    let n = send_ten(3).await;
     assert_eq!(n.status, NotificationStatus::Paused, "3 of the last 10");
     assert!(n.paused_reason.unwrap().contains("3 of the last 10"));
     store::notification::resume(&db, id, SLICE)
@@ -1357,7 +1252,7 @@ async fn a_notification_pauses_itself_when_its_window_fails_and_resume_clears_it
     let n = row(&db, id).await;
     assert_eq!(n.status, NotificationStatus::Sending);
     assert_eq!((n.paused_reason, n.auto_pause_window), (None, None));
-    let n = record(0).await;
+    let n = send_ten(0).await;
     assert_eq!(n.status, NotificationStatus::CompletedWithErrors);
     assert_final(&n);
 }

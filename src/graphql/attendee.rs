@@ -2,11 +2,12 @@
 use async_graphql::{Context, ID, Object, Result};
 
 use super::connection::{ListConnection, connection, decode_cursor};
-use super::roster::{AttendeeFilter, AttendeeOrder};
+use super::roster::AttendeeOrder;
 use super::types::{Attendee, RegisterAttendeeInput};
 use super::{READERS, db, parse_id, require, scope};
 use crate::domain::NewAttendee;
 use crate::error::IntoGraphql;
+use crate::service::roster::{AttendeeFilter, ColumnFilter};
 use crate::service::{
     self,
     roster::{RosterPage, SortCursor},
@@ -34,7 +35,7 @@ impl AttendeeQuery {
         )]
         search: Option<String>,
         #[graphql(desc = "Per-column matches, all of which must hold.")] filter: Option<
-            AttendeeFilter,
+            ColumnFilter,
         >,
         order_by: Option<AttendeeOrder>,
     ) -> Result<ListConnection<Attendee>> {
@@ -42,7 +43,10 @@ impl AttendeeQuery {
         let conference_id = parse_id("conferenceId", &conference_id).gql()?;
         let request =
             RosterPage::new(first, decode_cursor(after.as_deref()).gql()?, offset).gql()?;
-        let filter = filter.unwrap_or_default().with_search(search);
+        let filter = AttendeeFilter {
+            search,
+            columns: filter.unwrap_or_default(),
+        };
         let sort = order_by.map(Into::into).unwrap_or_default();
         let db = db(ctx);
         let page = service::roster::list(db, &scope(ctx), conference_id, &filter, sort, &request)

@@ -1,4 +1,4 @@
-//! Campaigns: who a notification reaches (`AudienceInput`, `audiencePreview`), when it is
+//! Campaigns: who a notification reaches (`Audience`, `audiencePreview`), when it is
 //! planned (`sendAt`, `rescheduleNotification`), when it stops itself (`autoPause`), and
 //! test sends (`sendTestNotification`).
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
@@ -17,9 +17,10 @@ use crate::service::{self, campaign::TestSend, page::PageRequest};
 /// values of one list with OR, compared without regard to case; an omitted criterion does not
 /// filter (an empty list is refused). With no criteria at all, a notification goes to every
 /// attendee registered **when it is planned** (at `sendAt` for a scheduled one), not when it
-/// was created.
-#[derive(InputObject, Clone, Debug)]
-pub struct AudienceInput {
+/// was created. As an output, the audience a notification was created with.
+#[derive(InputObject, SimpleObject, Clone, Debug)]
+#[graphql(input_name = "AudienceInput")]
+pub struct Audience {
     pub company: Option<Vec<String>>,
     pub job_position: Option<Vec<String>>,
     pub city: Option<Vec<String>>,
@@ -33,7 +34,7 @@ pub struct AudienceInput {
     pub attendee_ids: Option<Vec<ID>>,
 }
 
-impl AudienceInput {
+impl Audience {
     /// The domain's criteria, checked against the limits.
     pub fn parse(self, limits: &CampaignLimits) -> ApiResult<domain::Audience> {
         let attendee_ids = match self.attendee_ids {
@@ -62,19 +63,6 @@ impl AudienceInput {
         }
         .check(limits)?)
     }
-}
-
-/// The audience a notification was created with (see `AudienceInput`).
-#[derive(SimpleObject, Clone, Debug)]
-pub struct Audience {
-    pub company: Option<Vec<String>>,
-    pub job_position: Option<Vec<String>>,
-    pub city: Option<Vec<String>>,
-    pub state: Option<Vec<String>>,
-    pub interests_contain: Option<String>,
-    pub registered_after: Option<DateTime<Utc>>,
-    pub registered_before: Option<DateTime<Utc>>,
-    pub attendee_ids: Option<Vec<ID>>,
 }
 
 impl From<domain::Audience> for Audience {
@@ -221,7 +209,7 @@ impl CampaignQuery {
         &self,
         ctx: &Context<'_>,
         conference_id: ID,
-        audience: Option<AudienceInput>,
+        audience: Option<Audience>,
     ) -> Result<AudiencePreview> {
         require(ctx, READERS).gql()?;
         let conference_id = parse_id("conferenceId", &conference_id).gql()?;

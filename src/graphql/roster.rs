@@ -9,47 +9,6 @@ use crate::domain::{NewAttendee, Registration};
 use crate::error::IntoGraphql;
 use crate::service::{roster, roster_csv};
 
-/// Case-insensitive substring matches on single columns; all given must hold.
-#[derive(InputObject, Default)]
-pub struct AttendeeFilter {
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    pub email: Option<String>,
-    pub company: Option<String>,
-    pub job_position: Option<String>,
-    pub city: Option<String>,
-    pub state: Option<String>,
-}
-
-impl AttendeeFilter {
-    pub fn with_search(self, search: Option<String>) -> roster::AttendeeFilter {
-        roster::AttendeeFilter {
-            search,
-            first_name: self.first_name,
-            last_name: self.last_name,
-            email: self.email,
-            company: self.company,
-            job_position: self.job_position,
-            city: self.city,
-            state: self.state,
-        }
-    }
-}
-
-/// What attendees can be sorted by. Text columns sort without regard to letter case.
-#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
-pub enum AttendeeSortField {
-    /// The order attendees registered or were imported in.
-    Added,
-    FirstName,
-    LastName,
-    Email,
-    Company,
-    JobPosition,
-    City,
-    State,
-}
-
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
 pub enum SortDirection {
     Asc,
@@ -58,26 +17,15 @@ pub enum SortDirection {
 
 #[derive(InputObject)]
 pub struct AttendeeOrder {
-    pub field: AttendeeSortField,
+    pub field: roster::SortField,
     #[graphql(default_with = "SortDirection::Asc")]
     pub direction: SortDirection,
 }
 
 impl From<AttendeeOrder> for roster::Sort {
     fn from(order: AttendeeOrder) -> Self {
-        use AttendeeSortField as F;
-        use roster::SortField as S;
         Self {
-            field: match order.field {
-                F::Added => S::Added,
-                F::FirstName => S::FirstName,
-                F::LastName => S::LastName,
-                F::Email => S::Email,
-                F::Company => S::Company,
-                F::JobPosition => S::JobPosition,
-                F::City => S::City,
-                F::State => S::State,
-            },
+            field: order.field,
             descending: order.direction == SortDirection::Desc,
         }
     }

@@ -302,7 +302,7 @@ pub struct CreateNotificationInput {
     /// the attendees matching at that moment.
     pub send_at: Option<DateTime<Utc>>,
     /// Who receives it; omitted: every attendee registered when it is planned.
-    pub audience: Option<super::campaign::AudienceInput>,
+    pub audience: Option<super::campaign::Audience>,
     /// When it pauses itself; omitted: the server's default (`AUTO_PAUSE_*`, 0.2 over 50).
     pub auto_pause: Option<super::campaign::AutoPause>,
 }

@@ -1,6 +1,6 @@
 //! Attendees: registration (with its confirmation job). Listing and editing are in `roster`.
 use chrono::Utc;
-use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait, TryIntoModel};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, EntityTrait, TryIntoModel};
 use uuid::Uuid;
 
 use crate::domain::NewAttendee;
@@ -26,18 +26,13 @@ pub async fn register(
     let active = new_active(conference_id, new);
     let row = active.clone().try_into_model()?;
     let txn = crate::db::begin_write(db).await?;
-    attendee::Entity::insert(active)
-        .exec_without_returning(&txn)
-        .await
-        .map_err(|e| {
-            ApiError::conflict_on_unique(
-                e,
-                format!(
-                    "{} is already registered for {}",
-                    row.email, conference.name
-                ),
-            )
-        })?;
+    insert(&txn, active, || {
+        format!(
+            "{} is already registered for {}",
+            row.email, conference.name
+        )
+    })
+    .await?;
     queue::enqueue(
         &txn,
         &JobPayload::Confirmation {
@@ -50,6 +45,20 @@ pub async fn register(
     txn.commit().await?;
     registered.publish();
     Ok(row)
+}
+
+/// Inserts a new attendee's row; an email already registered for the conference is a
+/// conflict that says `duplicate()`.
+pub(super) async fn insert(
+    db: &impl ConnectionTrait,
+    active: attendee::ActiveModel,
+    duplicate: impl FnOnce() -> String,
+) -> ApiResult<()> {
+    attendee::Entity::insert(active)
+        .exec_without_returning(db)
+        .await
+        .map_err(|e| ApiError::conflict_on_unique(e, duplicate()))?;
+    Ok(())
 }
 
 /// The row of a new attendee of `conference_id`, registered now.

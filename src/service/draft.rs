@@ -7,7 +7,7 @@
 use chrono::Utc;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -98,18 +98,9 @@ pub async fn save(
                 created_at: now,
                 updated_at: now,
             };
-            notification_draft::Entity::insert(notification_draft::ActiveModel {
-                id: Set(row.id),
-                conference_id: Set(row.conference_id),
-                owner: Set(row.owner.clone()),
-                name: Set(row.name.clone()),
-                subject: Set(row.subject.clone()),
-                message: Set(row.message.clone()),
-                created_at: Set(now),
-                updated_at: Set(now),
-            })
-            .exec_without_returning(&txn)
-            .await?;
+            notification_draft::Entity::insert(row.clone().into_active_model())
+                .exec_without_returning(&txn)
+                .await?;
             row
         }
     };

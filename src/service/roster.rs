@@ -28,6 +28,15 @@ pub const TERM_MAX: usize = 100;
 #[derive(Clone, Debug, Default)]
 pub struct AttendeeFilter {
     pub search: Option<String>,
+    pub columns: ColumnFilter,
+}
+
+// The GraphQL `AttendeeFilter` input and the CSV export's query string both read it.
+/// Case-insensitive substring matches on single columns; all given must hold.
+#[derive(Clone, Debug, Default, async_graphql::InputObject, serde::Deserialize)]
+#[graphql(name = "AttendeeFilter")]
+#[serde(rename_all = "camelCase")]
+pub struct ColumnFilter {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub email: Option<String>,
@@ -37,9 +46,13 @@ pub struct AttendeeFilter {
     pub state: Option<String>,
 }
 
-/// What to sort by. `Added` is the order attendees were added (ids are uuid v7).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+// `Added` is the order attendees were added (ids are uuid v7). The GraphQL
+// `AttendeeSortField` enum is this one.
+/// What attendees can be sorted by. Text columns sort without regard to letter case.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, async_graphql::Enum)]
+#[graphql(name = "AttendeeSortField")]
 pub enum SortField {
+    /// The order attendees registered or were imported in.
     #[default]
     Added,
     FirstName,
@@ -246,14 +259,15 @@ pub async fn matching(
         );
         all = all.add(any);
     }
+    let columns = &filter.columns;
     for (field, column, value) in [
-        ("filter.firstName", C::FirstName, &filter.first_name),
-        ("filter.lastName", C::LastName, &filter.last_name),
-        ("filter.email", C::Email, &filter.email),
-        ("filter.company", C::Company, &filter.company),
-        ("filter.jobPosition", C::JobPosition, &filter.job_position),
-        ("filter.city", C::City, &filter.city),
-        ("filter.state", C::State, &filter.state),
+        ("filter.firstName", C::FirstName, &columns.first_name),
+        ("filter.lastName", C::LastName, &columns.last_name),
+        ("filter.email", C::Email, &columns.email),
+        ("filter.company", C::Company, &columns.company),
+        ("filter.jobPosition", C::JobPosition, &columns.job_position),
+        ("filter.city", C::City, &columns.city),
+        ("filter.state", C::State, &columns.state),
     ] {
         if let Some(term) = term(field, value.as_deref())? {
             all = all.add(contains(column, term, backend));

@@ -315,17 +315,10 @@ pub async fn import(
                 if write {
                     let active = super::attendee::new_active(conference_id, new);
                     let id = active.id.clone().unwrap();
-                    attendee::Entity::insert(active)
-                        .exec_without_returning(&txn)
-                        .await
-                        .map_err(|e| {
-                            ApiError::conflict_on_unique(
-                                e,
-                                format!(
-                                    "line {line}: {email} was registered meanwhile; import again"
-                                ),
-                            )
-                        })?;
+                    super::attendee::insert(&txn, active, || {
+                        format!("line {line}: {email} was registered meanwhile; import again")
+                    })
+                    .await?;
                     last_created = Some(id);
                 }
             }

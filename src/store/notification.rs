@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryResult,
+    ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, IntoActiveModel, QueryResult,
 };
 use uuid::Uuid;
 
@@ -88,36 +88,9 @@ pub async fn create(
         paused_reason: None,
     };
     let txn = crate::db::begin_write(db).await?;
-    notification::Entity::insert(notification::ActiveModel {
-        id: Set(row.id),
-        conference_id: Set(row.conference_id),
-        name: Set(row.name.clone()),
-        subject: Set(row.subject.clone()),
-        message: Set(row.message.clone()),
-        status: Set(row.status),
-        total: Set(0),
-        sent: Set(0),
-        failed: Set(0),
-        cancelled: Set(0),
-        suppressed: Set(0),
-        bounced: Set(0),
-        submitted_at: Set(now),
-        started_at: Set(None),
-        completed_at: Set(None),
-        updated_at: Set(now),
-        created_by: Set(row.created_by.clone()),
-        idempotency_key: Set(row.idempotency_key.clone()),
-        legacy_id: Set(None),
-        legacy_status: Set(None),
-        rate_tat: Set(None),
-        send_at: Set(row.send_at),
-        audience: Set(row.audience.clone()),
-        auto_pause: Set(row.auto_pause.clone()),
-        auto_pause_window: Set(None),
-        paused_reason: Set(None),
-    })
-    .exec_without_returning(&txn)
-    .await?;
+    notification::Entity::insert(row.clone().into_active_model())
+        .exec_without_returning(&txn)
+        .await?;
     enqueue(
         &txn,
         &JobPayload::Plan {

@@ -1,9 +1,9 @@
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use techconf::domain::Role;
-use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http::HeaderValue};
+use tokio_tungstenite::tungstenite::Message;
 
-use crate::helpers::{TestApp, assert_no_errors, error_code, on_both_backends};
+use crate::helpers::{TestApp, assert_no_errors, error_code, on_both_backends, open_websocket};
 
 on_both_backends!(
     reading_attendees_without_a_token_is_unauthenticated,
@@ -98,13 +98,7 @@ async fn a_created_admin_token_works_and_is_stored_hashed(app: TestApp) {
 /// Opens `/graphql/ws` with `protocol`, sends `connection_init` with `payload`, and returns
 /// the first message the server answers with (or the close reason).
 async fn ws_init(app: &TestApp, protocol: &str, payload: Value) -> String {
-    let url = format!("{}/graphql/ws", app.address.replacen("http", "ws", 1));
-    let mut request = url.into_client_request().unwrap();
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        HeaderValue::from_str(protocol).unwrap(),
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let mut socket = open_websocket(&app.address, protocol).await;
     socket
         .send(Message::text(
             json!({"type": "connection_init", "payload": payload}).to_string(),

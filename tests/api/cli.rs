@@ -1,6 +1,8 @@
 //! The `techconf` binary, run as a user would.
 use std::process::Command;
 
+use techconf::domain::Role;
+
 use crate::helpers::{Backend, new_database};
 use crate::support::techconf;
 
@@ -8,16 +10,7 @@ use crate::support::techconf;
 async fn token_create_prints_a_working_token_once() {
     let database = new_database(Backend::Sqlite).await;
     let out = techconf(database.url())
-        .args([
-            "token",
-            "create",
-            "--name",
-            "ci",
-            "--role",
-            "integrator",
-            "--org",
-            "default",
-        ])
+        .args(token_create("ci", "integrator", Some("default")))
         .output()
         .unwrap();
     assert!(
@@ -30,6 +23,13 @@ async fn token_create_prints_a_working_token_once() {
 
     let auth = authenticate(database.url(), &token).await;
     assert!(matches!(auth, techconf::auth::Authentication::Authenticated(p) if p.name == "ci"));
+}
+
+/// The arguments of `token create` for a token `name` with `role`, in `org` if given.
+fn token_create<'a>(name: &'a str, role: &'a str, org: Option<&'a str>) -> Vec<&'a str> {
+    let mut args = vec!["token", "create", "--name", name, "--role", role];
+    args.extend(org.into_iter().flat_map(|org| ["--org", org]));
+    args
 }
 
 /// What the server would make of `token`.
@@ -47,16 +47,7 @@ async fn authenticate(database_url: &str, token: &str) -> techconf::auth::Authen
 async fn tokens_are_listed_and_revoked_from_the_command_line() {
     let database = new_database(Backend::Sqlite).await;
     let run = |args: &[&str]| techconf(database.url()).args(args).output().unwrap();
-    let created = run(&[
-        "token",
-        "create",
-        "--name",
-        "ci",
-        "--role",
-        "integrator",
-        "--org",
-        "default",
-    ]);
+    let created = run(&token_create("ci", "integrator", Some("default")));
     assert!(created.status.success());
     let token = String::from_utf8(created.stdout).unwrap().trim().to_owned();
 
@@ -100,60 +91,27 @@ async fn organizations_and_their_tokens_are_created_from_the_command_line() {
         "names are unique"
     );
 
-    let admin = run(&[
-        "token",
-        "create",
-        "--name",
-        "a",
-        "--role",
-        "admin",
-        "--org",
-        "Acme Events",
-    ]);
-    assert!(admin.status.success(), "{admin:?}");
-    match authenticate(database.url(), &stdout(&admin)).await {
-        techconf::auth::Authentication::Authenticated(p) => {
-            assert_eq!(
-                (p.role, p.organization_id),
-                (techconf::domain::Role::Admin, Some(id))
-            );
+    for (name, role, org, expected) in [
+        ("a", "admin", Some("Acme Events"), (Role::Admin, Some(id))),
+        ("ops", "operator", None, (Role::Operator, None)),
+    ] {
+        let created = run(&token_create(name, role, org));
+        assert!(created.status.success(), "{created:?}");
+        match authenticate(database.url(), &stdout(&created)).await {
+            techconf::auth::Authentication::Authenticated(p) => {
+                assert_eq!((p.role, p.organization_id), expected);
+            }
+            other => panic!("{other:?}"),
         }
-        other => panic!("{other:?}"),
-    }
-    let operator = run(&["token", "create", "--name", "ops", "--role", "operator"]);
-    assert!(operator.status.success(), "{operator:?}");
-    match authenticate(database.url(), &stdout(&operator)).await {
-        techconf::auth::Authentication::Authenticated(p) => {
-            assert_eq!(
-                (p.role, p.organization_id),
-                (techconf::domain::Role::Operator, None)
-            );
-        }
-        other => panic!("{other:?}"),
     }
     // An organization role needs its organization; an operator has none; names must exist.
     for args in [
-        &["token", "create", "--name", "x", "--role", "admin"][..],
-        &[
-            "token",
-            "create",
-            "--name",
-            "x",
-            "--role",
-            "operator",
-            "--org",
-            "Acme Events",
-        ],
-        &[
-            "token", "create", "--name", "x", "--role", "admin", "--org", "Nobody",
-        ],
+        token_create("x", "admin", None),
+        token_create("x", "operator", Some("Acme Events")),
+        token_create("x", "admin", Some("Nobody")),
     ] {
-        let out = run(args);
-        assert!(!out.status.success(), "{args:?} was accepted");
-        assert!(
-            String::from_utf8_lossy(&out.stderr).contains("organization"),
-            "{out:?}"
-        );
+        let stderr = refused(database.url(), &[], &args);
+        assert!(stderr.contains("organization"), "{stderr}");
     }
     let listed = stdout(&run(&["org", "list"]));
     assert!(
@@ -165,36 +123,34 @@ async fn organizations_and_their_tokens_are_created_from_the_command_line() {
     assert!(stdout(&off).contains("no send rate limit"), "{off:?}");
 }
 
+/// Runs the binary on `database_url` with `env` and `args`, which it must refuse: what it
+/// wrote to stderr.
+fn refused(database_url: &str, env: &[(&str, &str)], args: &[&str]) -> String {
+    let out = techconf(database_url)
+        .envs(env.iter().copied())
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{args:?} was accepted");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 #[tokio::test]
 async fn bad_configuration_is_refused_naming_the_variable() {
     let database = new_database(Backend::Sqlite).await;
-    let out = techconf(database.url())
-        .env("TECHCONF_LISTEN", "not-an-address")
-        .args(["migrate"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let listen = [("TECHCONF_LISTEN", "not-an-address")];
+    let stderr = refused(database.url(), &listen, &["migrate"]);
     assert!(stderr.contains("TECHCONF_LISTEN"), "{stderr}");
 
-    let out = techconf(database.url())
-        .args(["token", "create", "--name", "x", "--role", "root"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("root"));
+    let stderr = refused(database.url(), &[], &token_create("x", "root", None));
+    assert!(stderr.contains("root"), "{stderr}");
 }
 
 #[tokio::test]
 async fn serve_refuses_a_postgres_database_with_pending_migrations() {
     let database = new_database(Backend::Postgres).await;
-    let out = techconf(database.url())
-        .env("TECHCONF_LISTEN", "127.0.0.1:0")
-        .args(["serve"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let listen = [("TECHCONF_LISTEN", "127.0.0.1:0")];
+    let stderr = refused(database.url(), &listen, &["serve"]);
     assert!(stderr.contains("pending migration"), "{stderr}");
 }
 

@@ -1,7 +1,10 @@
 //! Managing conferences: currency and region, edits, closing and reopening registration.
 use serde_json::json;
 
-use crate::helpers::{TestApp, assert_no_errors, error_code, on_both_backends};
+use crate::helpers::{
+    TestApp, assert_no_errors, assert_update_needs_an_admin_and_a_known_id, error_code,
+    on_both_backends,
+};
 
 on_both_backends!(
     a_conference_has_a_currency_and_an_optional_region,
@@ -61,18 +64,7 @@ async fn an_edit_keeps_registration_open_or_closed_as_it_was(app: TestApp) {
         json!({"id": c, "name": "RustConf 2027", "startsOn": "2027-09-01", "price": 250.0,
                "currency": "EUR", "region": null, "active": false})
     );
-    let integrator = app.token(techconf::domain::Role::Integrator).await;
-    let answer = app
-        .graphql(Some(&integrator), UPDATE, json!({"id": c, "input": input}))
-        .await;
-    assert_eq!(error_code(&answer), Some("FORBIDDEN"), "{answer}");
-    let answer = app
-        .as_admin(
-            UPDATE,
-            json!({"id": uuid::Uuid::now_v7().to_string(), "input": input}),
-        )
-        .await;
-    assert_eq!(error_code(&answer), Some("NOT_FOUND"), "{answer}");
+    assert_update_needs_an_admin_and_a_known_id(&app, UPDATE, &c, &input).await;
 }
 
 async fn closing_stops_registration_and_reopening_resumes_it(app: TestApp) {

@@ -192,6 +192,49 @@ pub fn assert_no_errors(answer: &Value) {
     );
 }
 
+/// An update by id (`mutation` with variables `id` and `input`) that only an admin may make:
+/// an integrator's is `FORBIDDEN`, and an admin's on an id that does not exist `NOT_FOUND`.
+pub async fn assert_update_needs_an_admin_and_a_known_id(
+    app: &TestApp,
+    mutation: &str,
+    id: &str,
+    input: &Value,
+) {
+    let integrator = app.token(Role::Integrator).await;
+    let answer = app
+        .graphql(
+            Some(&integrator),
+            mutation,
+            json!({"id": id, "input": input}),
+        )
+        .await;
+    assert_eq!(error_code(&answer), Some("FORBIDDEN"), "{answer}");
+    let answer = app
+        .as_admin(
+            mutation,
+            json!({"id": uuid::Uuid::now_v7().to_string(), "input": input}),
+        )
+        .await;
+    assert_eq!(error_code(&answer), Some("NOT_FOUND"), "{answer}");
+}
+
+/// A client WebSocket to the API.
+pub type WebSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens `/graphql/ws` of the API at `address` (`http://…`) with the sub-protocol `protocol`.
+pub async fn open_websocket(address: &str, protocol: &str) -> WebSocket {
+    use tokio_tungstenite::tungstenite::{client::IntoClientRequest, http::HeaderValue};
+    let url = format!("{}/graphql/ws", address.replacen("http", "ws", 1));
+    let mut request = url.into_client_request().unwrap();
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        HeaderValue::from_str(protocol).unwrap(),
+    );
+    let (socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    socket
+}
+
 /// Runs a scenario `async fn NAME(app: TestApp)` on SQLite and on PostgreSQL.
 macro_rules! on_both_backends {
     ($($name:ident),+ $(,)?) => {

@@ -4,7 +4,10 @@ use std::collections::HashSet;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_no_errors, error_code, on_both_backends};
+use crate::helpers::{
+    TestApp, assert_no_errors, assert_update_needs_an_admin_and_a_known_id, error_code,
+    on_both_backends,
+};
 
 on_both_backends!(
     search_and_filters_cover_every_column,
@@ -290,23 +293,8 @@ async fn an_edit_is_checked_like_a_registration(app: TestApp) {
         .await;
     assert_eq!(error_code(&answer), Some("CONFLICT"), "{answer}");
 
-    let integrator = app.token(techconf::domain::Role::Integrator).await;
     input["email"] = json!("ana@example.org");
-    let answer = app
-        .graphql(
-            Some(&integrator),
-            UPDATE,
-            json!({"id": ana, "input": input}),
-        )
-        .await;
-    assert_eq!(error_code(&answer), Some("FORBIDDEN"), "{answer}");
-    let answer = app
-        .as_admin(
-            UPDATE,
-            json!({"id": uuid::Uuid::now_v7().to_string(), "input": input}),
-        )
-        .await;
-    assert_eq!(error_code(&answer), Some("NOT_FOUND"), "{answer}");
+    assert_update_needs_an_admin_and_a_known_id(&app, UPDATE, &ana, &input).await;
 }
 
 const REMOVE: &str = "mutation($id: ID!) { removeAttendee(id: $id) }";

@@ -6,13 +6,11 @@ use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use techconf::app::ServeOptions;
 use testkit::smtp::{FakeSmtp, SmtpSink};
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http::HeaderValue};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::tungstenite::Message;
 
 use crate::helpers::{
-    Backend, TestApp, assert_no_errors, emails, insert_attendees, new_database, on_both,
-    settings_for, spawn_app_on,
+    Backend, TestApp, WebSocket, assert_no_errors, emails, insert_attendees, new_database, on_both,
+    open_websocket, settings_for, spawn_app_on,
 };
 use crate::support::serve;
 
@@ -39,7 +37,7 @@ impl Protocol {
 
 /// One subscription on its own connection.
 pub(crate) struct Subscription {
-    socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    socket: WebSocket,
     protocol: Protocol,
 }
 
@@ -66,13 +64,7 @@ impl Subscription {
 
     /// An acknowledged connection without subscriptions.
     async fn connect(address: &str, token: &str, protocol: Protocol) -> Self {
-        let url = format!("{}/graphql/ws", address.replacen("http", "ws", 1));
-        let mut request = url.into_client_request().unwrap();
-        request.headers_mut().insert(
-            "Sec-WebSocket-Protocol",
-            HeaderValue::from_static(protocol.name()),
-        );
-        let (socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+        let socket = open_websocket(address, protocol.name()).await;
         let mut subscription = Self { socket, protocol };
         subscription
             .send(json!({"type": "connection_init", "payload": {"authorization": format!("Bearer {token}")}}))

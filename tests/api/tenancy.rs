@@ -11,14 +11,15 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
+use sea_orm::{ActiveValue::Set, EntityTrait};
 use serde_json::{Value, json};
 use techconf::domain::Role;
-use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http::HeaderValue};
+use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
 use crate::helpers::{
-    Backend, TestApp, assert_no_errors, error_code, insert_attendees, on_both,
-    spawn_multi_tenant_app,
+    Backend, TestApp, WebSocket, assert_no_errors, error_code, insert_attendees, on_both,
+    open_websocket, spawn_multi_tenant_app,
 };
 
 on_both!(
@@ -55,6 +56,12 @@ impl Org {
             self.draft.clone(),
             self.only_email.clone(),
         ]
+    }
+
+    /// A new notification by its admin to its conference: its id.
+    async fn notify_again(&self, app: &TestApp) -> String {
+        app.notify_as(&self.admin, &self.conference, "Again", "Hello")
+            .await
     }
 }
 
@@ -444,15 +451,10 @@ async fn run(app: &TestApp, transport: Transport, token: &str, probe: &Probe) ->
     }
 }
 
-/// One operation on its own `graphql-transport-ws` connection: its first result.
-async fn over_websocket(app: &TestApp, token: &str, probe: &Probe) -> Value {
-    let url = format!("{}/graphql/ws", app.address.replacen("http", "ws", 1));
-    let mut request = url.into_client_request().unwrap();
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        HeaderValue::from_static("graphql-transport-ws"),
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+/// A `graphql-transport-ws` connection with `token`, with the operation `payload` started
+/// on it as "1".
+async fn subscribed(app: &TestApp, token: &str, payload: Value) -> WebSocket {
+    let mut socket = open_websocket(&app.address, "graphql-transport-ws").await;
     let send = |v: Value| Message::text(v.to_string());
     socket
         .send(send(json!({"type": "connection_init",
@@ -460,10 +462,18 @@ async fn over_websocket(app: &TestApp, token: &str, probe: &Probe) -> Value {
         .await
         .unwrap();
     socket
-        .send(send(json!({"id": "1", "type": "subscribe",
-                          "payload": {"query": probe.query, "variables": probe.variables}})))
+        .send(send(
+            json!({"id": "1", "type": "subscribe", "payload": payload}),
+        ))
         .await
         .unwrap();
+    socket
+}
+
+/// One operation on its own `graphql-transport-ws` connection: its first result.
+async fn over_websocket(app: &TestApp, token: &str, probe: &Probe) -> Value {
+    let payload = json!({"query": probe.query, "variables": probe.variables});
+    let mut socket = subscribed(app, token, payload).await;
     loop {
         let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
             .await
@@ -665,31 +675,14 @@ async fn every_field_stays_inside_its_organization(backend: Backend) {
 async fn list_subscriptions_see_only_their_organization(backend: Backend) {
     let app = spawn_multi_tenant_app(backend, false).await;
     let (a, b) = two_organizations(&app).await;
-    let url = format!("{}/graphql/ws", app.address.replacen("http", "ws", 1));
-    let mut request = url.into_client_request().unwrap();
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        HeaderValue::from_static("graphql-transport-ws"),
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    let send = |v: Value| Message::text(v.to_string());
-    socket
-        .send(send(json!({"type": "connection_init",
-                          "payload": {"authorization": format!("Bearer {}", a.integrator)}})))
-        .await
-        .unwrap();
-    socket
-        .send(send(json!({"id": "1", "type": "subscribe",
-            "payload": {"query": "subscription { notificationsChanged { id conference { id } } }"}})))
-        .await
-        .unwrap();
+    let changes =
+        json!({"query": "subscription { notificationsChanged { id conference { id } } }"});
+    let mut socket = subscribed(&app, &a.integrator, changes).await;
     let mut seen = HashMap::new();
     // Until the stream is live: A's notifications until one is seen.
     let mut probes = 0;
     loop {
-        let probe = app
-            .notify_as(&a.admin, &a.conference, "Again", "Hello")
-            .await;
+        let probe = a.notify_again(&app).await;
         probes += 1;
         if next_changes_until(&mut socket, &mut seen, &probe, Duration::from_secs(2)).await {
             break;
@@ -697,12 +690,8 @@ async fn list_subscriptions_see_only_their_organization(backend: Backend) {
         assert!(probes < 10, "the subscription never saw a change");
     }
     // Then B changes first, then A: A's change arrives, B's never did.
-    let b_new = app
-        .notify_as(&b.admin, &b.conference, "Again", "Hello")
-        .await;
-    let a_new = app
-        .notify_as(&a.admin, &a.conference, "Again", "Hello")
-        .await;
+    let b_new = b.notify_again(&app).await;
+    let a_new = a.notify_again(&app).await;
     assert!(
         next_changes_until(&mut socket, &mut seen, &a_new, Duration::from_secs(20)).await,
         "A's own change arrives"
@@ -718,13 +707,10 @@ async fn list_subscriptions_see_only_their_organization(backend: Backend) {
     );
 }
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
 /// Reads `notificationsChanged` events into `seen` until one is of `wanted`; false when
 /// none comes within `wait`.
 async fn next_changes_until(
-    socket: &mut Socket,
+    socket: &mut WebSocket,
     seen: &mut HashMap<String, Value>,
     wanted: &str,
     wait: Duration,
@@ -752,9 +738,7 @@ async fn support_lookup_finds_the_deliveries_of_an_address_in_the_organization(b
     let app = spawn_multi_tenant_app(backend, false).await;
     let (a, b) = two_organizations(&app).await;
     // A second notification in A: the shared address now has two deliveries in A.
-    let second = app
-        .notify_as(&a.admin, &a.conference, "Again", "Hello")
-        .await;
+    let second = a.notify_again(&app).await;
     app.run_jobs_until_finished(&second).await;
     let lookup = "query($e: String!) { deliveriesByEmail(email: $e) { totalCount nodes {
         email status attempts lastError messageId sentAt notificationId
@@ -832,18 +816,7 @@ async fn a_draft_on_another_organizations_conference_is_not_found(backend: Backe
     let (_, _, b_conference) = app.organization_with_conference("Beta").await;
     let draft = save_draft(&app, &a_admin, &a_conference).await;
     let draft_id: Uuid = draft.parse().unwrap();
-    let b_conference_id: Uuid = b_conference.parse().unwrap();
-    use sea_orm::{ActiveValue::Set, EntityTrait};
-    techconf::entity::notification_draft::Entity::update(
-        techconf::entity::notification_draft::ActiveModel {
-            id: Set(draft_id),
-            conference_id: Set(b_conference_id),
-            ..Default::default()
-        },
-    )
-    .exec(&app.db)
-    .await
-    .unwrap();
+    move_draft(&app, draft_id, &b_conference).await;
     for (query, variables) in [
         (
             "query($id: ID!) { notificationDraft(id: $id) { id subject } }",
@@ -872,16 +845,7 @@ async fn a_draft_on_another_organizations_conference_is_not_found(backend: Backe
         .unwrap();
     assert!(row.is_some());
     // Back on A's conference it is A's admin's again.
-    techconf::entity::notification_draft::Entity::update(
-        techconf::entity::notification_draft::ActiveModel {
-            id: Set(draft_id),
-            conference_id: Set(a_conference.parse().unwrap()),
-            ..Default::default()
-        },
-    )
-    .exec(&app.db)
-    .await
-    .unwrap();
+    move_draft(&app, draft_id, &a_conference).await;
     let answer = app
         .graphql(
             Some(&a_admin),
@@ -894,4 +858,18 @@ async fn a_draft_on_another_organizations_conference_is_not_found(backend: Backe
         answer["data"]["notificationDraft"]["subject"],
         "Draft subject"
     );
+}
+
+/// Moves the draft `id` onto `conference` in the database, behind the API's back.
+async fn move_draft(app: &TestApp, id: Uuid, conference: &str) {
+    techconf::entity::notification_draft::Entity::update(
+        techconf::entity::notification_draft::ActiveModel {
+            id: Set(id),
+            conference_id: Set(conference.parse().unwrap()),
+            ..Default::default()
+        },
+    )
+    .exec(&app.db)
+    .await
+    .unwrap();
 }

@@ -9,9 +9,7 @@ export const AudiencePreviewQuery = graphql(`
       count
       attendees(first: $first) {
         nodes {
-          id
-          firstName
-          lastName
+          ...AttendeeName
         }
       }
     }

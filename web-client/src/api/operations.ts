@@ -64,10 +64,25 @@ export const ANONYMOUS = { fetchOptions: {} };
 export const RegisterAttendeeMutation = graphql(`
   mutation RegisterAttendee($input: RegisterAttendeeInput!) {
     registerAttendee(input: $input) {
-      id
-      firstName
-      lastName
+      ...AttendeeName
     }
+  }
+`);
+
+/** What a cursor-paged list needs to ask for the page after this one. */
+export const NextPageFragment = graphql(`
+  fragment NextPage on PageInfo {
+    hasNextPage
+    endCursor
+  }
+`);
+
+/** An attendee as a list or a notice names them. */
+export const AttendeeNameFragment = graphql(`
+  fragment AttendeeName on Attendee {
+    id
+    firstName
+    lastName
   }
 `);
 
@@ -101,8 +116,7 @@ export const AttendeesQuery = graphql(`
     ) {
       totalCount
       pageInfo {
-        hasNextPage
-        endCursor
+        ...NextPage
       }
       nodes {
         ...AttendeeRow
@@ -181,24 +195,30 @@ export const CreateNotificationMutation = graphql(`
   }
 `);
 
+/** Where a notification's sending stands: what lists show, and what each sending control returns. */
+export const NotificationCountsFragment = graphql(`
+  fragment NotificationCounts on Notification {
+    id
+    status
+    total
+    sent
+    failed
+    cancelled
+    pending
+  }
+`);
+
 export const NotificationsQuery = graphql(`
   query Notifications($conferenceId: ID, $first: Int!, $after: String) {
     notifications(conferenceId: $conferenceId, first: $first, after: $after) {
       totalCount
       pageInfo {
-        hasNextPage
-        endCursor
+        ...NextPage
       }
       nodes {
-        id
+        ...NotificationCounts
         name
         subject
-        status
-        total
-        sent
-        failed
-        cancelled
-        pending
         submittedAt
         completedAt
         sendAt
@@ -210,18 +230,12 @@ export const NotificationsQuery = graphql(`
 export const NotificationQuery = graphql(`
   query Notification($id: ID!) {
     notification(id: $id) {
-      id
+      ...NotificationCounts
       name
       subject
       message
-      status
-      total
-      sent
-      failed
-      cancelled
       suppressed
       bounced
-      pending
       submittedAt
       startedAt
       completedAt
@@ -233,6 +247,19 @@ export const NotificationQuery = graphql(`
   }
 `);
 
+/** A delivery as the tables of recipients show it (see `DeliveryTable`). */
+export const DeliveryRowFragment = graphql(`
+  fragment DeliveryRow on Delivery {
+    id
+    email
+    attempts
+    lastError
+    attendee {
+      ...AttendeeName
+    }
+  }
+`);
+
 export const FailedDeliveriesQuery = graphql(`
   query FailedDeliveries($id: ID!, $status: DeliveryStatus!, $first: Int!, $after: String) {
     notification(id: $id) {
@@ -240,20 +267,11 @@ export const FailedDeliveriesQuery = graphql(`
       deliveries(status: $status, first: $first, after: $after) {
         totalCount
         pageInfo {
-          hasNextPage
-          endCursor
+          ...NextPage
         }
         nodes {
-          id
-          email
-          attempts
-          lastError
+          ...DeliveryRow
           nextAttemptAt
-          attendee {
-            id
-            firstName
-            lastName
-          }
         }
       }
     }
@@ -268,21 +286,12 @@ export const DeliveryLogQuery = graphql(`
       deliveries(status: $status, search: $search, first: $first, after: $after) {
         totalCount
         pageInfo {
-          hasNextPage
-          endCursor
+          ...NextPage
         }
         nodes {
-          id
-          email
+          ...DeliveryRow
           status
-          attempts
-          lastError
           sentAt
-          attendee {
-            id
-            firstName
-            lastName
-          }
         }
       }
     }
@@ -294,9 +303,7 @@ export const PreviewRecipientsQuery = graphql(`
   query PreviewRecipients($conferenceId: ID!) {
     attendees(conferenceId: $conferenceId, first: 50) {
       nodes {
-        id
-        firstName
-        lastName
+        ...AttendeeName
         email
       }
     }
@@ -307,13 +314,7 @@ export const PreviewRecipientsQuery = graphql(`
 export const PauseNotificationMutation = graphql(`
   mutation PauseNotification($id: ID!) {
     pauseNotification(id: $id) {
-      id
-      status
-      total
-      sent
-      failed
-      cancelled
-      pending
+      ...NotificationCounts
     }
   }
 `);
@@ -321,13 +322,7 @@ export const PauseNotificationMutation = graphql(`
 export const ResumeNotificationMutation = graphql(`
   mutation ResumeNotification($id: ID!) {
     resumeNotification(id: $id) {
-      id
-      status
-      total
-      sent
-      failed
-      cancelled
-      pending
+      ...NotificationCounts
     }
   }
 `);
@@ -335,13 +330,7 @@ export const ResumeNotificationMutation = graphql(`
 export const CancelNotificationMutation = graphql(`
   mutation CancelNotification($id: ID!) {
     cancelNotification(id: $id) {
-      id
-      status
-      total
-      sent
-      failed
-      cancelled
-      pending
+      ...NotificationCounts
     }
   }
 `);
@@ -354,13 +343,7 @@ export const RetryFailedDeliveriesMutation = graphql(`
       skippedBounced
       skippedSuppressed
       notification {
-        id
-        status
-        total
-        sent
-        failed
-        cancelled
-        pending
+        ...NotificationCounts
       }
     }
   }
@@ -413,9 +396,7 @@ export const NotificationsChangedSubscription = graphql(`
 export const AttendeeRegisteredSubscription = graphql(`
   subscription AttendeeRegistered($conferenceId: ID!) {
     attendeeRegistered(conferenceId: $conferenceId) {
-      id
-      firstName
-      lastName
+      ...AttendeeName
     }
   }
 `);
@@ -451,8 +432,7 @@ export const DeliveriesByEmailQuery = graphql(`
     deliveriesByEmail(email: $email, first: $first, after: $after) {
       totalCount
       pageInfo {
-        hasNextPage
-        endCursor
+        ...NextPage
       }
       nodes {
         id

@@ -1,7 +1,18 @@
-// The fields of an attendee, laid out as the registration form has them: shared by the
-// public form and the admin's editor, so both ask for the same things with the same limits.
+// The fields of an attendee, laid out as the registration form has them, and their checks:
+// shared by the public form and the admin's editor, so both ask for the same things with
+// the same limits.
 import type { ReactNode } from 'react';
-import { LONG_TEXT_MAX, NAME_MAX, type RegistrationField } from '../lib/validation';
+import {
+  LONG_TEXT_MAX,
+  NAME_MAX,
+  registrationFieldOrder,
+  registrationFields,
+  validateRegistration,
+  validateRegistrationField,
+  type RegistrationField,
+  type RegistrationForm,
+} from '../lib/validation';
+import { useFormErrors } from './ErrorSummary';
 import { TextAreaField, TextField } from './Field';
 
 
@@ -37,4 +48,19 @@ export function AttendeeFields({ field, rows = 3 }: { field(name: RegistrationFi
       <TextAreaField {...field('comments')} rows={rows} max={LONG_TEXT_MAX} />
     </>
   );
+}
+
+/**
+ * The errors of a form of attendee fields (see `useFormErrors`; a conflict is a taken email),
+ * with `checkAll` to check every field before sending and `recheck` to check one again as
+ * it changes. `id` gives each field's control.
+ */
+export function useAttendeeErrors(id: (field: RegistrationField) => string) {
+  const form = useFormErrors(registrationFieldOrder, (f) => registrationFields[f].label, id, { conflictField: 'email' });
+  return {
+    ...form,
+    checkAll: (values: RegistrationForm) => form.check(validateRegistration(values)),
+    recheck: (field: RegistrationField, value: string) =>
+      form.setErrors((e) => ({ ...e, [field]: validateRegistrationField(field, value) })),
+  };
 }

@@ -12,7 +12,8 @@ import { useDebounced, useThrottled } from '../hooks/common';
 import { useCursorPager } from '../hooks/useCursorPager';
 import { LIVE_REFETCH_MS } from '../hooks/live';
 import { formatDateTime, plural } from '../lib/format';
-import { Alert, Loading, Pager } from './ui';
+import { SearchField } from './Field';
+import { Alert, ConnectionPager, Loading } from './ui';
 
 export const LOG_PAGE_SIZE = 25;
 /** The server's limit on a search term. */
@@ -74,18 +75,15 @@ export function DeliveryLog({ id, version }: { id: string; version: string }) {
     <section className="card delivery-log" aria-labelledby="delivery-log-heading">
       <h2 id="delivery-log-heading">Delivery log</h2>
       <div className="toolbar">
-        <div className="field field--inline">
-          <label htmlFor="delivery-search">Recipient</label>
-          <input
-            id="delivery-search"
-            type="search"
-            value={searchText}
-            maxLength={SEARCH_MAX}
-            onChange={(e) => setSearchText(e.target.value)}
-            placeholder="Email or name"
-            aria-describedby="delivery-log-result"
-          />
-        </div>
+        <SearchField
+          id="delivery-search"
+          label="Recipient"
+          value={searchText}
+          maxLength={SEARCH_MAX}
+          onChange={setSearchText}
+          placeholder="Email or name"
+          resultId="delivery-log-result"
+        />
         <div className="field field--inline">
           <label htmlFor="delivery-status">Status</label>
           <select id="delivery-status" value={status} onChange={(e) => setStatus(e.target.value as DeliveryStatus | '')}>
@@ -119,16 +117,7 @@ export function DeliveryLog({ id, version }: { id: string; version: string }) {
         <p className="empty">{narrowed ? 'No recipient matches.' : 'No recipients yet: the worker plans them when sending starts.'}</p>
       )}
       {page && page.nodes.length > 0 && <DeliveryTable deliveries={page.nodes} testId="delivery-log" busy={fetching} />}
-      {page && (page.pageInfo.hasNextPage || pager.page > 1) && (
-        <Pager
-          label="Delivery log pages"
-          page={pager.page}
-          hasNext={page.pageInfo.hasNextPage}
-          onPrevious={pager.previous}
-          onNext={() => pager.next(page.pageInfo.endCursor)}
-          busy={fetching}
-        />
-      )}
+      {page && <ConnectionPager label="Delivery log pages" pager={pager} pageInfo={page.pageInfo} busy={fetching} />}
     </section>
   );
 }

@@ -1,7 +1,9 @@
 // One summary of what stops a form from being sent, at its top: a title, then each problem
 // as a link to the field it concerns (general problems without a link). It is the form's
 // one alert: the messages next to the fields repeat the detail without announcing it again.
+import type { CombinedError } from '@urql/core';
 import { useCallback, useEffect, useId, useRef, useState, type MouseEvent } from 'react';
+import { errorSummary, formErrors } from '../api/errors';
 
 export interface SummaryItem {
   /** The id of the field's control; none for a problem with the whole form. */
@@ -38,6 +40,41 @@ export function useErrorSummary() {
   const show = useCallback((items: SummaryItem[]) => setState((s) => ({ items, attempt: s.attempt + 1 })), []);
   const clear = useCallback(() => setState((s) => (s.items.length ? { ...s, items: [] } : s)), []);
   return { items: state.items, attempt: state.attempt, show, clear };
+}
+
+/**
+ * A form's field errors and its summary (`summaryProps` for its `ErrorSummary`). `check`
+ * starts a submission with the form's own checks and says whether they passed; `refused`
+ * shows what the server refused, each error next to its field, or all it said when none
+ * concerns a field. `id` gives each field's control.
+ */
+export function useFormErrors<F extends string>(
+  order: readonly F[],
+  label: (field: F) => string,
+  id: (field: F) => string,
+  options: { conflictField?: F } = {},
+) {
+  const [errors, setErrors] = useState<Partial<Record<F, string>>>({});
+  const summary = useErrorSummary();
+  const show = (fieldErrors: Partial<Record<F, string>>, general: string[] = []) =>
+    summary.show(summaryItems(fieldErrors, order, label, id, general));
+  const check = (local: Partial<Record<F, string>>): boolean => {
+    summary.clear();
+    setErrors(local);
+    if (!order.some((f) => local[f])) return true;
+    show(local);
+    return false;
+  };
+  const refused = (error: CombinedError | undefined) => {
+    const mapped = formErrors(error, order, options);
+    setErrors(mapped.fields);
+    show(
+      mapped.fields,
+      mapped.general.length || Object.keys(mapped.fields).length ? mapped.general : [errorSummary(error)],
+    );
+  };
+  const summaryProps = { items: summary.items, attempt: summary.attempt, fieldErrors: errors };
+  return { errors, setErrors, summary, summaryProps, check, refused };
 }
 
 export function ErrorSummary({

@@ -55,28 +55,36 @@ function describedBy(id: string, error?: string, hint?: ReactNode): string | und
   return ids.length ? ids.join(' ') : undefined;
 }
 
+type FramedControlProps = Omit<FieldFrameProps, 'children' | 'counter'> & { max?: number; value?: unknown };
+
+/**
+ * Splits a text control's props between its frame (with a counter where there is a `max`)
+ * and the control itself, which also gets the attributes that tie it to its label, hint and
+ * error; the caller's own attributes come last and win.
+ */
+function framed<P extends FramedControlProps>({ id, label, required, error, hint, max, ...control }: P) {
+  const value = typeof control.value === 'string' ? control.value : '';
+  return {
+    frame: { id, label, required, error, hint, ...(max ? { counter: { value, max } } : {}) },
+    control: {
+      id,
+      name: id,
+      'aria-required': required || undefined,
+      'aria-invalid': error ? true : undefined,
+      'aria-describedby': describedBy(id, error, hint),
+      ...control,
+    },
+  };
+}
+
 type TextFieldProps = Omit<FieldFrameProps, 'children' | 'counter'> &
   Omit<InputHTMLAttributes<HTMLInputElement>, 'id' | 'required'> & { max?: number; ref?: Ref<HTMLInputElement> };
 
-export function TextField({ id, label, required, error, hint, max, ...input }: TextFieldProps) {
-  const value = typeof input.value === 'string' ? input.value : '';
+export function TextField(props: TextFieldProps) {
+  const { frame, control } = framed(props);
   return (
-    <FieldFrame
-      id={id}
-      label={label}
-      required={required}
-      error={error}
-      hint={hint}
-      {...(max ? { counter: { value, max } } : {})}
-    >
-      <input
-        id={id}
-        name={id}
-        aria-required={required || undefined}
-        aria-invalid={error ? true : undefined}
-        aria-describedby={describedBy(id, error, hint)}
-        {...input}
-      />
+    <FieldFrame {...frame}>
+      <input {...control} />
     </FieldFrame>
   );
 }
@@ -84,25 +92,45 @@ export function TextField({ id, label, required, error, hint, max, ...input }: T
 type TextAreaFieldProps = Omit<FieldFrameProps, 'children' | 'counter'> &
   Omit<TextareaHTMLAttributes<HTMLTextAreaElement>, 'id' | 'required'> & { max?: number; ref?: Ref<HTMLTextAreaElement> };
 
-export function TextAreaField({ id, label, required, error, hint, max, ...textarea }: TextAreaFieldProps) {
-  const value = typeof textarea.value === 'string' ? textarea.value : '';
+export function TextAreaField(props: TextAreaFieldProps) {
+  const { frame, control } = framed(props);
   return (
-    <FieldFrame
-      id={id}
-      label={label}
-      required={required}
-      error={error}
-      hint={hint}
-      {...(max ? { counter: { value, max } } : {})}
-    >
-      <textarea
-        id={id}
-        name={id}
-        aria-required={required || undefined}
-        aria-invalid={error ? true : undefined}
-        aria-describedby={describedBy(id, error, hint)}
-        {...textarea}
-      />
+    <FieldFrame {...frame}>
+      <textarea {...control} />
     </FieldFrame>
+  );
+}
+
+/** A search box with its label beside it, as toolbars have it; `resultId` names the text that reports what it found. */
+export function SearchField({
+  id,
+  label,
+  value,
+  onChange,
+  placeholder,
+  resultId,
+  maxLength,
+}: {
+  id: string;
+  label: string;
+  value: string;
+  onChange(value: string): void;
+  placeholder: string;
+  resultId: string;
+  maxLength?: number;
+}) {
+  return (
+    <div className="field field--inline">
+      <label htmlFor={id}>{label}</label>
+      <input
+        id={id}
+        type="search"
+        value={value}
+        maxLength={maxLength}
+        onChange={(e) => onChange(e.target.value)}
+        placeholder={placeholder}
+        aria-describedby={resultId}
+      />
+    </div>
   );
 }

@@ -1,5 +1,6 @@
 import { useEffect, useRef, type ReactNode } from 'react';
 import type { ConnectionSnapshot } from '../api/ws';
+import type { CursorPager } from '../hooks/useCursorPager';
 import { statusLabel, type NotificationStatus } from '../lib/progress';
 
 export function Alert({
@@ -89,6 +90,72 @@ export function Pager({
         Next →
       </button>
     </nav>
+  );
+}
+
+/** The pager of a cursor-paged list, once it has more than one page. */
+export function ConnectionPager({
+  label,
+  pager,
+  pageInfo,
+  busy,
+}: {
+  label: string;
+  pager: CursorPager;
+  pageInfo: { hasNextPage: boolean; endCursor: string | null };
+  busy?: boolean;
+}) {
+  if (!pageInfo.hasNextPage && pager.page <= 1) return null;
+  return (
+    <Pager
+      label={label}
+      page={pager.page}
+      hasNext={pageInfo.hasNextPage}
+      onPrevious={pager.previous}
+      onNext={() => pager.next(pageInfo.endCursor)}
+      busy={busy}
+    />
+  );
+}
+
+/** A form's buttons: the submit, which says `busyLabel` and is disabled while `busy`, and Cancel if `onCancel` is given. */
+export function FormActions({
+  busy,
+  busyLabel,
+  submitLabel,
+  onCancel,
+}: {
+  busy: boolean;
+  busyLabel: string;
+  submitLabel: string;
+  onCancel?(): void;
+}) {
+  return (
+    <div className="actions">
+      <button type="submit" className="button button--primary" disabled={busy}>
+        {busy ? busyLabel : submitLabel}
+      </button>
+      {onCancel && (
+        <button type="button" className="button button--secondary" onClick={() => onCancel()}>
+          Cancel
+        </button>
+      )}
+    </div>
+  );
+}
+
+/** A table's header row: one column heading for each label. */
+export function ColumnHeadings({ labels }: { labels: readonly string[] }) {
+  return (
+    <thead>
+      <tr>
+        {labels.map((label) => (
+          <th key={label} scope="col">
+            {label}
+          </th>
+        ))}
+      </tr>
+    </thead>
   );
 }
 

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { buildSchema, isInputObjectType, isNonNullType } from 'graphql';
 import { describe, expect, it } from 'vitest';
+import { adaRegistration } from '../test/fixtures';
 import {
   charCount,
   checkEmail,
@@ -14,16 +15,7 @@ import {
   validateRegistrationField,
 } from './validation';
 
-const valid = {
-  ...emptyRegistration,
-  firstName: 'Ada',
-  lastName: 'Lovelace',
-  email: 'ada@example.org',
-  jobPosition: 'Engineer',
-  company: 'Analytical Engines',
-  city: 'London',
-  state: 'LDN',
-};
+const valid = { ...emptyRegistration, ...adaRegistration };
 
 describe('registration fields', () => {
   it('are the fields of RegisterAttendeeInput in schema.graphql, optional where it is nullable', () => {

@@ -2,24 +2,14 @@
 // the server checks them, with the server's errors shown next to the field they concern.
 import { useRef, useState, type FormEvent } from 'react';
 import { useMutation, useQuery } from 'urql';
-import { errorSummary, formErrors, isUnknownId } from '../api/errors';
+import { errorSummary, isUnknownId } from '../api/errors';
 import { ANONYMOUS, PublicConferenceQuery, RegisterAttendeeMutation } from '../api/operations';
-import { AttendeeFields } from '../components/AttendeeFields';
-import { ErrorSummary, summaryItems, useErrorSummary } from '../components/ErrorSummary';
-import { Alert, Loading, PageHeading } from '../components/ui';
+import { AttendeeFields, useAttendeeErrors } from '../components/AttendeeFields';
+import { ErrorSummary } from '../components/ErrorSummary';
+import { Alert, FormActions, Loading, PageHeading } from '../components/ui';
 import { usePageTitle } from '../hooks/common';
 import { formatDate, formatPrice } from '../lib/format';
-import {
-  emptyRegistration,
-  registrationFieldOrder,
-  registrationFields,
-  registrationInput,
-  validateRegistration,
-  validateRegistrationField,
-  type FieldErrors,
-  type RegistrationField,
-  type RegistrationForm,
-} from '../lib/validation';
+import { emptyRegistration, registrationFields, registrationInput, type RegistrationField, type RegistrationForm } from '../lib/validation';
 import { Link } from '../router';
 
 export function Register({ conferenceId }: { conferenceId: string }) {
@@ -77,53 +67,34 @@ const hints: Partial<Record<RegistrationField, string>> = {
 
 export function RegistrationFormView({ conferenceId, conferenceName }: { conferenceId: string; conferenceName: string }) {
   const [form, setForm] = useState<RegistrationForm>(emptyRegistration);
-  const [errors, setErrors] = useState<FieldErrors<RegistrationField>>({});
-  const summary = useErrorSummary();
+  const { errors, setErrors, summary, summaryProps, checkAll, recheck, refused } = useAttendeeErrors((f) => f);
   const [submitted, setSubmitted] = useState(false);
   const [done, setDone] = useState<{ firstName: string; email: string } | null>(null);
   const [result, register] = useMutation(RegisterAttendeeMutation);
   const formRef = useRef<HTMLFormElement>(null);
   const doneRef = useRef<HTMLHeadingElement>(null);
 
-  const showSummary = (fieldErrors: FieldErrors<RegistrationField>, general: string[] = []) =>
-    summary.show(summaryItems(fieldErrors, registrationFieldOrder, (f) => registrationFields[f].label, (f) => f, general));
-
   const update = (field: RegistrationField, value: string) => {
     setForm((f) => ({ ...f, [field]: value }));
     // Once a field has shown an error, re-check it as the person types.
-    if (errors[field] || submitted) {
-      setErrors((e) => ({ ...e, [field]: validateRegistrationField(field, value) }));
-    }
+    if (errors[field] || submitted) recheck(field, value);
   };
 
   const onBlur = (field: RegistrationField) => {
-    if (form[field].trim() !== '') {
-      setErrors((e) => ({ ...e, [field]: validateRegistrationField(field, form[field]) }));
-    }
+    if (form[field].trim() !== '') recheck(field, form[field]);
   };
 
   const onSubmit = async (event: FormEvent) => {
     event.preventDefault();
     setSubmitted(true);
-    summary.clear();
-    const local = validateRegistration(form);
-    setErrors(local);
-    if (registrationFieldOrder.some((f) => local[f])) {
-      showSummary(local);
-      return;
-    }
+    if (!checkAll(form)) return;
     const response = await register({ input: registrationInput(conferenceId, form) });
     if (response.data?.registerAttendee) {
       setDone({ firstName: response.data.registerAttendee.firstName, email: form.email.trim() });
       requestAnimationFrame(() => doneRef.current?.focus());
       return;
     }
-    const mapped = formErrors(response.error, registrationFieldOrder, { conflictField: 'email' });
-    setErrors(mapped.fields);
-    showSummary(
-      mapped.fields,
-      mapped.general.length || Object.keys(mapped.fields).length ? mapped.general : [errorSummary(response.error)],
-    );
+    refused(response.error);
   };
 
   const again = () => {
@@ -176,18 +147,9 @@ export function RegistrationFormView({ conferenceId, conferenceName }: { confere
         Fields marked <span aria-hidden="true">*</span>
         <span className="visually-hidden">as required</span> are required.
       </p>
-      <ErrorSummary
-        title="We could not register you"
-        items={summary.items}
-        attempt={summary.attempt}
-        fieldErrors={errors}
-      />
+      <ErrorSummary title="We could not register you" {...summaryProps} />
       <AttendeeFields field={(name) => text(name, hints[name] ? { hint: hints[name] } : {})} />
-      <div className="actions">
-        <button type="submit" className="button button--primary" disabled={result.fetching}>
-          {result.fetching ? 'Registering…' : 'Register'}
-        </button>
-      </div>
+      <FormActions busy={result.fetching} busyLabel="Registering…" submitLabel="Register" />
     </form>
   );
 }

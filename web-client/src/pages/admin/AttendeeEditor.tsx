@@ -2,20 +2,11 @@
 // errors (a taken email, say) next to the field they concern.
 import { useRef, useState, type FormEvent } from 'react';
 import { useMutation } from 'urql';
-import { errorSummary, formErrors } from '../../api/errors';
 import { UpdateAttendeeMutation } from '../../api/operations';
-import { AttendeeFields } from '../../components/AttendeeFields';
-import { ErrorSummary, summaryItems, useErrorSummary } from '../../components/ErrorSummary';
-import {
-  registrationFieldOrder,
-  registrationFields,
-  registrationInput,
-  validateRegistration,
-  validateRegistrationField,
-  type FieldErrors,
-  type RegistrationField,
-  type RegistrationForm,
-} from '../../lib/validation';
+import { AttendeeFields, useAttendeeErrors } from '../../components/AttendeeFields';
+import { ErrorSummary } from '../../components/ErrorSummary';
+import { FormActions } from '../../components/ui';
+import { registrationFields, registrationInput, type RegistrationField, type RegistrationForm } from '../../lib/validation';
 
 export interface EditableAttendee {
   id: string;
@@ -43,28 +34,17 @@ export function AttendeeEditor({
     interests: attendee.interests ?? '',
     comments: attendee.comments ?? '',
   });
-  const [errors, setErrors] = useState<FieldErrors<RegistrationField>>({});
-  const summary = useErrorSummary();
+  const { errors, summaryProps, checkAll, recheck, refused } = useAttendeeErrors((f) => `edit-${f}`);
   const [result, update] = useMutation(UpdateAttendeeMutation);
   const formRef = useRef<HTMLFormElement>(null);
-  const showSummary = (fieldErrors: FieldErrors<RegistrationField>, general: string[] = []) =>
-    summary.show(summaryItems(fieldErrors, registrationFieldOrder, (f) => registrationFields[f].label, (f) => `edit-${f}`, general));
 
   const onSubmit = async (event: FormEvent) => {
     event.preventDefault();
-    summary.clear();
-    const local = validateRegistration(form);
-    setErrors(local);
-    if (registrationFieldOrder.some((f) => local[f])) return showSummary(local);
+    if (!checkAll(form)) return;
     const { conferenceId: _, ...input } = registrationInput('', form);
     const response = await update({ id: attendee.id, input });
     if (response.data?.updateAttendee) return onDone(true);
-    const mapped = formErrors(response.error, registrationFieldOrder, { conflictField: 'email' });
-    setErrors(mapped.fields);
-    showSummary(
-      mapped.fields,
-      mapped.general.length || Object.keys(mapped.fields).length ? mapped.general : [errorSummary(response.error)],
-    );
+    refused(response.error);
   };
 
   const field = (name: RegistrationField) => ({
@@ -75,7 +55,7 @@ export function AttendeeEditor({
     onChange: (e: { target: { value: string } }) => {
       const value = e.target.value;
       setForm((f) => ({ ...f, [name]: value }));
-      if (errors[name]) setErrors((x) => ({ ...x, [name]: validateRegistrationField(name, value) }));
+      if (errors[name]) recheck(name, value);
     },
   });
 
@@ -84,21 +64,9 @@ export function AttendeeEditor({
       <h2 id="edit-heading" tabIndex={-1}>
         Edit {attendee.firstName} {attendee.lastName}
       </h2>
-      <ErrorSummary
-        title="The changes were not saved"
-        items={summary.items}
-        attempt={summary.attempt}
-        fieldErrors={errors}
-      />
+      <ErrorSummary title="The changes were not saved" {...summaryProps} />
       <AttendeeFields field={field} rows={2} />
-      <div className="actions">
-        <button type="submit" className="button button--primary" disabled={result.fetching}>
-          {result.fetching ? 'Saving…' : 'Save changes'}
-        </button>
-        <button type="button" className="button button--secondary" onClick={() => onDone(false)}>
-          Cancel
-        </button>
-      </div>
+      <FormActions busy={result.fetching} busyLabel="Saving…" submitLabel="Save changes" onCancel={() => onDone(false)} />
     </form>
   );
 }

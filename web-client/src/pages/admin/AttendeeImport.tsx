@@ -5,7 +5,7 @@ import { useMutation } from 'urql';
 import { errorSummary } from '../../api/errors';
 import { ImportAttendeesMutation } from '../../api/operations';
 import type { ImportAttendeesMutation as ImportResult } from '../../gql/graphql';
-import { Alert } from '../../components/ui';
+import { Alert, ColumnHeadings } from '../../components/ui';
 import { plural } from '../../lib/format';
 
 type Report = ImportResult['importAttendees'];
@@ -106,14 +106,7 @@ export function AttendeeImport({ conferenceId, onImported }: { conferenceId: str
         <div className="table-wrap">
           <table className="table table--stack" data-testid="import-rejections">
             <caption className="visually-hidden">Rejected rows</caption>
-            <thead>
-              <tr>
-                <th scope="col">Line</th>
-                <th scope="col">Email</th>
-                <th scope="col">Field</th>
-                <th scope="col">Problem</th>
-              </tr>
-            </thead>
+            <ColumnHeadings labels={['Line', 'Email', 'Field', 'Problem']} />
             <tbody>
               {report.rejected.map((r) => (
                 <tr key={`${r.line}-${r.field}`}>

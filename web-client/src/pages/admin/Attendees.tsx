@@ -7,6 +7,7 @@ import { errorSummary } from '../../api/errors';
 import { AttendeesQuery, RemoveAttendeeMutation } from '../../api/operations';
 import { useToken, useViewer } from '../../auth/session';
 import type { AttendeeSortField } from '../../gql/graphql';
+import { SearchField } from '../../components/Field';
 import { Alert, Loading, PageHeading } from '../../components/ui';
 import { useDebounced, usePageTitle } from '../../hooks/common';
 import { useLiveAttendeeCount } from '../../hooks/live';
@@ -177,17 +178,14 @@ export function Attendees({ conferenceId }: { conferenceId: string }) {
         Attendees
       </PageHeading>
       <div className="toolbar">
-        <div className="field field--inline">
-          <label htmlFor="attendee-search">Search</label>
-          <input
-            id="attendee-search"
-            type="search"
-            value={searchText}
-            onChange={(e) => setSearchText(e.target.value)}
-            placeholder="Name, email, company, position, city, state"
-            aria-describedby="search-result"
-          />
-        </div>
+        <SearchField
+          id="attendee-search"
+          label="Search"
+          value={searchText}
+          onChange={setSearchText}
+          placeholder="Name, email, company, position, city, state"
+          resultId="search-result"
+        />
         <p id="search-result" className="muted" role="status" data-testid="search-result">
           {page && !fetching && shownSearch
             ? `${plural(page.totalCount, 'match', 'matches')} for “${shownSearch}”`

@@ -25,7 +25,7 @@ import { SendLater } from '../../components/SendLater';
 import { SendTest } from '../../components/SendTest';
 import type { AudienceInput } from '../../lib/campaign';
 import { formatDateTime } from '../../lib/format';
-import { Alert, Loading, PageHeading } from '../../components/ui';
+import { Alert, FormActions, Loading, PageHeading } from '../../components/ui';
 import { useDebounced, usePageTitle } from '../../hooks/common';
 import { useDraftAutosave, type DraftSaveState } from '../../hooks/useDraftAutosave';
 import { formatTime, newIdempotencyKey, plural } from '../../lib/format';
@@ -400,11 +400,7 @@ export function Compose({
           <SendLater value={sendAt} onChange={setSendAt} error={sendAtError} />
           <AudienceBuilder conferenceId={conferenceId} onChange={setAudience} />
           <SendTest conferenceId={conferenceId} subject={subject} message={message} />
-          <div className="actions">
-            <button type="submit" className="button button--primary" disabled={checking}>
-              {checking ? 'Checking…' : 'Review and send…'}
-            </button>
-          </div>
+          <FormActions busy={checking} busyLabel="Checking…" submitLabel="Review and send…" />
         </form>
         <Preview conferenceId={conferenceId} subject={subject} message={message} />
       </div>

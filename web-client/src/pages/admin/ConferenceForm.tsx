@@ -2,10 +2,10 @@
 // optional region. The server checks everything again; its errors land next to the field.
 import { useState, type FormEvent } from 'react';
 import { useMutation } from 'urql';
-import { errorSummary, formErrors } from '../../api/errors';
 import { CreateConferenceMutation, UpdateConferenceMutation } from '../../api/operations';
 import { TextField } from '../../components/Field';
-import { ErrorSummary, summaryItems, useErrorSummary } from '../../components/ErrorSummary';
+import { ErrorSummary, useFormErrors } from '../../components/ErrorSummary';
+import { FormActions } from '../../components/ui';
 
 export interface ConferenceValues {
   id?: string;
@@ -50,24 +50,15 @@ export function ConferenceForm({ conference, onDone }: { conference?: Conference
     address: conference?.address ?? '',
     region: conference?.region ?? '',
   });
-  const [errors, setErrors] = useState<Partial<Record<Field, string>>>({});
-  const summary = useErrorSummary();
   const [created, create] = useMutation(CreateConferenceMutation);
   const [updated, update] = useMutation(UpdateConferenceMutation);
   const busy = created.fetching || updated.fetching;
   const prefix = conference?.id ? `conference-${conference.id}` : 'new-conference';
-  const showSummary = (fieldErrors: Partial<Record<Field, string>>, general: string[] = []) =>
-    summary.show(summaryItems(fieldErrors, order, (f) => labels[f], (f) => `${prefix}-${f}`, general));
+  const { errors, summaryProps, check, refused } = useFormErrors(order, (f) => labels[f], (f) => `${prefix}-${f}`);
 
   const onSubmit = async (event: FormEvent) => {
     event.preventDefault();
-    summary.clear();
-    const local = checkConference(form);
-    setErrors(local);
-    if (order.some((f) => local[f])) {
-      showSummary(local);
-      return;
-    }
+    if (!check(checkConference(form))) return;
     const input = {
       name: form.name.trim(),
       startsOn: form.startsOn,
@@ -78,12 +69,7 @@ export function ConferenceForm({ conference, onDone }: { conference?: Conference
     };
     const response = conference?.id ? await update({ id: conference.id, input }) : await create({ input });
     if (response.data) return onDone(true);
-    const mapped = formErrors(response.error, order);
-    setErrors(mapped.fields);
-    showSummary(
-      mapped.fields,
-      mapped.general.length || Object.keys(mapped.fields).length ? mapped.general : [errorSummary(response.error)],
-    );
+    refused(response.error);
   };
 
   const field = (name: Field, label: string) => ({
@@ -99,12 +85,7 @@ export function ConferenceForm({ conference, onDone }: { conference?: Conference
 
   return (
     <form className="card form" onSubmit={onSubmit} noValidate aria-label={conference?.id ? `Edit ${conference.name}` : 'New conference'}>
-      <ErrorSummary
-        title={conference?.id ? 'The changes were not saved' : 'The conference was not created'}
-        items={summary.items}
-        attempt={summary.attempt}
-        fieldErrors={errors}
-      />
+      <ErrorSummary title={conference?.id ? 'The changes were not saved' : 'The conference was not created'} {...summaryProps} />
       <TextField {...field('name', labels.name)} required />
       <div className="grid-2">
         <TextField {...field('startsOn', labels.startsOn)} type="date" required />
@@ -115,14 +96,12 @@ export function ConferenceForm({ conference, onDone }: { conference?: Conference
         <TextField {...field('currency', labels.currency)} hint="ISO code, e.g. EUR, USD, GBP" maxLength={3} required />
       </div>
       <TextField {...field('region', labels.region)} hint="Leave empty where the address has none." />
-      <div className="actions">
-        <button type="submit" className="button button--primary" disabled={busy}>
-          {busy ? 'Saving…' : conference?.id ? 'Save conference' : 'Create conference'}
-        </button>
-        <button type="button" className="button button--secondary" onClick={() => onDone(false)}>
-          Cancel
-        </button>
-      </div>
+      <FormActions
+        busy={busy}
+        busyLabel="Saving…"
+        submitLabel={conference?.id ? 'Save conference' : 'Create conference'}
+        onCancel={() => onDone(false)}
+      />
     </form>
   );
 }

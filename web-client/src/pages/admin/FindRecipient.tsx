@@ -4,7 +4,7 @@ import { useState, type FormEvent } from 'react';
 import { useQuery } from 'urql';
 import { errorSummary } from '../../api/errors';
 import { DeliveriesByEmailQuery } from '../../api/operations';
-import { Alert, Loading } from '../../components/ui';
+import { Alert, ColumnHeadings, Loading } from '../../components/ui';
 import { formatDateTime, plural } from '../../lib/format';
 import { Link } from '../../router';
 
@@ -71,17 +71,9 @@ export function FindRecipient() {
           {found.nodes.length > 0 && (
             <div className="table-wrap">
               <table className="table table--stack" data-testid="recipient-deliveries">
-                <thead>
-                  <tr>
-                    <th scope="col">Notification</th>
-                    <th scope="col">Status</th>
-                    <th scope="col">Attempts</th>
-                    <th scope="col">Sent</th>
-                    <th scope="col">Next attempt</th>
-                    <th scope="col">Last error</th>
-                    <th scope="col">Message-ID</th>
-                  </tr>
-                </thead>
+                <ColumnHeadings
+                  labels={['Notification', 'Status', 'Attempts', 'Sent', 'Next attempt', 'Last error', 'Message-ID']}
+                />
                 <tbody>
                   {found.nodes.map((d) => (
                     <tr key={d.id}>

@@ -8,7 +8,7 @@ import { NotificationControls } from '../../components/NotificationControls';
 import { ProgressAnnouncer } from '../../components/ProgressAnnouncer';
 import { ProgressView } from '../../components/ProgressView';
 import { RateChart } from '../../components/RateChart';
-import { Alert, Loading, PageHeading, Pager } from '../../components/ui';
+import { Alert, ConnectionPager, Loading, PageHeading } from '../../components/ui';
 import { usePageTitle, useThrottled } from '../../hooks/common';
 import { useCursorPager } from '../../hooks/useCursorPager';
 import { LIVE_REFETCH_MS, useNotificationProgress } from '../../hooks/live';
@@ -157,16 +157,12 @@ function FailedDeliveries({ id, failed, status = 'FAILED' }: { id: string; faile
             {bounced ? 'bounced after sending; their addresses are now suppressed.' : 'could not be emailed.'}
           </p>
           <DeliveryTable deliveries={page.nodes} testId={bounced ? 'bounced-deliveries' : 'failed-deliveries'} />
-          {(page.pageInfo.hasNextPage || pager.page > 1) && (
-            <Pager
-              label={bounced ? 'Bounced delivery pages' : 'Failed delivery pages'}
-              page={pager.page}
-              hasNext={page.pageInfo.hasNextPage}
-              onPrevious={pager.previous}
-              onNext={() => pager.next(page.pageInfo.endCursor)}
-              busy={fetching}
-            />
-          )}
+          <ConnectionPager
+            label={bounced ? 'Bounced delivery pages' : 'Failed delivery pages'}
+            pager={pager}
+            pageInfo={page.pageInfo}
+            busy={fetching}
+          />
         </>
       )}
     </section>

@@ -3,7 +3,7 @@ import { useMutation, useQuery } from 'urql';
 import { errorSummary } from '../../api/errors';
 import { DeleteNotificationDraftMutation, NotificationDraftsQuery } from '../../api/operations';
 import { useViewer } from '../../auth/session';
-import { Alert, Loading, PageHeading, Pager, StatusBadge } from '../../components/ui';
+import { Alert, ConnectionPager, Loading, PageHeading, StatusBadge } from '../../components/ui';
 import { usePageTitle } from '../../hooks/common';
 import { useCursorPager } from '../../hooks/useCursorPager';
 import { useLiveNotifications } from '../../hooks/live';
@@ -86,16 +86,7 @@ export function Notifications({ conferenceId }: { conferenceId: string }) {
           </table>
         </div>
       )}
-      {page && (page.pageInfo.hasNextPage || pager.page > 1) && (
-        <Pager
-          label="Notification pages"
-          page={pager.page}
-          hasNext={page.pageInfo.hasNextPage}
-          onPrevious={pager.previous}
-          onNext={() => pager.next(page.pageInfo.endCursor)}
-          busy={fetching}
-        />
-      )}
+      {page && <ConnectionPager label="Notification pages" pager={pager} pageInfo={page.pageInfo} busy={fetching} />}
     </>
   );
 }

@@ -1,6 +1,6 @@
 import { useState, type FormEvent } from 'react';
 import { useSession } from '../../auth/session';
-import { Alert, PageHeading } from '../../components/ui';
+import { Alert, FormActions, PageHeading } from '../../components/ui';
 import { usePageTitle } from '../../hooks/common';
 
 export function SignIn({ notice }: { notice?: string | undefined }) {
@@ -52,11 +52,7 @@ export function SignIn({ notice }: { notice?: string | undefined }) {
             {error}
           </p>
         </div>
-        <div className="actions">
-          <button type="submit" className="button button--primary" disabled={busy}>
-            {busy ? 'Checking…' : 'Sign in'}
-          </button>
-        </div>
+        <FormActions busy={busy} busyLabel="Checking…" submitLabel="Sign in" />
       </form>
     </div>
   );

@@ -1,6 +1,7 @@
 import { fireEvent, render, screen, waitFor, within } from '@testing-library/react';
 import { Provider } from 'urql';
 import { describe, expect, it } from 'vitest';
+import { adaRegistration } from '../../test/fixtures';
 import { graphQLError, mockClient } from '../../test/mockClient';
 import { AttendeeEditor } from './AttendeeEditor';
 import { AttendeeImport } from './AttendeeImport';
@@ -8,13 +9,7 @@ import { Attendees } from './Attendees';
 
 const ada = {
   id: 'a1',
-  firstName: 'Ada',
-  lastName: 'Lovelace',
-  email: 'ada@example.org',
-  jobPosition: 'Engineer',
-  company: 'Analytical Engines',
-  city: 'London',
-  state: 'LDN',
+  ...adaRegistration,
   interests: null,
   comments: null,
   submittedAt: '2027-01-01T10:00:00Z',
@@ -75,19 +70,20 @@ describe('attendee editor', () => {
 describe('attendee import', () => {
   const file = () => new File(['first_name\n'], 'a.csv', { type: 'text/csv' });
 
-  it('lists rejected rows and offers no import until the file is clean', async () => {
+  /** Renders the import against a server that reports `rows` and `rejected` (applied unless a dry run), and checks a file. */
+  const checkFile = async ({ rows, rejected }: { rows: number; rejected: object[] }, onImported = () => {}) => {
     const client = mockClient((name, variables) =>
       name === 'ImportAttendees'
         ? {
             data: {
               importAttendees: {
                 dryRun: variables.dryRun as boolean,
-                applied: false,
-                rows: 3,
+                applied: !variables.dryRun,
+                rows,
                 created: 1,
                 updated: 1,
                 unchanged: 0,
-                rejected: [{ line: 4, email: 'x@', field: 'email', message: 'is not a valid email address' }],
+                rejected,
               },
             },
           }
@@ -95,12 +91,16 @@ describe('attendee import', () => {
     );
     render(
       <Provider value={client}>
-        <AttendeeImport conferenceId="c" onImported={() => {}} />
+        <AttendeeImport conferenceId="c" onImported={onImported} />
       </Provider>,
     );
     fireEvent.change(screen.getByLabelText('CSV file'), { target: { files: [file()] } });
     await waitFor(() => expect((screen.getByRole('button', { name: 'Check file' }) as HTMLButtonElement).disabled).toBe(false));
     fireEvent.click(screen.getByRole('button', { name: 'Check file' }));
+  };
+
+  it('lists rejected rows and offers no import until the file is clean', async () => {
+    await checkFile({ rows: 3, rejected: [{ line: 4, email: 'x@', field: 'email', message: 'is not a valid email address' }] });
     const table = await screen.findByTestId('import-rejections');
     expect(within(table).getByText('is not a valid email address')).toBeTruthy();
     expect(screen.getByText('1 row rejected: nothing was imported')).toBeTruthy();
@@ -109,31 +109,7 @@ describe('attendee import', () => {
 
   it('imports after a clean dry run and says what it did', async () => {
     let imported = false;
-    const client = mockClient((name, variables) =>
-      name === 'ImportAttendees'
-        ? {
-            data: {
-              importAttendees: {
-                dryRun: variables.dryRun as boolean,
-                applied: !variables.dryRun,
-                rows: 2,
-                created: 1,
-                updated: 1,
-                unchanged: 0,
-                rejected: [],
-              },
-            },
-          }
-        : undefined,
-    );
-    render(
-      <Provider value={client}>
-        <AttendeeImport conferenceId="c" onImported={() => (imported = true)} />
-      </Provider>,
-    );
-    fireEvent.change(screen.getByLabelText('CSV file'), { target: { files: [file()] } });
-    await waitFor(() => expect((screen.getByRole('button', { name: 'Check file' }) as HTMLButtonElement).disabled).toBe(false));
-    fireEvent.click(screen.getByRole('button', { name: 'Check file' }));
+    await checkFile({ rows: 2, rejected: [] }, () => (imported = true));
     await screen.findByText('Ready to import');
     expect(imported).toBe(false);
     fireEvent.click(screen.getByRole('button', { name: 'Import 2 changes' }));
