@@ -70,6 +70,12 @@ async fn main() -> anyhow::Result<()> {
         ("TECHCONF_ADMIN_TOKEN", TOKEN.to_owned()),
         ("TECHCONF_LISTEN", format!("127.0.0.1:{api_port}")),
         ("RUST_LOG", "warn".to_owned()),
+        // Every subscriber connects with the one admin token: the per-token socket limit is
+        // raised to the largest count measured, as an operator serving that many would.
+        (
+            "WS_MAX_CONNECTIONS_PER_TOKEN",
+            (counts.iter().max().copied().unwrap_or(0) + 10).to_string(),
+        ),
     ];
     let status = Command::new(&bin)
         .arg("migrate")
@@ -208,12 +214,22 @@ async fn run(
     // Every subscriber connected and holding its snapshot before the worker starts.
     let ws_url = format!("{}/graphql/ws", address.replacen("http", "ws", 1));
     let gate = Arc::new(Semaphore::new(CONNECTING_AT_ONCE));
-    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<()>(subscribers.max(1));
+    // Each subscriber says once whether it holds its snapshot; one that failed first says
+    // why, so a refused connection stops the run instead of leaving it waiting.
+    let (ready_tx, mut ready_rx) =
+        tokio::sync::mpsc::channel::<Result<(), String>>(subscribers.max(1));
     let mut tasks = Vec::with_capacity(subscribers);
     for _ in 0..subscribers {
         let (url, id, gate, ready) = (ws_url.clone(), id.clone(), gate.clone(), ready_tx.clone());
         tasks.push(tokio::spawn(async move {
-            subscribe(&url, &id, &gate, ready).await
+            let ready_flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let outcome = subscribe(&url, &id, &gate, ready.clone(), ready_flag.clone()).await;
+            if let Err(err) = &outcome
+                && !ready_flag.load(std::sync::atomic::Ordering::Relaxed)
+            {
+                let _ = ready.send(Err(format!("{err:#}"))).await;
+            }
+            outcome
         }));
     }
     drop(ready_tx);
@@ -221,7 +237,8 @@ async fn run(
         ready_rx
             .recv()
             .await
-            .context("a subscriber failed to connect")?;
+            .context("the subscribers stopped before all were ready")?
+            .map_err(|err| anyhow::anyhow!("a subscriber failed before its snapshot: {err}"))?;
     }
 
     let peak = Arc::new(std::sync::Mutex::new(current_rss(api_pid)));
@@ -265,7 +282,8 @@ async fn subscribe(
     url: &str,
     id: &str,
     gate: &Semaphore,
-    ready: tokio::sync::mpsc::Sender<()>,
+    ready: tokio::sync::mpsc::Sender<Result<(), String>>,
+    ready_flag: Arc<std::sync::atomic::AtomicBool>,
 ) -> anyhow::Result<(Vec<f64>, Option<f64>)> {
     let permit = gate.acquire().await?;
     let mut request = url.into_client_request()?;
@@ -303,7 +321,8 @@ async fn subscribe(
                         .as_str()
                         .and_then(|t| t.parse().ok());
                     drop(permit.take());
-                    ready.send(()).await?;
+                    ready_flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                    ready.send(Ok(())).await?;
                     continue;
                 }
                 let updated: DateTime<Utc> =
@@ -334,6 +353,9 @@ async fn subscribe(
         }
     }
     let _ = socket.close(None).await;
+    if first {
+        bail!("the server closed the connection before the first event");
+    }
     Ok((latencies, final_latency))
 }
 

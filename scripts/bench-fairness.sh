@@ -18,17 +18,9 @@ DELAY=${4:-2}
 BIN=${TECHCONF_BIN:-target/release/techconf}
 PG=${BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432}
 DB="techconf_fair_$$"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. "$(dirname "$0")/bench-lib.sh"
 SINK_PORT=$(free_port)
 API_PORT=$(free_port)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
-now() { date +%s.%N; }
 
 [ -x "$BIN" ] || { echo "build first: cargo build --release --bin techconf" >&2; exit 1; }
 user_flag=(); [ "$(id -u)" = 0 ] && user_flag=(-u nobody)
@@ -73,16 +65,10 @@ notify() { # TOKEN CONFERENCE -> notification id
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["createNotification"]["id"])'
 }
 field() { psql -tA "$DATABASE_URL" -c "SELECT $2 FROM notification WHERE id = '$1'"; }
-wait_completed() {
-  while true; do
-    case "$(field "$1" status)" in COMPLETED|COMPLETED_WITH_ERRORS) break ;; esac
-    sleep 0.02
-  done
-}
 
 # 1. The small send alone, after one send to warm up (connections, caches).
-ID=$(notify "$SMALL_TOKEN" "$SMALL_CONF"); wait_completed "$ID"
-t0=$(now); ID=$(notify "$SMALL_TOKEN" "$SMALL_CONF"); wait_completed "$ID"; t1=$(now)
+ID=$(notify "$SMALL_TOKEN" "$SMALL_CONF"); wait_finished "$ID"
+t0=$(now); ID=$(notify "$SMALL_TOKEN" "$SMALL_CONF"); wait_finished "$ID"; t1=$(now)
 alone=$(python3 -c "print(f'{$t1-$t0:.2f}')")
 
 # 2. The big send; once it sends and DELAY s have passed, the small one again.
@@ -97,7 +83,7 @@ done
 big_sent_a=$(field "$BIG_ID" sent); big_ta=$(now)
 sleep 1
 big_sent_0=$(field "$BIG_ID" sent); big_t0=$(now)
-ts=$(now); ID=$(notify "$SMALL_TOKEN" "$SMALL_CONF"); wait_completed "$ID"; te=$(now)
+ts=$(now); ID=$(notify "$SMALL_TOKEN" "$SMALL_CONF"); wait_finished "$ID"; te=$(now)
 big_sent_1=$(field "$BIG_ID" sent)
 contended=$(python3 -c "print(f'{$te-$ts:.2f}')")
 big_status=$(field "$BIG_ID" status)

@@ -27,17 +27,9 @@ BIN=${TECHCONF_BIN:-target/release/techconf}
 PG=${BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432}
 DB="techconf_bench_$$"
 TOKEN="bench-admin-token-0123456789"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. "$(dirname "$0")/bench-lib.sh"
 SINK_PORT=$(free_port)
 API_PORT=$(free_port)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
-now() { date +%s.%N; }
 
 [ -x "$BIN" ] || { echo "build first: cargo build --release --bin techconf" >&2; exit 1; }
 user_flag=(); [ "$(id -u)" = 0 ] && user_flag=(-u nobody)
@@ -91,11 +83,7 @@ ID=$(curl -sf "http://127.0.0.1:$API_PORT/graphql" -H "Authorization: Bearer $TO
   -H 'Content-Type: application/json' \
   -d "{\"query\":\"mutation { createNotification(input: {conferenceId: \\\"$CONF\\\", subject: \\\"Hello {{ first_name }}\\\", message: \\\"See you at {{ conference.name }}, {{ first_name }} {{ last_name }}.\\\"}) { id } }\"}" \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["createNotification"]["id"])')
-while true; do
-  status=$(psql -tA "$DATABASE_URL" -c "SELECT status FROM notification WHERE id = '$ID'")
-  case "$status" in COMPLETED|COMPLETED_WITH_ERRORS) break ;; esac
-  sleep 0.05
-done
+wait_finished "$ID"
 t1=$(now)
 rss=0
 cpu_ticks=0

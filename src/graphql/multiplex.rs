@@ -16,6 +16,7 @@
 use std::any::TypeId;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 
 use async_graphql::parser::types::{DocumentOperations, OperationType, Selection};
 use async_graphql::{Data, Request, Response};
@@ -61,6 +62,10 @@ struct Latest {
 /// One shared execution; it runs while a subscriber holds it.
 struct Group {
     latest: watch::Receiver<Latest>,
+    /// Turns true once, when the stream ends. Subscribers sleeping out their interval wait
+    /// on this, not on `latest`: 10,000 of them woken by every event only to sleep again
+    /// cost more CPU than sending.
+    ended: watch::Receiver<bool>,
 }
 
 /// One subscriber of a shared execution.
@@ -68,8 +73,12 @@ pub struct Subscriber {
     /// Keeps the shared execution running.
     _group: Arc<Group>,
     latest: watch::Receiver<Latest>,
+    ended: watch::Receiver<bool>,
     seen: u64,
     pace: Pace,
+    /// When this subscriber joined: its sending slots are `joined + k × interval`.
+    joined: Instant,
+    /// The slot of the last event sent; the next one goes at the following slot.
     last_sent: Option<Instant>,
     _live: Live,
 }
@@ -113,9 +122,11 @@ impl Multiplexer {
         };
         Some(Subscriber {
             latest: group.latest.clone(),
+            ended: group.ended.clone(),
             _group: group,
             seen: 0,
             pace: self.pace.clone(),
+            joined: Instant::now(),
             last_sent: None,
             _live: self.pace.join(),
         })
@@ -124,7 +135,8 @@ impl Multiplexer {
     /// Spawns the shared execution; it ends with its stream or when every subscriber left.
     fn start(&self, request: Request, auth: Authentication, key: Key) -> Arc<Group> {
         let (sender, latest) = watch::channel(Latest::default());
-        let group = Arc::new(Group { latest });
+        let (end, ended) = watch::channel(false);
+        let group = Arc::new(Group { latest, ended });
         let me = Arc::downgrade(&group);
         let mut data = Data::default();
         data.insert(auth);
@@ -147,6 +159,7 @@ impl Multiplexer {
                         },
                         None => {
                             sender.send_modify(|latest| latest.done = true);
+                            end.send_replace(true);
                             break;
                         }
                     },
@@ -171,10 +184,9 @@ impl Subscriber {
         // Sleep out this subscriber's interval first; only the end cuts it short.
         if let Some(last) = self.last_sent {
             let deadline = last + self.pace.interval();
-            let mut latest = self.latest.clone();
             tokio::select! {
                 () = tokio::time::sleep_until(deadline) => {}
-                _ = latest.wait_for(|latest| latest.done) => {}
+                _ = self.ended.wait_for(|ended| *ended) => {}
             }
         }
         loop {
@@ -184,8 +196,10 @@ impl Subscriber {
                     && let Some(payload) = &latest.payload
                 {
                     self.seen = latest.seq;
-                    self.last_sent = Some(Instant::now());
-                    return Some(payload.clone());
+                    let payload = payload.clone();
+                    drop(latest);
+                    self.last_sent = Some(self.slot_of(Instant::now()));
+                    return Some(payload);
                 }
                 if latest.done {
                     return None;
@@ -196,6 +210,19 @@ impl Subscriber {
                 return None;
             }
         }
+    }
+}
+
+impl Subscriber {
+    /// The start of this subscriber's slot that holds `now`. Counting the interval from the
+    /// slot rather than from the send keeps subscribers spread over the interval by when they
+    /// joined: after a quiet spell every one of them sends the next event at once, and from
+    /// slots they return to their own phase instead of all sending together from then on.
+    fn slot_of(&self, now: Instant) -> Instant {
+        let interval = self.pace.interval().as_nanos().max(1);
+        let since = now.saturating_duration_since(self.joined).as_nanos();
+        let start = u64::try_from(since - since % interval).unwrap_or(u64::MAX);
+        self.joined + Duration::from_nanos(start)
     }
 }
 
@@ -240,7 +267,6 @@ pub fn authentication_of(data: &Data) -> Option<&Authentication> {
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::time::Duration;
 
     use async_graphql::{Name, Value, Variables};
     use futures::channel::mpsc;
@@ -306,6 +332,40 @@ mod tests {
         fn feed(&self, execution: usize) -> mpsc::UnboundedSender<Response> {
             self.feeds.lock().unwrap()[execution].clone()
         }
+    }
+
+    /// After a quiet spell a subscriber sends the next event at once, then goes back to its
+    /// own slots (counted from when it joined), so subscribers that joined at different
+    /// moments do not stay in step after sending together.
+    #[tokio::test(start_paused = true)]
+    async fn a_subscriber_keeps_the_phase_it_joined_with() {
+        let fake = fake();
+        let interval = Duration::from_millis(200);
+        let mut early = fake.multiplexer.join(progress("n1"), &reader()).unwrap();
+        tokio::time::advance(Duration::from_millis(50)).await;
+        let mut late = fake.multiplexer.join(progress("n1"), &reader()).unwrap();
+        let joined = Instant::now() - Duration::from_millis(50);
+        let feed = fake.feed(0);
+        // A quiet spell of several intervals, then an event: both send it at once.
+        tokio::time::advance(Duration::from_millis(1_010)).await;
+        feed.unbounded_send(event(1)).unwrap();
+        early.next().await.unwrap();
+        late.next().await.unwrap();
+        assert_eq!(Instant::now(), joined + Duration::from_millis(1_060));
+        // The next event is there at once; each subscriber sends it at its next slot.
+        feed.unbounded_send(event(2)).unwrap();
+        early.next().await.unwrap();
+        assert_eq!(
+            Instant::now(),
+            joined + 6 * interval,
+            "early's slot: 1,200 ms"
+        );
+        late.next().await.unwrap();
+        assert_eq!(
+            Instant::now(),
+            joined + Duration::from_millis(50) + 6 * interval,
+            "late's slot: 1,250 ms, not with early"
+        );
     }
 
     #[tokio::test]
