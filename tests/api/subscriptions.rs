@@ -86,7 +86,7 @@ impl Subscription {
     }
 
     /// `notificationProgress` of notification `id`.
-    async fn progress(address: &str, token: &str, protocol: Protocol, id: &str) -> Self {
+    pub(crate) async fn progress(address: &str, token: &str, protocol: Protocol, id: &str) -> Self {
         Self::start(address, token, protocol, PROGRESS, json!({"id": id})).await
     }
 
@@ -179,7 +179,7 @@ impl Subscription {
     }
 
     /// Every event until the stream completes, with the time each one arrived.
-    async fn collect_until_complete(&mut self) -> Vec<(Instant, Value)> {
+    pub(crate) async fn collect_until_complete(&mut self) -> Vec<(Instant, Value)> {
         let mut events = Vec::new();
         loop {
             match self.next_event().await {
@@ -217,7 +217,7 @@ async fn conference_with_attendees(app: &TestApp, n: usize) -> String {
 
 /// Checks what every progress event must satisfy, and returns the counters in order.
 #[track_caller]
-fn assert_consistent(events: &[(Instant, Value)], id: &str, total: i64) {
+pub(crate) fn assert_consistent(events: &[(Instant, Value)], id: &str, total: i64) {
     let mut previous: Option<&Value> = None;
     for (_, data) in events {
         let p = &data["notificationProgress"];

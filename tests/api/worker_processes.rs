@@ -21,6 +21,7 @@ use tokio::sync::watch;
 use crate::helpers::{
     Backend, TestApp, emails, insert_attendees, new_database, on_both, spawn_app_on,
 };
+use crate::subscriptions::{Protocol, Subscription, assert_consistent};
 
 use techconf::worker::JOB_SLOTS;
 const WAIT: Duration = Duration::from_secs(30);
@@ -613,8 +614,9 @@ async fn two_workers_together_keep_to_the_global_rate_limit() {
 /// The worker keeps the outcomes of the emails the SMTP server accepted, records them once
 /// the database answers again, and nobody is emailed twice or left out.
 ///
-/// It restarts the PostgreSQL server every test shares (their connections drop), so it only
-/// runs when asked: `cargo test --test api -- --ignored postgres_restarted_mid_send`.
+/// It restarts the PostgreSQL server every test shares (their connections drop), so `make
+/// test` runs it on its own after the others:
+/// `cargo test --test api -- --ignored postgres_restarted_mid_send`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "restarts the shared PostgreSQL server; run on its own with --ignored"]
 async fn postgres_restarted_mid_send_loses_and_repeats_nothing() {
@@ -623,6 +625,8 @@ async fn postgres_restarted_mid_send_loses_and_repeats_nothing() {
     let id = app
         .notify(&conference, "Hi {{ first_name }}", "Hello")
         .await;
+    let mut subscription =
+        Subscription::progress(&app.address, &app.admin_token, Protocol::Modern, &id).await;
     smtp.wait_for_count(30, WAIT).await.unwrap();
     let received_at_restart = smtp.message_count();
     assert!(
@@ -640,6 +644,18 @@ async fn postgres_restarted_mid_send_loses_and_repeats_nothing() {
     assert_eq!(by_recipient.len(), ATTENDEES, "nobody left out");
     let repeated: Vec<_> = by_recipient.iter().filter(|(_, n)| **n > 1).collect();
     assert!(repeated.is_empty(), "emailed twice: {repeated:?}");
+    // A subscriber that watched through the restart reaches the final state.
+    let events = subscription.collect_until_complete().await;
+    assert_consistent(&events, &id, ATTENDEES as i64);
+    let last = &events.last().expect("progress events").1["notificationProgress"];
+    assert_eq!(
+        (
+            last["status"].as_str(),
+            last["sent"].as_i64(),
+            last["pending"].as_i64()
+        ),
+        (Some("COMPLETED"), Some(ATTENDEES as i64), Some(0))
+    );
     // The restart did catch outcomes waiting to be recorded.
     worker
         .wait_for_log("cannot record sent emails; keeping them and trying again")
