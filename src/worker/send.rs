@@ -108,13 +108,17 @@ pub async fn run(
     let mut unrecorded: Vec<Unrecorded> = Vec::new();
     let mut committing: Option<Pin<Box<dyn Future<Output = Committed> + Send + '_>>> = None;
     let mut ending: Option<Ending> = None;
+    // A database error outside recording (a claim, a release) ends the job, but only after
+    // what is on the wire is sent and recorded: a database outage is not a crash. Recording
+    // keeps trying on its own while the leases allow (`record`).
+    let mut failure: Option<JobError> = None;
     let mut spare_permit: Option<OwnedSemaphorePermit> = None;
     loop {
         // Keep a window of claimed, rendered deliveries ahead of the connections. Not while
         // this job's own commit is open: the claim could wait on that transaction's locks
         // (the notification row, SQLite's one writer) while the commit waits to be polled.
         if ending.is_none() && ready.len() < low_water && committing.is_none() {
-            ending = claim_more(
+            match claim_more(
                 context,
                 notification_id,
                 slice,
@@ -124,12 +128,25 @@ pub async fn run(
                 &mut ready,
                 &mut tally,
             )
-            .await?;
+            .await
+            {
+                Ok(next) => ending = next,
+                Err(err) => {
+                    failure = Some(err);
+                    ending = Some(Ending::Failed);
+                }
+            }
             if matches!(
                 ending,
-                Some(Ending::Stopping | Ending::Gone | Ending::Interrupted | Ending::Yielding)
+                Some(
+                    Ending::Stopping
+                        | Ending::Gone
+                        | Ending::Interrupted
+                        | Ending::Yielding
+                        | Ending::Failed
+                )
             ) {
-                release(context, ready.drain(..)).await?;
+                release_or_keep(context, &mut ready, &mut failure).await;
             }
         }
         // Start sends while connections are free and the unrecorded bound allows.
@@ -192,7 +209,7 @@ pub async fn run(
                 // nothing more.
                 if stopping && ending.is_none() {
                     ending = Some(Ending::Stopping);
-                    release(context, ready.drain(..)).await?;
+                    release_or_keep(context, &mut ready, &mut failure).await;
                 }
             }
             // Other job slots hold the permits: wait for one to come back, and keep it (the
@@ -206,6 +223,18 @@ pub async fn run(
                 (oldest.unwrap_or_else(Instant::now) + context.settings.commit_interval).into()
             ), if committing.is_none() && oldest.is_some() => {}
         }
+    }
+    if let Some(err) = failure {
+        tracing::warn!(
+            %notification_id,
+            first,
+            last,
+            sent = tally.sent,
+            failed = tally.failed,
+            error = %err,
+            "send job stopped on a database error after recording what it sent"
+        );
+        return Err(err);
     }
     let outcome = match ending {
         Some(Ending::Exhausted) => {
@@ -235,7 +264,7 @@ pub async fn run(
         // and is claimed again in its fair turn.
         Some(Ending::Yielding) => JobOutcome::WaitUntil(Utc::now()),
         Some(Ending::Interrupted) => JobOutcome::Interrupted,
-        Some(Ending::Gone) | None => JobOutcome::Done,
+        Some(Ending::Gone | Ending::Failed) | None => JobOutcome::Done,
     };
     tracing::info!(
         %notification_id,
@@ -287,6 +316,8 @@ enum Ending {
     /// Another job is waiting for this slot and the fair claim would pick it first
     /// (`store::job::should_yield`).
     Yielding,
+    /// The database failed outside recording: send and record what is started, then fail.
+    Failed,
 }
 
 /// The organization a send job sends for, and its own send rate limit, if it has one.
@@ -376,6 +407,19 @@ async fn claim_more(
             }),
     );
     Ok(None)
+}
+
+/// `release`s what is claimed and not started. If the database refuses, they are dropped
+/// all the same (their claims end with their lease, and nobody was sent them) and the job
+/// ends with the error once what is in flight is recorded.
+async fn release_or_keep(
+    context: &JobContext,
+    ready: &mut VecDeque<Ready>,
+    failure: &mut Option<JobError>,
+) {
+    if let Err(err) = release(context, ready.drain(..)).await {
+        failure.get_or_insert(err.into());
+    }
 }
 
 /// Hands claimed deliveries that were never sent back, so a pause, a cancel or a shutdown
