@@ -211,9 +211,7 @@ impl Subscriber {
             }
         }
     }
-}
 
-impl Subscriber {
     /// The start of this subscriber's slot that holds `now`. Counting the interval from the
     /// slot rather than from the send keeps subscribers spread over the interval by when they
     /// joined: after a quiet spell every one of them sends the next event at once, and from

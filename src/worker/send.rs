@@ -136,16 +136,11 @@ pub async fn run(
                     ending = Some(Ending::Failed);
                 }
             }
-            if matches!(
-                ending,
-                Some(
-                    Ending::Stopping
-                        | Ending::Gone
-                        | Ending::Interrupted
-                        | Ending::Yielding
-                        | Ending::Failed
-                )
-            ) {
+            // Whatever ends the claiming, but running out of deliveries, hands back the rest.
+            if ending
+                .as_ref()
+                .is_some_and(|ending| !matches!(ending, Ending::Exhausted))
+            {
                 release_or_keep(context, &mut ready, &mut failure).await;
             }
         }
