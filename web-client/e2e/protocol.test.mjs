@@ -7,6 +7,7 @@ import { after, before, describe, it as test } from 'node:test';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { graphql, startServer } from './harness.mjs';
+import { waitFor } from './wait.mjs';
 
 const PROGRESS = `subscription ($id: ID!) {
   notificationProgress(id: $id) {
@@ -110,6 +111,14 @@ describe('graphql-ws protocol', () => {
     );
     notificationId = created.createNotification.id;
     await mutate('mutation ($id: ID!) { pauseNotification(id: $id) { id } }', { id: notificationId });
+    // A pause that lands after the worker claimed a first batch passes through PAUSING until
+    // those deliveries are recorded; the snapshot below is taken once it is PAUSED.
+    await waitFor(
+      async () =>
+        (await mutate('query ($id: ID!) { notification(id: $id) { status } }', { id: notificationId })).notification
+          .status === 'PAUSED',
+      { what: 'the notification to be PAUSED' },
+    );
 
     const resume = () => mutate('mutation ($id: ID!) { resumeNotification(id: $id) { id } }', { id: notificationId });
     const events = (
